@@ -1,0 +1,36 @@
+# Two commands matter: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+MXCTL := $(VENV)/bin/mxctl
+
+.PHONY: bootstrap test lint typecheck unit demo lab-up lab-down bench clean
+
+bootstrap:
+	@bash .ci/bootstrap
+
+lint: bootstrap
+	$(VENV)/bin/ruff check orchestrator deploys inventories tests bench
+	$(VENV)/bin/ruff format --check orchestrator deploys inventories tests bench
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy --strict orchestrator
+
+# The whole suite, lab tests included. A missing prerequisite fails; nothing is skipped.
+test: lint typecheck
+	MXCTL_REQUIRE_LAB=1 $(PY) -m pytest -ra -p no:cacheprovider tests
+
+demo: bootstrap
+	$(PY) -m orchestrator.demo
+
+lab-up: bootstrap
+	$(MXCTL) lab up
+
+lab-down: bootstrap
+	$(MXCTL) lab down
+
+bench: bootstrap
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean: lab-down
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The `mxctl` command line."""
