@@ -1,0 +1,94 @@
+"""The shape of the lab: which hosts, their addresses and roles, the zones they serve.
+
+Pure data. Addresses live on a private /24 that exists only on a bridge of this machine;
+lab namespaces get no default route, so nothing addressed to the lab can leave it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+LAB_NAME = "mxlab"
+BRIDGE = "mxlab0"
+SUBNET = ipaddress.IPv4Network("10.254.77.0/24")
+GATEWAY = SUBNET.network_address + 1  # this machine's own address on the bridge
+PRIMARY_ZONE = "example.test"
+ZONES = (PRIMARY_ZONE, "example.org")
+RECORD_TTL = 300
+TSIG_NAME = "mxctl-lab"
+TSIG_ALGORITHM = "hmac-sha256"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    role: str  # dns-primary | dns-secondary | mail | sender
+    host_octet: int
+    layer: str  # "" for the bare base image, else the name of an image layer on top
+
+    @property
+    def address(self) -> str:
+        return str(SUBNET.network_address + self.host_octet)
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{PRIMARY_ZONE}"
+
+    @property
+    def netns(self) -> str:
+        return f"{LAB_NAME}-{self.name}"
+
+    @property
+    def veth(self) -> str:
+        # The machine-side end of the host's link (interface names are at most 15 bytes).
+        return f"mxl-{self.name}"[:15]
+
+    @property
+    def mac(self) -> str:
+        # Deterministic: a fresh random MAC after a restart leaves peers with stale ARP
+        # entries for ~17 s; a fixed one makes a restarted host reachable at once.
+        return f"02:6d:78:4c:00:{self.host_octet:02x}"
+
+
+HOSTS: tuple[HostSpec, ...] = (
+    HostSpec("ns1", "dns-primary", 11, "dns"),
+    HostSpec("ns2", "dns-secondary", 12, "dns"),
+    HostSpec("mx1", "mail", 21, ""),
+    HostSpec("mx2", "mail", 22, ""),
+    HostSpec("sender", "sender", 31, ""),
+)
+
+# Layers built on top of the base image, each a list of Debian packages.
+LAYERS: dict[str, tuple[str, ...]] = {"dns": ("bind9",)}
+
+
+def host_spec(name: str) -> HostSpec:
+    for spec in HOSTS:
+        if spec.name == name:
+            return spec
+    known = ", ".join(h.name for h in HOSTS)
+    from orchestrator.errors import LabError
+
+    raise LabError(f"no lab host named {name!r} (lab hosts: {known})")
+
+
+def nameserver_addresses() -> list[str]:
+    return [h.address for h in HOSTS if h.role.startswith("dns-")]
+
+
+def zone_text(zone: str, serial: int = 1) -> str:
+    """The initial zone file: NS, an A record for every lab host, `mail` and MX -> mx1."""
+    ns_hosts = [h for h in HOSTS if h.role.startswith("dns-")]
+    mx1 = host_spec("mx1")
+    lines = [
+        f"$ORIGIN {zone}.",
+        f"$TTL {RECORD_TTL}",
+        f"@ IN SOA ns1.{PRIMARY_ZONE}. hostmaster.{zone}. ({serial} 60 30 86400 60)",
+    ]
+    lines += [f"@ IN NS {h.fqdn}." for h in ns_hosts]
+    lines.append(f"@ IN MX 10 {mx1.fqdn}.")
+    if zone == PRIMARY_ZONE:
+        lines += [f"{h.name} IN A {h.address}" for h in HOSTS]
+        lines.append(f"mail IN A {mx1.address}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,177 @@
+"""The lab, proven with real traffic: SSH, DNS updates and zone transfer, faults."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.tsigkeyring
+import dns.update
+import paramiko
+import pytest
+
+from orchestrator.errors import LabError
+from orchestrator.lab import control
+from orchestrator.lab import lab as lab_ops
+from orchestrator.lab.state import LabState
+from tests.lab.helpers import host_reaches, ssh_banner, ssh_run, tcp_connects
+
+pytestmark = pytest.mark.lab
+
+
+def _query(server: str, name: str, rdtype: str) -> dns.message.Message:
+    q = dns.message.make_query(name, rdtype)
+    q.flags = dns.flags.Flag(0)  # no recursion desired: ask the authority itself
+    return dns.query.udp(q, server, timeout=2)
+
+
+def _serial(server: str, zone: str) -> int:
+    answer = _query(server, zone, "SOA").answer
+    return int(answer[0][0].serial)
+
+
+def test_ssh_to_every_host_with_strict_host_key_checking(lab: LabState) -> None:
+    for host in lab.hosts.values():
+        assert ssh_run(lab, host.name, "hostname") == host.fqdn
+
+
+def test_ssh_refuses_a_host_whose_key_is_not_pinned(lab: LabState, tmp_path: Path) -> None:
+    # Pin mx2's key under mx1's address: a client with strict checking must refuse mx1.
+    lines = Path(lab.known_hosts).read_text().splitlines()
+    mx2_key = next(line for line in lines if line.startswith(lab.host("mx2").address + ","))
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"{lab.host('mx1').address} {' '.join(mx2_key.split()[1:])}\n")
+    with pytest.raises(paramiko.BadHostKeyException):
+        ssh_run(lab, "mx1", "true", known_hosts=str(wrong))
+
+
+def test_lab_host_key_files_are_private(lab: LabState) -> None:
+    for path in (lab.ssh_key, lab.tsig_secret_file, lab.ca_key):
+        assert Path(path).stat().st_mode & 0o077 == 0, path
+
+
+def test_zones_served_by_both_nameservers_with_addresses_and_mx(lab: LabState) -> None:
+    ns1, ns2 = lab.host("ns1").address, lab.host("ns2").address
+    for zone in lab.zones:
+        for server in (ns1, ns2):
+            reply = _query(server, zone, "MX")
+            assert reply.flags & dns.flags.AA
+            assert [r.to_text() for r in reply.answer[0]] == ["10 mx1.example.test."]
+    for host in lab.hosts.values():
+        reply = _query(ns2, host.fqdn, "A")
+        assert [r.to_text() for r in reply.answer[0]] == [host.address]
+
+
+def test_signed_update_on_ns1_reaches_ns2_with_the_same_serial(lab: LabState) -> None:
+    ns1, ns2 = lab.host("ns1").address, lab.host("ns2").address
+    secret = Path(lab.tsig_secret_file).read_text().strip()
+    keyring = dns.tsigkeyring.from_text({lab.tsig_name: secret})
+    before = _serial(ns1, "example.test")
+    token = f"lab-test-{time.time_ns()}"
+    update = dns.update.UpdateMessage(
+        "example.test", keyring=keyring, keyalgorithm=lab.tsig_algorithm
+    )
+    update.replace("probe-record", 60, "TXT", f'"{token}"')
+    assert dns.query.tcp(update, ns1, timeout=5).rcode() == dns.rcode.NOERROR
+    after = _serial(ns1, "example.test")
+    assert after != before
+    deadline = time.monotonic() + 10
+    while _serial(ns2, "example.test") != after and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _serial(ns2, "example.test") == after
+    for server in (ns1, ns2):
+        answer = _query(server, "probe-record.example.test", "TXT").answer
+        assert [r.to_text() for r in answer[0]] == [f'"{token}"']
+    cleanup = dns.update.UpdateMessage(
+        "example.test", keyring=keyring, keyalgorithm=lab.tsig_algorithm
+    )
+    cleanup.delete("probe-record")
+    assert dns.query.tcp(cleanup, ns1, timeout=5).rcode() == dns.rcode.NOERROR
+
+
+def test_unsigned_update_is_refused(lab: LabState) -> None:
+    ns1 = lab.host("ns1").address
+    update = dns.update.UpdateMessage("example.test")
+    update.replace("intruder", 60, "A", "192.0.2.66")
+    assert dns.query.tcp(update, ns1, timeout=5).rcode() == dns.rcode.REFUSED
+
+
+def test_hosts_resolve_mx_through_the_lab_dns(lab: LabState) -> None:
+    proc = control.exec_in("sender", ["dig", "+short", "MX", "example.org"], capture=True)
+    assert proc.stdout.strip() == "10 mx1.example.test."
+
+
+def test_lab_hosts_have_no_route_out(lab: LabState) -> None:
+    proc = control.exec_in("mx1", ["ip", "-4", "route", "show", "default"], capture=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == ""
+    assert not host_reaches("mx1", "192.0.2.1", 80)
+
+
+def test_partition_cuts_only_the_two_hosts(lab: LabState) -> None:
+    mx1, mx2 = lab.host("mx1").address, lab.host("mx2").address
+    assert host_reaches("mx1", mx2) and host_reaches("mx2", mx1)
+    control.fault("mx1", "partition", "mx2")
+    try:
+        assert not host_reaches("mx1", mx2)
+        assert not host_reaches("mx2", mx1)
+        assert tcp_connects(mx1, 22) and tcp_connects(mx2, 22)  # from the machine
+        assert host_reaches("sender", mx1) and host_reaches("sender", mx2)
+        assert any(r.name == "mx1" and r.cut_from == [mx2] for r in control.status())
+    finally:
+        control.fault("mx1", "heal", "mx2")
+    assert host_reaches("mx1", mx2) and host_reaches("mx2", mx1)
+
+
+def test_link_down_makes_a_host_unreachable_and_link_up_restores_it(lab: LabState) -> None:
+    mx1 = lab.host("mx1").address
+    control.fault("mx1", "link-down")
+    try:
+        assert not tcp_connects(mx1, 22, timeout=1)
+        assert not host_reaches("sender", mx1)
+    finally:
+        control.fault("mx1", "link-up")
+    assert tcp_connects(mx1, 22, timeout=2)
+    assert ssh_run(lab, "mx1", "hostname") == "mx1.example.test"
+
+
+def test_freeze_hangs_daemons_and_thaw_resumes_them(lab: LabState) -> None:
+    mx2 = lab.host("mx2").address
+    assert ssh_banner(mx2).startswith(b"SSH-2.0")
+    control.fault("mx2", "freeze")
+    try:
+        assert ssh_banner(mx2, timeout=1) == b""
+    finally:
+        control.fault("mx2", "thaw")
+    assert ssh_banner(mx2, timeout=2).startswith(b"SSH-2.0")
+
+
+def test_crash_and_restart_keeps_the_host_identity(lab: LabState) -> None:
+    mx2 = lab.host("mx2").address
+    ssh_run(lab, "mx2", "echo survived > /root/marker && sync")
+    control.fault("mx2", "down")
+    assert lab_ops.nspawn_pid("mx2") is None
+    assert not tcp_connects(mx2, 22, timeout=1)
+    control.fault("mx2", "up")
+    # Same host key (strict checking passes) and the same disk.
+    assert ssh_run(lab, "mx2", "cat /root/marker") == "survived"
+
+
+def test_up_when_up_is_a_no_op(lab: LabState) -> None:
+    pids = {name: lab_ops.nspawn_pid(name) for name in lab.hosts}
+    known_hosts = Path(lab.known_hosts).read_text()
+    started = time.monotonic()
+    state = lab_ops.up()
+    assert time.monotonic() - started < 30  # sanity bound only; speed is in bench/lab.py
+    assert state == lab
+    assert {name: lab_ops.nspawn_pid(name) for name in lab.hosts} == pids
+    assert Path(lab.known_hosts).read_text() == known_hosts
+
+
+def test_two_lab_commands_cannot_run_at_once(lab: LabState) -> None:
+    with lab_ops.lab_lock(), pytest.raises(LabError, match="another `mxctl lab`"):
+        lab_ops.up()
