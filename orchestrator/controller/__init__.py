@@ -1,0 +1,1 @@
+"""The failover controller: observe -> decide -> act -> journal."""

@@ -1,0 +1,82 @@
+"""Values the decision works on: what observers saw, what the controller remembers, policy.
+
+All immutable: each cycle decides on a snapshot and returns a new state, so a decision can
+be replayed from the journal and tested from a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Health(Enum):
+    UP = "up"  # every probe of the host passed
+    FAILED = "failed"  # a probe failed (refused, timeout, bad reply...)
+    UNKNOWN = "unknown"  # the observer has no fresh result (stale, or itself unreachable)
+
+
+@dataclass(frozen=True)
+class ObserverReport:
+    """One observer's view of both hosts in this cycle (the controller is an observer too)."""
+
+    observer: str
+    hosts: dict[str, Health]
+    # Seconds the standby's mailboxes lag the primary's, as this observer measured it.
+    replication_lag_s: float | None = None
+
+    def health(self, host: str) -> Health:
+        return self.hosts.get(host, Health.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: datetime
+    reports: tuple[ObserverReport, ...]
+
+    def votes(self, host: str, health: Health) -> list[str]:
+        return sorted(r.observer for r in self.reports if r.health(host) is health)
+
+    def replication_lag_s(self) -> float | None:
+        lags = [r.replication_lag_s for r in self.reports if r.replication_lag_s is not None]
+        return max(lags) if lags else None
+
+
+@dataclass(frozen=True)
+class Policy:
+    failure_threshold: int = 3  # consecutive failed cycles before a host counts as dead
+    observers: int = 1  # observers configured (controller + witnesses); quorum is a majority
+    max_replication_lag_s: float = 60.0  # gate on automatic promotion
+    anti_flap_s: float = 3600.0  # after a failover, no automatic one until ack or expiry
+
+    @property
+    def quorum(self) -> int:
+        return self.observers // 2 + 1
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    host: str
+    starts: datetime
+    ends: datetime
+
+    def covers(self, host: str, now: datetime) -> bool:
+        return host == self.host and self.starts <= now < self.ends
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    primary: str
+    standby: str
+    failed_cycles: dict[str, int] = field(default_factory=dict)
+    fenced: frozenset[str] = frozenset()
+    # Set after an automatic failover: no automatic failover until acknowledged or expired.
+    blocked_until: datetime | None = None
+    paused: bool = False
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    # A failover journaled as started but not finished (the controller died mid-way).
+    failover_in_progress: str | None = None  # the host being promoted
+
+    def failures(self, host: str) -> int:
+        return self.failed_cycles.get(host, 0)
