@@ -1,0 +1,84 @@
+"""Carry out a failover (or switchover) as journaled, idempotent, resumable steps.
+
+Each step is journaled as started before it acts and as done (with its evidence) after.
+On restart after a crash, steps journaled done are skipped and the first unfinished one
+runs again, so every step must be idempotent (DNS rewrites are compare-and-swap where
+"already the desired state" counts as success). A step that fails aborts the run when it
+is marked `abort_on_failure` (pre-hooks, fencing that must succeed, the DNS rewrite);
+otherwise the failure is journaled and the run goes on (notifications).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.controller.journal import Journal
+from orchestrator.errors import MxctlError
+
+log = logging.getLogger(__name__)
+
+Evidence = dict[str, Any]
+
+
+class StepFailed(MxctlError):
+    """A step could not do its job; the message says why, `evidence` what was seen."""
+
+    def __init__(self, message: str, evidence: Evidence | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence or {}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    action: Callable[[], Evidence]
+    why: str  # one sentence for the journal
+    abort_on_failure: bool = True
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # done | aborted
+    steps_run: list[str] = field(default_factory=list)
+    steps_skipped: list[str] = field(default_factory=list)
+    failed_step: str | None = None
+    error: str | None = None
+
+
+class Runner:
+    def __init__(self, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.journal = journal
+        self.clock = clock
+
+    def execute(
+        self, run_id: str, kind: str, from_host: str, to_host: str, steps: list[Step]
+    ) -> RunResult:
+        journal, now = self.journal, self.clock.now
+        journal.start_run(now(), run_id, kind, from_host, to_host)
+        result = RunResult(run_id, "done")
+        for step in steps:
+            if journal.step_status(run_id, step.name) in ("done", "skipped"):
+                result.steps_skipped.append(step.name)
+                continue
+            journal.record(now(), "step", step.name, "started", step.why, run_id=run_id)
+            try:
+                evidence = step.action()
+            except Exception as exc:  # a step must never take the controller down
+                evidence = exc.evidence if isinstance(exc, StepFailed) else {}
+                reason = f"{step.name} failed: {exc}"
+                journal.record(now(), "step", step.name, "failed", reason, evidence, run_id)
+                log.error("%s run %s: %s", kind, run_id, reason)
+                if step.abort_on_failure:
+                    journal.finish_run(now(), run_id, "aborted")
+                    result.status, result.failed_step, result.error = "aborted", step.name, reason
+                    return result
+                continue
+            journal.record(now(), "step", step.name, "done", step.why, evidence, run_id)
+            result.steps_run.append(step.name)
+        journal.finish_run(now(), run_id, "done")
+        return result

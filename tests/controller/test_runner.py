@@ -1,0 +1,100 @@
+"""The step runner against a real SQLite journal: order, abort, crash and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.clock import FakeClock
+from orchestrator.controller.journal import Journal
+from orchestrator.controller.runner import Runner, Step, StepFailed
+
+
+class Crash(BaseException):
+    """Stands for the process dying (SIGKILL) in the middle of a step."""
+
+
+def test_steps_run_in_order_and_are_journaled_before_and_after(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    calls: list[str] = []
+    steps = [
+        Step(name, lambda name=name: calls.append(name) or {"step": name}, f"do {name}")
+        for name in ("pre-hooks", "fence", "rewrite-dns", "verify")
+    ]
+    result = Runner(journal, FakeClock()).execute("r1", "failover", "mx1", "mx2", steps)
+    assert result.status == "done" and calls == ["pre-hooks", "fence", "rewrite-dns", "verify"]
+    statuses = [(e.subject, e.status) for e in journal.events(run_id="r1")]
+    assert statuses == [(n, s) for n in calls for s in ("started", "done")]
+    assert journal.events(run_id="r1")[-1].evidence == {"step": "verify"}
+    assert journal.runs()[0].status == "done"
+
+
+def test_a_failing_pre_hook_aborts_before_anything_else(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    calls: list[str] = []
+
+    def hook() -> dict[str, object]:
+        raise StepFailed("pre-hook exited 3", {"exit": 3})
+
+    steps = [
+        Step("pre-hooks", hook, "run pre-hooks"),
+        Step("rewrite-dns", lambda: calls.append("dns") or {}, "rewrite"),
+    ]
+    result = Runner(journal, FakeClock()).execute("r2", "failover", "mx1", "mx2", steps)
+    assert result.status == "aborted" and result.failed_step == "pre-hooks"
+    assert calls == []
+    failed = journal.events(run_id="r2")[-1]
+    assert failed.status == "failed" and failed.evidence == {"exit": 3}
+    assert journal.unfinished_run() is None
+
+
+def test_a_crash_mid_run_resumes_and_each_step_acts_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    counts = {"fence": 0, "rewrite-dns": 0, "verify": 0}
+    crash_in_dns = {"armed": True}
+
+    def rewrite() -> dict[str, object]:
+        if crash_in_dns["armed"]:
+            crash_in_dns["armed"] = False
+            raise Crash()  # killed after the step was journaled as started, before it acted
+        counts["rewrite-dns"] += 1
+        return {}
+
+    def make_steps() -> list[Step]:
+        def count(name: str) -> dict[str, object]:
+            counts[name] += 1
+            return {}
+
+        return [
+            Step("fence", lambda: count("fence"), "fence"),
+            Step("rewrite-dns", rewrite, "rewrite"),
+            Step("verify", lambda: count("verify"), "verify"),
+        ]
+
+    journal = Journal(path)
+    with pytest.raises(Crash):
+        Runner(journal, FakeClock()).execute("r3", "failover", "mx1", "mx2", make_steps())
+    journal.close()
+    reopened = Journal(path)  # a new controller process
+    pending = reopened.unfinished_run()
+    assert pending is not None and pending.run_id == "r3"
+    result = Runner(reopened, FakeClock()).execute("r3", "failover", "mx1", "mx2", make_steps())
+    assert result.status == "done"
+    assert result.steps_skipped == ["fence"]
+    assert counts == {"fence": 1, "rewrite-dns": 1, "verify": 1}
+
+
+def test_a_non_critical_step_failure_is_journaled_and_the_run_goes_on(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+
+    def notify() -> dict[str, object]:
+        raise OSError("webhook unreachable")
+
+    steps = [
+        Step("notify", notify, "notify", abort_on_failure=False),
+        Step("block", lambda: {"blocked": True}, "block"),
+    ]
+    result = Runner(journal, FakeClock()).execute("r4", "failover", "mx1", "mx2", steps)
+    assert result.status == "done" and result.steps_run == ["block"]
+    assert any(e.status == "failed" and "webhook" in e.reason for e in journal.events())
