@@ -30,3 +30,43 @@ class ConfigError(MxctlError):
 
 class LabError(MxctlError):
     """The local lab could not be built, reached or torn down."""
+
+
+class DnsError(MxctlError):
+    """A DNS provider or nameserver failed; the message names the server, record or credential."""
+
+
+class DnsAuthError(DnsError):
+    """The provider rejected our credential (TSIG key, API token or key); never retried."""
+
+
+class DnsUnavailable(DnsError):
+    """The provider could not be reached or answered with a transient failure; retriable."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StaleExpectation(DnsError):
+    """A compare-and-swap found a different current RRset than expected; nothing was changed."""
+
+    def __init__(self, message: str, current: object = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class UnsafePlan(DnsError):
+    """A DNS plan that must not be applied; every reason is listed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("unsafe DNS plan: " + "; ".join(self.problems))
+
+
+class VerificationFailed(DnsError):
+    """The authoritative nameservers did not all serve the desired records before the deadline."""
+
+
+class ProbeError(MxctlError):
+    """A health probe could not be set up or run (targets, credentials, vantage host)."""

@@ -17,6 +17,7 @@ from orchestrator.errors import MxctlError
 
 COMMAND_MODULES = [
     "orchestrator.cli.lab_cmd",
+    "orchestrator.cli.dns_cmd",
 ]
 
 

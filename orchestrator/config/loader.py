@@ -1,0 +1,89 @@
+"""Load `mxctl.toml` once, validate every section, report every problem at once.
+
+A section is a parser `(reader, table, path) -> value` registered in SECTIONS; later
+issues add `pair`, `probes`, `policy`, `hooks` the same way. Unknown top-level keys are
+problems too, so a typo in a section name is caught instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config.dns_section import DnsConfig, parse_dns
+from orchestrator.config.fields import Reader, Table
+from orchestrator.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/mxctl/mxctl.toml")
+CONFIG_ENV = "MXCTL_CONFIG"
+
+SectionParser = Callable[[Reader, Table, str], Any]
+SECTIONS: dict[str, SectionParser] = {"dns": parse_dns}
+
+
+@dataclass(frozen=True)
+class MxctlConfig:
+    path: Path
+    sections: Mapping[str, Any]
+
+    @property
+    def dns(self) -> DnsConfig:
+        value = self.sections.get("dns")
+        if not isinstance(value, DnsConfig):
+            raise ConfigError(f"{self.path}: dns: missing section [dns]")
+        return value
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    required: tuple[str, ...] = (),
+) -> MxctlConfig:
+    """Read and validate the config; ConfigError lists every problem with its path."""
+    path = path or default_config_path(environ)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found: pass --config PATH or set {CONFIG_ENV}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_config(text, path, environ, required)
+
+
+def parse_config(
+    text: str,
+    path: Path = Path("<config>"),
+    environ: Mapping[str, str] | None = None,
+    required: tuple[str, ...] = (),
+) -> MxctlConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    reader = Reader(environ)
+    sections: dict[str, Any] = {}
+    for key, value in raw.items():
+        parser = SECTIONS.get(key)
+        if parser is None:
+            reader.problem(key, f"unknown section (known: {', '.join(sorted(SECTIONS))})")
+        elif not isinstance(value, dict):
+            reader.problem(key, "must be a table")
+        else:
+            sections[key] = parser(reader, value, key)
+    for key in required:
+        if key not in raw:
+            reader.problem(key, f"missing section [{key}]")
+    if reader.problems:
+        raise ConfigError([f"{path}: {p}" for p in reader.problems])
+    return MxctlConfig(path, sections)

@@ -1,0 +1,132 @@
+"""Cloudflare: read the records by name and type, compare, then swap them in one batch.
+
+The batch deletes exactly the record ids just read and posts the new records; Cloudflare
+runs it in one transaction, so if any of those ids is gone (someone else changed the
+RRset, or our own earlier attempt already went through) nothing is applied and we
+re-read. That makes a retry after a lost reply safe: the change lands exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+
+from orchestrator.clock import Clock
+from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.dns.cloudflare import mapping
+from orchestrator.dns.cloudflare.transport import CloudflareApiError, build_client, call
+from orchestrator.dns.plan import system_resolve
+from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
+from orchestrator.dns.records import Change, RRset, in_zone
+from orchestrator.dns.retry import RetryPolicy
+from orchestrator.errors import DnsError, DnsUnavailable, StaleExpectation
+
+# 81044: record does not exist; 81058: an identical record already exists.
+STALE_CODES = {81044, 81058}
+
+
+class CloudflareProvider(BaseProvider):
+    kind: ClassVar[str] = "cloudflare"
+
+    def __init__(
+        self,
+        settings: CloudflareSettings,
+        zones: tuple[str, ...],
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        per_page: int = 100,
+    ) -> None:
+        super().__init__(zones, policy, clock)
+        self.settings = settings
+        self.per_page = per_page
+        self.credential = f"dns.cloudflare.api_token ({settings.api_token.reference or 'set'})"
+        self.client = build_client(settings, self._on_request)
+        self._zones: dict[str, tuple[str, list[str]]] = {}  # name -> (id, name servers)
+
+    def _on_request(self, _request: httpx.Request) -> None:
+        self.count_request()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, what: str, fn: Any) -> Any:
+        return call(what, fn, self.credential)
+
+    def _zone(self, zone: str) -> tuple[str, list[str]]:
+        if zone not in self._zones:
+            bare = zone.rstrip(".")
+            page = self._call(
+                f"zone lookup {bare}", lambda: self.client.zones.list(name=bare, per_page=50)
+            )
+            found = [z for z in page.result if z.name.lower() == bare]
+            if not found:
+                raise DnsError(
+                    f"Cloudflare has no zone named {bare} visible to the token in "
+                    f"{self.credential}: check dns.zones and the token's zone resources"
+                )
+            self._zones[zone] = (
+                found[0].id,
+                [f"{ns.lower().rstrip('.')}." for ns in found[0].name_servers],
+            )
+        return self._zones[zone]
+
+    def _remote(self, zone: str, name: str, rtype: str) -> mapping.RemoteRRset:
+        zone_id = self._zone(zone)[0]
+        what = f"list {name} {rtype}"
+        page = self._call(
+            what,
+            lambda: self.client.dns.records.list(
+                zone_id=zone_id,
+                type=rtype,  # type: ignore[arg-type]
+                name={"exact": name.rstrip(".")},
+                per_page=self.per_page,
+            ),
+        )
+        records = list(page.result)
+        # Fetch further pages only when this one was full: no request for an empty page.
+        while len(page.result) >= self.per_page:
+            page = self._call(what, page.get_next_page)
+            records.extend(page.result)
+        return mapping.from_records(name, rtype, records)
+
+    def _read(self, zone: str, name: str, rtype: str) -> RRset:
+        return self._remote(zone, name, rtype).rrset
+
+    def _write(self, zone: str, change: Change) -> Outcome:
+        name, rtype = change.key
+        remote = self._remote(zone, name, rtype)
+        if remote.rrset.serves_as(change.desired):
+            return Outcome.ALREADY
+        if not remote.rrset.same_data(change.expected):
+            raise StaleExpectation(f"Cloudflare serves {remote.rrset.describe()}")
+        zone_id = self._zone(zone)[0]
+        try:
+            result = self._call(
+                f"batch update of {name} {rtype}",
+                lambda: self.client.dns.records.batch(
+                    zone_id=zone_id,
+                    deletes=[{"id": i} for i in remote.ids],
+                    posts=mapping.to_records(change.desired),  # type: ignore[arg-type]
+                ),
+            )
+        except CloudflareApiError as exc:
+            if STALE_CODES.intersection(exc.codes):
+                raise StaleExpectation(str(exc)) from None
+            raise
+        if result is None:
+            # A 200 with success:false: the SDK gives None. Nothing says whether it was
+            # applied, so retry; the next attempt re-reads first.
+            raise DnsUnavailable(f"Cloudflare answered success:false to the batch for {name}")
+        return Outcome.APPLIED
+
+    def _nameservers(self, zone: str) -> list[Nameserver]:
+        servers = []
+        for target in self._zone(zone)[1]:
+            home = next((z for z in self.zones if in_zone(target, z)), None)
+            addresses: list[str] = []
+            for rtype in ("A", "AAAA"):
+                found = self._read(home, target, rtype) if home else system_resolve(target, rtype)
+                addresses.extend(found.rdatas)
+            servers.append(Nameserver(target, tuple(addresses)))
+        return servers

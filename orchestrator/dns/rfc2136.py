@@ -1,0 +1,172 @@
+"""RFC 2136 dynamic updates signed with TSIG: a real server-side compare-and-swap.
+
+The update carries the expected RRset as a prerequisite (or "absent" when it should not
+exist), so the server applies it only if nothing changed since we read: a stale
+expectation answers NXRRSET and changes nothing. Reads go to the same primary, directly.
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import ClassVar
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataset
+import dns.resolver
+import dns.tsig
+import dns.update
+
+from orchestrator.clock import Clock
+from orchestrator.config.dns_section import Rfc2136Settings
+from orchestrator.dns import wire
+from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
+from orchestrator.dns.records import Change, RRset, in_zone
+from orchestrator.dns.retry import RetryPolicy
+from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
+
+STALE_RCODES = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
+
+
+class Rfc2136Provider(BaseProvider):
+    kind: ClassVar[str] = "rfc2136"
+    SERVER_SIDE_CAS: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        settings: Rfc2136Settings,
+        zones: tuple[str, ...],
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(zones, policy, clock)
+        self.settings = settings
+        self.where = f"{settings.server} port {settings.port}"
+        try:
+            self.key = dns.tsig.Key(
+                settings.key_name, settings.key_secret.reveal(), settings.key_algorithm
+            )
+        except (binascii.Error, ValueError, dns.exception.DNSException):
+            raise DnsAuthError(
+                f"TSIG key {settings.key_name} ({settings.key_secret.reference}): the secret is "
+                "not valid base64; it must hold the base64 secret only"
+            ) from None
+
+    def _query(self, name: str, rtype: str) -> dns.message.Message:
+        self.count_request()
+        response = wire.query(
+            self.settings.server, self.settings.port, name, rtype, self.settings.timeout
+        )
+        return response
+
+    def _read(self, zone: str, name: str, rtype: str) -> RRset:
+        response = self._query(name, rtype)
+        if not wire.is_authoritative(response):
+            raise DnsError(
+                f"{self.where} is not authoritative for {zone} (no AA flag): check "
+                "dns.rfc2136.server names the zone's primary"
+            )
+        try:
+            return wire.answer_rrset(response, name, rtype)
+        except DnsUnavailable as exc:
+            raise DnsUnavailable(f"{self.where} {exc}") from None
+
+    def _write(self, zone: str, change: Change) -> Outcome:
+        update = dns.update.UpdateMessage(zone, keyring=self.key)
+        name = dns.name.from_text(change.desired.name)
+        rtype = change.desired.rtype
+        if change.expected.exists:
+            expected = dns.rdataset.from_text_list("IN", rtype, 0, list(change.expected.rdatas))
+            update.present(name, expected)
+        else:
+            update.absent(name, rtype)
+        if change.desired.exists:
+            update.replace(name, change.desired.ttl, rtype, *change.desired.rdatas)
+        else:
+            update.delete(name, rtype)
+        response = self._send(update, change)
+        rcode = response.rcode()
+        if rcode == dns.rcode.NOERROR:
+            return Outcome.APPLIED
+        if rcode in STALE_RCODES:
+            raise StaleExpectation(f"{self.where} answered {dns.rcode.to_text(rcode)}")
+        raise self._rcode_error(rcode, change)
+
+    def _send(self, update: dns.update.UpdateMessage, change: Change) -> dns.message.Message:
+        key = f"TSIG key {self.settings.key_name}"
+        self.count_request()
+        try:
+            return dns.query.tcp(
+                update, self.settings.server, port=self.settings.port, timeout=self.settings.timeout
+            )
+        except dns.tsig.PeerBadKey:
+            raise DnsAuthError(
+                f"{self.where} does not know {key}: check dns.rfc2136.key_name and the "
+                "server's key statement"
+            ) from None
+        except (dns.tsig.PeerBadSignature, dns.tsig.BadSignature):
+            raise DnsAuthError(
+                f"{self.where} rejected the signature of {key}: the secret in "
+                f"{self.settings.key_secret.reference} does not match the server's"
+            ) from None
+        except (dns.tsig.PeerBadTime, dns.tsig.PeerBadTruncation) as exc:
+            raise DnsAuthError(f"{self.where} rejected {key}: {exc} (check clocks)") from None
+        except dns.exception.Timeout:
+            raise DnsUnavailable(
+                f"{self.where} did not answer the update of {change.desired.name} "
+                f"{change.desired.rtype} within {self.settings.timeout:g} s"
+            ) from None
+        except dns.exception.FormError as exc:
+            if "requires a TSIG" not in str(exc):
+                raise DnsUnavailable(f"update to {self.where} failed: {exc}") from None
+            # PowerDNS answers an update it cannot authenticate without any signature.
+            raise DnsAuthError(
+                f"{self.where} answered the update signed with {key} unsigned: it does not "
+                f"know the key or the secret in {self.settings.key_secret.reference} is wrong"
+            ) from None
+        except (OSError, EOFError, dns.exception.DNSException) as exc:
+            raise DnsUnavailable(f"update to {self.where} failed: {exc}") from None
+
+    def _rcode_error(self, rcode: dns.rcode.Rcode, change: Change) -> DnsError:
+        text = dns.rcode.to_text(rcode)
+        what = f"{change.desired.name} {change.desired.rtype}"
+        key = self.settings.key_name
+        if rcode == dns.rcode.REFUSED:
+            return DnsError(
+                f"{self.where} REFUSED the update of {what} signed with TSIG key {key}: the "
+                f"zone's update-policy must grant {key} this name and type (BIND also refuses "
+                "an MX whose in-zone target has no A/AAAA record)"
+            )
+        if rcode == dns.rcode.NOTAUTH:
+            return DnsAuthError(
+                f"{self.where} answered NOTAUTH for {what}: it does not accept TSIG key {key} "
+                "for this zone, or is not the zone's primary"
+            )
+        if rcode == dns.rcode.SERVFAIL:
+            return DnsUnavailable(f"{self.where} answered SERVFAIL to the update of {what}")
+        return DnsError(f"{self.where} answered {text} to the update of {what}")
+
+    def _nameservers(self, zone: str) -> list[Nameserver]:
+        ns_set = self._read(zone, zone, "NS")
+        servers = []
+        for target in sorted(ns_set.rdatas):
+            addresses: list[str] = []
+            home = next((z for z in self.zones if in_zone(target, z)), None)
+            for rtype in ("A", "AAAA"):
+                if home is not None:
+                    addresses.extend(self._read(home, target, rtype).rdatas)
+                else:
+                    addresses.extend(_resolve(target, rtype))
+            servers.append(Nameserver(target, tuple(addresses)))
+        return servers
+
+
+def _resolve(name: str, rtype: str) -> list[str]:
+    """Out-of-zone nameserver addresses, through the system resolver."""
+    try:
+        return [r.to_text() for r in dns.resolver.resolve(name, rtype, lifetime=5.0)]
+    except dns.exception.DNSException:
+        return []
