@@ -124,6 +124,9 @@ def start(
         "--timezone=off",
         "--link-journal=no",
         "--console=passive",
+        # The host's network namespace is its own, so it may manage it (nftables, links),
+        # as a real machine's root can.
+        "--capability=CAP_NET_ADMIN",
         *[f"--bind-ro={src}:{dst}" for src, dst in binds_ro.items()],
     ]
     with log_path.open("ab") as out:
