@@ -12,17 +12,30 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from orchestrator.config import controller_section as cs
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
 from orchestrator.errors import ConfigError
 
+T = TypeVar("T")
 DEFAULT_CONFIG_PATH = Path("/etc/mxctl/mxctl.toml")
 CONFIG_ENV = "MXCTL_CONFIG"
 
 SectionParser = Callable[[Reader, Table, str], Any]
-SECTIONS: dict[str, SectionParser] = {"dns": parse_dns}
+SECTIONS: dict[str, SectionParser] = {
+    "dns": parse_dns,
+    "pair": cs.parse_pair,
+    "ssh": cs.parse_ssh,
+    "policy": cs.parse_policy,
+    "witnesses": cs.parse_witnesses,
+    "hooks": cs.parse_hooks,
+    "notify": cs.parse_notify,
+    "api": cs.parse_api,
+}
+# Sections with usable defaults when absent.
+DEFAULTS: dict[str, Table] = {"policy": {}, "hooks": {}, "notify": {}, "api": {}, "witnesses": {}}
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,41 @@ class MxctlConfig:
         if not isinstance(value, DnsConfig):
             raise ConfigError(f"{self.path}: dns: missing section [dns]")
         return value
+
+    def section(self, name: str, kind: type[T]) -> T:
+        value = self.sections.get(name)
+        if not isinstance(value, kind):
+            raise ConfigError(f"{self.path}: {name}: missing section [{name}]")
+        return value
+
+    @property
+    def pair(self) -> cs.PairConfig:
+        return self.section("pair", cs.PairConfig)
+
+    @property
+    def ssh(self) -> cs.SshConfig:
+        return self.section("ssh", cs.SshConfig)
+
+    @property
+    def policy(self) -> cs.PolicyConfig:
+        return self.section("policy", cs.PolicyConfig)
+
+    @property
+    def witnesses(self) -> list[cs.WitnessConfig]:
+        value = self.sections.get("witnesses", [])
+        return list(value) if isinstance(value, list) else []
+
+    @property
+    def hooks(self) -> cs.HooksConfig:
+        return self.section("hooks", cs.HooksConfig)
+
+    @property
+    def notify(self) -> cs.NotifyConfig:
+        return self.section("notify", cs.NotifyConfig)
+
+    @property
+    def api(self) -> cs.ApiConfig:
+        return self.section("api", cs.ApiConfig)
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -81,9 +129,22 @@ def parse_config(
             reader.problem(key, "must be a table")
         else:
             sections[key] = parser(reader, value, key)
+    for key, default in DEFAULTS.items():
+        if key not in raw:
+            sections[key] = SECTIONS[key](reader, default, key)
     for key in required:
         if key not in raw:
             reader.problem(key, f"missing section [{key}]")
+    if "pair" in sections and "dns" in sections:
+        _check_pair_hosts(reader, sections["pair"], sections["dns"])
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])
     return MxctlConfig(path, sections)
+
+
+def _check_pair_hosts(reader: Reader, pair: cs.PairConfig, dns: DnsConfig) -> None:
+    for role in ("primary", "standby"):
+        name = getattr(pair, role)
+        if name and dns.mail_host(name) is None:
+            known = ", ".join(sorted(dns.mail_hosts)) or "none"
+            reader.problem(f"pair.{role}", f"{name} is not in dns.mail_hosts ({known})")

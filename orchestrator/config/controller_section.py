@@ -1,0 +1,181 @@
+"""The controller's sections of mxctl.toml: the pair, policy, witnesses, hooks, the API.
+
+Host facts are not repeated here: the pair names two of `dns.mail_hosts` (whose addresses
+the DNS section already holds); `[ssh]` says how to reach them, with host keys pinned in
+a known_hosts file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.config.fields import Reader, Table, join
+from orchestrator.config.secrets import Secret
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    primary: str  # a name in dns.mail_hosts, e.g. mx1.example.test
+    standby: str
+    state_dir: Path  # journal and controller state
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    user: str
+    key_file: str
+    known_hosts: str
+    port: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    interval: float  # seconds between cycles
+    failure_threshold: int  # consecutive failed cycles before the primary is dead
+    max_replication_lag: float  # seconds; above it, no automatic promotion
+    anti_flap: float  # seconds automatic failover stays blocked after one (or until ack)
+    failover_deadline: float  # seconds the DNS rewrite + verification may take
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    name: str
+    url: str  # e.g. http://10.254.77.31:8427/report
+    token: Secret
+    timeout: float
+
+
+@dataclass(frozen=True)
+class HooksConfig:
+    pre_failover: tuple[tuple[str, ...], ...]  # argv lists; a non-zero exit aborts
+    post_failover: tuple[tuple[str, ...], ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    webhooks: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    listen: str
+    port: int
+    token: Secret | None  # None: mutating endpoints are off
+
+
+def _file(reader: Reader, table: Table, key: str, path: str, private: bool) -> str:
+    value = reader.string(table, key, path)
+    if not value:
+        return ""
+    file = Path(value)
+    where = join(path, key)
+    if not file.is_absolute():
+        reader.problem(where, f"{value} must be an absolute path")
+    elif not file.is_file():
+        reader.problem(where, f"{value} does not exist")
+    elif private and file.stat().st_mode & 0o077:
+        reader.problem(where, f"{value} must not be readable by group or others: chmod 600")
+    return value
+
+
+def parse_pair(reader: Reader, raw: Table, path: str = "pair") -> PairConfig:
+    reader.reject_unknown(raw, {"primary", "standby", "state_dir"}, path)
+    primary = reader.string(raw, "primary", path).rstrip(".").lower()
+    standby = reader.string(raw, "standby", path).rstrip(".").lower()
+    if primary and primary == standby:
+        reader.problem(join(path, "standby"), "must differ from pair.primary")
+    state_dir = reader.string(raw, "state_dir", path, default="/var/lib/mxctl")
+    if state_dir and not state_dir.startswith("/"):
+        reader.problem(join(path, "state_dir"), "must be an absolute path")
+    return PairConfig(primary, standby, Path(state_dir))
+
+
+def parse_ssh(reader: Reader, raw: Table, path: str = "ssh") -> SshConfig:
+    reader.reject_unknown(raw, {"user", "key_file", "known_hosts", "port", "timeout"}, path)
+    return SshConfig(
+        reader.string(raw, "user", path, default="root"),
+        _file(reader, raw, "key_file", path, private=True),
+        _file(reader, raw, "known_hosts", path, private=False),
+        reader.integer(raw, "port", path, 22, 1, 65535),
+        reader.number(raw, "timeout", path, 10.0, 0.5, 120.0),
+    )
+
+
+def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConfig:
+    known = {"interval", "failure_threshold", "max_replication_lag", "anti_flap",
+             "failover_deadline"}  # fmt: skip
+    reader.reject_unknown(raw, known, path)
+    return PolicyConfig(
+        reader.number(raw, "interval", path, 5.0, 0.2, 3600.0),
+        reader.integer(raw, "failure_threshold", path, 3, 1, 100),
+        reader.number(raw, "max_replication_lag", path, 60.0, 0.0, 86400.0),
+        reader.number(raw, "anti_flap", path, 3600.0, 0.0, 7 * 86400.0),
+        reader.number(raw, "failover_deadline", path, 120.0, 1.0, 3600.0),
+    )
+
+
+def parse_witnesses(reader: Reader, raw: Table, path: str = "witnesses") -> list[WitnessConfig]:
+    """`[witnesses.NAME]` tables: each a vantage point whose report counts as an observer."""
+    witnesses = []
+    for name in raw:
+        where = join(path, name)
+        table = reader.table(raw, name, path)
+        reader.reject_unknown(table, {"url", "token", "timeout"}, where)
+        url = reader.string(table, "url", where)
+        if url and not url.startswith(("http://", "https://")):
+            reader.problem(join(where, "url"), "must be an http(s) URL")
+        witnesses.append(
+            WitnessConfig(
+                name,
+                url,
+                reader.secret(table, "token", where),
+                reader.number(table, "timeout", where, 2.0, 0.1, 60.0),
+            )
+        )
+    return witnesses
+
+
+def _commands(reader: Reader, raw: Table, key: str, path: str) -> tuple[tuple[str, ...], ...]:
+    value = raw.get(key, [])
+    where = join(path, key)
+    ok = isinstance(value, list) and all(
+        isinstance(cmd, list) and cmd and all(isinstance(a, str) for a in cmd) for cmd in value
+    )
+    if not ok:
+        reader.problem(where, 'must be a list of argv lists, e.g. [["/usr/local/bin/hook", "x"]]')
+        return ()
+    return tuple(tuple(cmd) for cmd in value)
+
+
+def parse_hooks(reader: Reader, raw: Table, path: str = "hooks") -> HooksConfig:
+    reader.reject_unknown(raw, {"pre_failover", "post_failover", "timeout"}, path)
+    return HooksConfig(
+        _commands(reader, raw, "pre_failover", path),
+        _commands(reader, raw, "post_failover", path),
+        reader.number(raw, "timeout", path, 30.0, 1.0, 600.0),
+    )
+
+
+def parse_notify(reader: Reader, raw: Table, path: str = "notify") -> NotifyConfig:
+    reader.reject_unknown(raw, {"webhooks", "timeout"}, path)
+    hooks = reader.strings(raw, "webhooks", path)
+    for i, url in enumerate(hooks):
+        if not url.startswith(("http://", "https://")):
+            reader.problem(join(join(path, "webhooks"), i), "must be an http(s) URL")
+    return NotifyConfig(tuple(hooks), reader.number(raw, "timeout", path, 5.0, 0.1, 60.0))
+
+
+def parse_api(reader: Reader, raw: Table, path: str = "api") -> ApiConfig:
+    reader.reject_unknown(raw, {"listen", "port", "token"}, path)
+    listen = reader.string(raw, "listen", path, default="127.0.0.1")
+    try:
+        ipaddress.ip_address(listen)
+    except ValueError:
+        reader.problem(join(path, "listen"), f"{listen!r} is not an IP address")
+    token = reader.secret(raw, "token", path) if "token" in raw else None
+    return ApiConfig(listen, reader.integer(raw, "port", path, 8426, 0, 65535), token)

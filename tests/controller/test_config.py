@@ -1,0 +1,101 @@
+"""The controller's sections of mxctl.toml: defaults, and every problem named at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import parse_config
+from orchestrator.errors import ConfigError
+
+DNS = """
+[dns]
+provider = "rfc2136"
+zones = ["example.test"]
+[dns.rfc2136]
+server = "127.0.0.1"
+key_name = "k"
+key_secret = "env:TSIG"
+[[dns.records]]
+name = "example.test"
+type = "MX"
+[dns.mail_hosts]
+"mx1.example.test" = ["10.0.0.1"]
+"mx2.example.test" = ["10.0.0.2"]
+"""
+
+
+def test_a_good_controller_config_loads_with_defaults(tmp_path: Path) -> None:
+    key = tmp_path / "id"
+    key.write_text("k")
+    key.chmod(0o600)
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    text = (
+        DNS
+        + f"""
+[pair]
+primary = "mx1.example.test"
+standby = "mx2.example.test"
+[ssh]
+key_file = "{key}"
+known_hosts = "{known}"
+[witnesses.sender]
+url = "http://10.0.0.3:8427/report"
+token = "env:WITNESS_TOKEN"
+[hooks]
+pre_failover = [["/bin/true"]]
+"""
+    )
+    config = parse_config(text, environ={"TSIG": "c2VjcmV0", "WITNESS_TOKEN": "t0ken"})
+    assert config.pair.primary == "mx1.example.test"
+    assert config.policy.failure_threshold == 3 and config.policy.interval == 5.0
+    assert [w.name for w in config.witnesses] == ["sender"]
+    assert repr(config.witnesses[0].token) == "***"
+    assert config.hooks.pre_failover == (("/bin/true",),)
+    assert config.api.token is None  # no token: mutating endpoints are off
+
+
+def test_every_controller_problem_is_reported_with_its_path(tmp_path: Path) -> None:
+    loose = tmp_path / "id"
+    loose.write_text("k")
+    loose.chmod(0o644)
+    text = (
+        DNS
+        + f"""
+[pair]
+primary = "mx1.example.test"
+standby = "mx9.example.test"
+[ssh]
+key_file = "{loose}"
+known_hosts = "relative/known_hosts"
+[policy]
+interval = 0
+failure_threshold = "three"
+[witnesses.sender]
+url = "ftp://x"
+token = "hunter2"
+[hooks]
+pre_failover = "/bin/true"
+[api]
+listen = "localhost"
+"""
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environ={"TSIG": "c2VjcmV0"})
+    problems = caught.value.problems
+    expected = [
+        "pair.standby: mx9.example.test is not in dns.mail_hosts",
+        "ssh.key_file: " + str(loose) + " must not be readable by group or others",
+        "ssh.known_hosts: relative/known_hosts must be an absolute path",
+        "policy.interval: must be between 0.2 and 3600",
+        "policy.failure_threshold: must be an integer",
+        "witnesses.sender.url: must be an http(s) URL",
+        "witnesses.sender.token: must be a secret reference",
+        "hooks.pre_failover: must be a list of argv lists",
+        "api.listen: 'localhost' is not an IP address",
+    ]
+    for want in expected:
+        assert any(want in p for p in problems), (want, problems)
+    assert len(problems) == len(expected)
