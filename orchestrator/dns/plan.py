@@ -94,11 +94,17 @@ def build_plan(
             changes.append(Change(current, want))
     plan = Plan(
         _host(config, mx_host),
-        tuple(sorted(changes, key=Change.sort_key)),
+        tuple(sorted(changes, key=apply_order)),
         tuple(sorted(unchanged, key=lambda r: r.key)),
     )
     check_plan(plan, config, _address_reader(config, provider, resolve))
     return plan
+
+
+def apply_order(change: Change) -> tuple[bool, int, str, str]:
+    """Address records before the MX that may need them; within each, creates first,
+    deletes last."""
+    return (change.key[1] == "MX", *change.sort_key())
 
 
 def _host(config: DnsConfig, mx_host: str) -> str:
@@ -170,7 +176,7 @@ def apply_plan(
     the RRsets before it.
     """
     check_plan(plan, config, _address_reader(config, provider, resolve))
-    ordered = sorted(plan.changes, key=lambda c: (c.key[1] == "MX", c.sort_key()))
+    ordered = sorted(plan.changes, key=apply_order)
     results = []
     for change in ordered:
         results.append(provider.apply_change(change, deadline))

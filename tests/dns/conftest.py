@@ -8,7 +8,9 @@ sanctioned stand-in). Each test starts from the baseline zones: MX -> mx1, mail 
 
 from __future__ import annotations
 
+import argparse
 import base64
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import dns.tsig
 import dns.update
 import pytest
 
+from orchestrator.cli import dns_cmd
 from orchestrator.clock import FakeClock
 from orchestrator.config import parse_config
 from orchestrator.config.dns_section import DnsConfig
@@ -25,6 +28,7 @@ from orchestrator.dns.factory import make_provider
 from orchestrator.dns.provider import BaseProvider
 from orchestrator.dns.records import RRset
 from orchestrator.dns.retry import RetryPolicy
+from orchestrator.errors import MxctlError
 
 from .cloudflare_standin import CloudflareStandIn
 from .servers import MX1, PDNS_API_KEY, TSIG_NAME, TSIG_SECRET, ZONES, BindPair, PowerDns, zone_text
@@ -297,3 +301,17 @@ def _env(request: pytest.FixtureRequest, name: str) -> Iterator[ProviderEnv]:
             provider.close()
         if standin is not None:
             standin.stop()
+
+
+def run_mxctl(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Parse and dispatch like `mxctl` (orchestrator.cli.main) with only the dns commands."""
+    parser = argparse.ArgumentParser(prog="mxctl")
+    dns_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        code = int(args.func(args))
+    except MxctlError as exc:
+        print(f"mxctl: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    out, err = capsys.readouterr()
+    return code, out, err
