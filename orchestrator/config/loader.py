@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from orchestrator.config import controller_section as cs
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
+from orchestrator.config.probes_section import ProbesConfig, parse_probes
 from orchestrator.errors import ConfigError
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ SECTIONS: dict[str, SectionParser] = {
     "hooks": cs.parse_hooks,
     "notify": cs.parse_notify,
     "api": cs.parse_api,
+    "probes": parse_probes,
 }
 # Sections with usable defaults when absent.
 DEFAULTS: dict[str, Table] = {"policy": {}, "hooks": {}, "notify": {}, "api": {}, "witnesses": {}}
@@ -80,6 +82,10 @@ class MxctlConfig:
     @property
     def notify(self) -> cs.NotifyConfig:
         return self.section("notify", cs.NotifyConfig)
+
+    @property
+    def probes(self) -> ProbesConfig:
+        return self.section("probes", ProbesConfig)
 
     @property
     def api(self) -> cs.ApiConfig:

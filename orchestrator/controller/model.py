@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 
 class Health(Enum):
@@ -80,3 +81,31 @@ class ControllerState:
 
     def failures(self, host: str) -> int:
         return self.failed_cycles.get(host, 0)
+
+
+def state_to_json(state: ControllerState) -> dict[str, object]:
+    return {
+        "primary": state.primary,
+        "standby": state.standby,
+        "failed_cycles": dict(state.failed_cycles),
+        "fenced": sorted(state.fenced),
+        "blocked_until": state.blocked_until.isoformat() if state.blocked_until else None,
+        "paused": state.paused,
+        "failover_in_progress": state.failover_in_progress,
+    }
+
+
+def state_from_json(raw: dict[str, Any]) -> ControllerState:
+    blocked = raw.get("blocked_until")
+    failed = raw.get("failed_cycles") or {}
+    fenced = raw.get("fenced") or []
+    in_progress = raw.get("failover_in_progress")
+    return ControllerState(
+        primary=str(raw["primary"]),
+        standby=str(raw["standby"]),
+        failed_cycles={str(k): int(v) for k, v in dict(failed).items()},
+        fenced=frozenset(str(h) for h in fenced),
+        blocked_until=datetime.fromisoformat(str(blocked)) if blocked else None,
+        paused=bool(raw.get("paused", False)),
+        failover_in_progress=str(in_progress) if in_progress else None,
+    )

@@ -1,0 +1,202 @@
+"""`mxctl watch|witness|status|history|ack|pause|resume`: the failover controller."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.config.loader import MxctlConfig, load_config
+from orchestrator.controller.journal import Journal
+from orchestrator.controller.loop import Controller, OperatorRequests
+from orchestrator.controller.witness import Witness
+
+REQUIRED = ("dns", "pair", "ssh", "probes")
+OPERATOR_ACTIONS = ("ack", "pause", "resume")
+
+
+def register(subparsers: Any) -> None:
+    def command(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help_text)
+        parser.add_argument("--config", type=Path, help="mxctl.toml (default: $MXCTL_CONFIG)")
+        parser.set_defaults(func=func)
+        return parser
+
+    watch = command("watch", "run the failover controller (observe, decide, act)", cmd_watch)
+    watch.add_argument("--once", action="store_true", help="run one cycle and exit")
+    witness = command("witness", "probe from this vantage point and serve the report",
+                      cmd_witness)  # fmt: skip
+    witness.add_argument("--name", required=True, help="this witness's name in [witnesses]")
+    witness.add_argument("--listen", help="address to bind (default: the host in its url)")
+    witness.add_argument("--once", action="store_true", help="one round, print it, exit")
+    status = command("status", "the pair, roles, observations, blocks", cmd_status)
+    status.add_argument("--json", action="store_true")
+    history = command("history", "what the controller decided and did, and why", cmd_history)
+    history.add_argument("--json", action="store_true")
+    history.add_argument("--limit", type=int, default=50)
+    command("ack", "acknowledge a failover: lift the anti-flap block", cmd_ack)
+    command("pause", "turn automatic failover off (journaled)", cmd_pause)
+    command("resume", "turn automatic failover back on (journaled)", cmd_resume)
+
+
+def _config(args: argparse.Namespace) -> MxctlConfig:
+    return load_config(args.config, required=REQUIRED)
+
+
+def _journal(config: MxctlConfig) -> Journal:
+    return Journal(config.pair.state_dir / "journal.db")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def api_service(config: MxctlConfig, controller: Controller) -> HttpService:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    def status(_: dict[str, Any]) -> tuple[int, str, bytes]:
+        return json_reply(200, controller.status())
+
+    def metrics(_: dict[str, Any]) -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE_LATEST, generate_latest(controller.metrics.registry)
+
+    def health(_: dict[str, Any]) -> tuple[int, str, bytes]:
+        return json_reply(200, {"ok": True, "last_cycle": controller.last_sentence})
+
+    def operator(action: str) -> Any:
+        def handle(_: dict[str, Any]) -> tuple[int, str, bytes]:
+            now, ops = SYSTEM_CLOCK.now(), controller.operator
+            if action == "ack":
+                ops.request_ack(now, "api")
+            else:
+                ops.set_paused(action == "pause", now, "api")
+            return json_reply(200, {"ok": True, "action": action})
+
+        return handle
+
+    routes = [
+        Route("GET", "/status", status, needs_token=False),
+        Route("GET", "/metrics", metrics, needs_token=False),
+        Route("GET", "/health", health, needs_token=False),
+        *[
+            Route("POST", f"/{a}", operator(a), needs_token=True)
+            for a in ("ack", "pause", "resume")
+        ],
+    ]
+    api = config.api
+    return HttpService(api.listen, api.port, api.token, routes)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    config = _config(args)
+    controller = Controller(config, _journal(config))
+    if args.once:
+        print(controller.cycle())
+        return 0
+    stop = _stop_on_signals()
+    service = api_service(config, controller).start()
+    try:
+        controller.run_forever(stop)
+    finally:
+        service.stop()
+    return 0
+
+
+def cmd_witness(args: argparse.Namespace) -> int:
+    config = load_config(args.config, required=("dns", "pair", "probes"))
+    witness = Witness(config, args.name)
+    if args.once:
+        print(json.dumps(witness.observe_once(), indent=2))
+        return 0
+    witness.run_forever(_stop_on_signals(), args.listen)
+    return 0
+
+
+def _live_status(config: MxctlConfig) -> dict[str, Any] | None:
+    host = config.api.listen if config.api.listen not in ("0.0.0.0", "::") else "127.0.0.1"
+    try:
+        reply = httpx.get(f"http://{host}:{config.api.port}/status", timeout=2)
+        reply.raise_for_status()
+        return dict(reply.json())
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    live = _live_status(config)
+    journal = _journal(config)
+    if live is None:
+        controller = Controller(config, journal)
+        live = controller.status()
+        live["last_cycle"] = "no controller is running (`mxctl watch`)"
+    last = journal.last_decision()
+    live["last_decision"] = None if last is None else {"at": last.at, "outcome": last.subject,
+                                                       "reason": last.reason}  # fmt: skip
+    live["runs"] = [r.__dict__ for r in journal.runs()[-5:]]
+    if args.json:
+        print(json.dumps(live, indent=2, default=str))
+        return 0
+    print(f"primary: {live['primary']}   standby: {live['standby']}")
+    print(f"fenced: {', '.join(live['fenced']) or '-'}   paused: {live['paused']}   "
+          f"blocked until: {live['blocked_until'] or '-'}")  # fmt: skip
+    print(f"last cycle: {live['last_cycle']}")
+    for observer, hosts in live.get("observations", {}).items():
+        seen = ", ".join(f"{h} {v}" for h, v in hosts.items()) or "no report"
+        print(f"  {observer}: {seen}")
+    if live["last_decision"]:
+        d = live["last_decision"]
+        print(f"last decision ({d['at']}): {d['outcome']}: {d['reason']}")
+    for run in live["runs"]:
+        print(f"run {run['run_id']}: {run['from_host']} -> {run['to_host']} {run['status']}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    journal = _journal(_config(args))
+    events = journal.events(limit=args.limit)
+    if args.json:
+        print(json.dumps([e.__dict__ for e in events], indent=2, default=str))
+        return 0
+    for e in events:
+        run = f" [{e.run_id}]" if e.run_id else ""
+        print(f"{e.at}  {e.kind:9} {e.subject:20} {e.status:9} {e.reason}{run}")
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> OperatorRequests:
+    return OperatorRequests(_journal(_config(args)))
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    _operator(args).request_ack(SYSTEM_CLOCK.now(), getpass.getuser())
+    print("acknowledged: the controller lifts the anti-flap block at its next cycle")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    _operator(args).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
+    print("automatic failover paused")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _operator(args).set_paused(False, SYSTEM_CLOCK.now(), getpass.getuser())
+    print("automatic failover resumed")
+    return 0

@@ -1,0 +1,33 @@
+"""Prometheus metrics of the controller (one registry per controller, not the global one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class ControllerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.probe_ok = Gauge(
+            "mxctl_probe_ok", "1 when the probe passed", ["observer", "host", "probe"], registry=r
+        )
+        self.probe_latency = Gauge(
+            "mxctl_probe_latency_seconds", "probe latency", ["host", "probe"], registry=r
+        )
+        self.host_health = Gauge(
+            "mxctl_host_up", "1 when an observer sees the host up", ["observer", "host"], registry=r
+        )
+        self.is_primary = Gauge("mxctl_primary", "1 for the current primary", ["host"], registry=r)
+        self.fenced = Gauge("mxctl_fenced", "1 for a fenced host", ["host"], registry=r)
+        self.paused = Gauge("mxctl_paused", "1 when automatic failover is paused", registry=r)
+        self.blocked = Gauge("mxctl_blocked", "1 while anti-flap blocks failover", registry=r)
+        self.cycles = Counter("mxctl_cycles", "controller cycles", ["outcome"], registry=r)
+        self.errors = Counter("mxctl_cycle_errors", "cycles that hit an error", registry=r)
+        self.failovers = Counter("mxctl_failovers", "failover runs", ["status"], registry=r)
+        self.dns_verify = Gauge(
+            "mxctl_dns_verify_seconds",
+            "time from DNS apply to verified at every server",
+            registry=r,
+        )
+        self.cycle_seconds = Gauge("mxctl_cycle_seconds", "duration of the last cycle", registry=r)

@@ -1,0 +1,89 @@
+"""`mxctl witness`: probe the pair from another vantage point and serve the latest report.
+
+The controller counts each witness as an observer: a primary is dead only when a majority
+of observers lose it. The report is evidence the controller acts on, so reading it needs
+the witness's bearer token. A witness never acts; it only observes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.config.controller_section import WitnessConfig
+from orchestrator.config.loader import MxctlConfig
+from orchestrator.controller.observe import local_round, probe_settings
+from orchestrator.errors import ConfigError
+
+log = logging.getLogger("mxctl.witness")
+
+
+def witness_config(config: MxctlConfig, name: str) -> WitnessConfig:
+    for witness in config.witnesses:
+        if witness.name == name:
+            return witness
+    known = ", ".join(w.name for w in config.witnesses) or "none"
+    raise ConfigError(f"witnesses.{name}: no such witness in {config.path} (known: {known})")
+
+
+class Witness:
+    def __init__(self, config: MxctlConfig, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.me = witness_config(config, name)
+        self.clock = clock
+        self._report: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def observe_once(self) -> dict[str, Any]:
+        # The witness does not know about failovers; it probes both hosts as named in the
+        # config (roles do not matter for health, only names do).
+        pair = self.config.pair
+        settings = probe_settings(
+            self.config.probes, self.config.dns, None, pair.primary, pair.standby
+        )
+        now = self.clock.now()
+        report = local_round(self.me.name, settings, self.clock).to_json(now)
+        with self._lock:
+            self._report = report
+        return report
+
+    def report(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._report)
+
+    def service(self, listen: str | None = None) -> HttpService:
+        parts = urlsplit(self.me.url)
+        host = listen or parts.hostname or "127.0.0.1"
+        port = parts.port or 80
+
+        def report(_: dict[str, Any]) -> tuple[int, str, bytes]:
+            body = self.report()
+            return json_reply(200, body) if body else json_reply(503, {"error": "no round yet"})
+
+        def health(_: dict[str, Any]) -> tuple[int, str, bytes]:
+            return json_reply(200, {"ok": True, "witness": self.me.name})
+
+        routes = [
+            Route("GET", parts.path or "/report", report, needs_token=True),
+            Route("GET", "/health", health, needs_token=False),
+        ]
+        return HttpService(host, port, self.me.token, routes)
+
+    def run_forever(self, stop: threading.Event, listen: str | None = None) -> None:
+        service = self.service(listen).start()
+        interval = self.config.policy.interval
+        try:
+            while not stop.is_set():
+                started = self.clock.monotonic()
+                try:
+                    report = self.observe_once()
+                    log.info("witness %s: %s", self.me.name, report["hosts"])
+                except Exception:  # a witness keeps serving whatever happens
+                    log.exception("witness round failed")
+                stop.wait(max(0.0, interval - (self.clock.monotonic() - started)))
+        finally:
+            service.stop()
