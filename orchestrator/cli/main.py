@@ -18,6 +18,7 @@ from orchestrator.errors import MxctlError
 COMMAND_MODULES = [
     "orchestrator.cli.lab_cmd",
     "orchestrator.cli.dns_cmd",
+    "orchestrator.cli.deploy_cmd",
     "orchestrator.cli.probe_cmd",
 ]
 

@@ -1,0 +1,67 @@
+"""Base unit: packages, the mail storage owner, /etc/mailname."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files, server
+
+from deploys.common import host_vars
+from orchestrator.deploy.hostfiles import VMAIL_HOME, VMAIL_UID, VMAIL_USER
+
+MAIL_PACKAGES = [
+    "postfix",
+    "dovecot-core",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "opendkim",
+    "openssl",
+    "ca-certificates",
+]
+
+
+def install_packages(packages: list[str]) -> OperationMeta:
+    """Install `packages`; refresh the package lists only when something is missing, so a
+    re-run reports no change."""
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in packages if p not in installed]
+    return apt.packages(
+        name="Install packages",
+        packages=packages,
+        update=bool(missing),
+        no_recommends=True,
+    )
+
+
+@deploy("Base")
+def packages_and_storage() -> None:
+    install_packages(MAIL_PACKAGES)
+    server.group(name="Mail storage group", group=VMAIL_USER, gid=VMAIL_UID)
+    server.user(
+        name="Mail storage user",
+        user=VMAIL_USER,
+        uid=VMAIL_UID,
+        group=VMAIL_USER,
+        home=VMAIL_HOME,
+        shell="/usr/sbin/nologin",
+        ensure_home=False,
+    )
+    files.directory(
+        name="Mail storage directory",
+        path=VMAIL_HOME,
+        user=VMAIL_USER,
+        group=VMAIL_USER,
+        mode="750",
+    )
+    files.put(
+        name="/etc/mailname",
+        src=StringIO(f"{host_vars()['fqdn']}\n"),
+        dest="/etc/mailname",
+        user="root",
+        group="root",
+        mode="644",
+    )

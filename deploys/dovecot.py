@@ -1,0 +1,26 @@
+"""Dovecot unit: IMAP (STARTTLS on 143, TLS on 993), LMTP, SASL for Postfix, sdbox."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server
+from pyinfra.operations.util import any_changed
+
+from deploys.common import host_vars, template
+
+
+@deploy("Dovecot")
+def imap_and_lmtp(reload_on: list[OperationMeta]) -> OperationMeta:
+    """Configure Dovecot; reload only on change. Returns the operation that starts it."""
+    conf = template(
+        "Dovecot configuration", "dovecot/dovecot.conf.j2", "/etc/dovecot/dovecot.conf", host_vars()
+    )
+    running = server.service(name="Dovecot running", service="dovecot", running=True, enabled=True)
+    server.service(
+        name="Reload Dovecot",
+        service="dovecot",
+        reloaded=True,
+        _if=any_changed(conf, *reload_on),
+    )
+    return running

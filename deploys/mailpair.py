@@ -1,0 +1,28 @@
+"""Entry deploy for the mail pair: `pyinfra inventories/<env>.py deploys/mailpair.py`.
+
+Both hosts get the complete configuration (the standby can serve at any moment); they differ
+only in their own name and their replication peer. The inventory is validated, and every
+secret resolved on this machine, before any operation is planned on any host.
+"""
+
+from pyinfra import host, logger
+
+from deploys import base, dkim, dovecot, postfix, replication, tls, users
+from deploys.common import is_mail_host, mail_pair
+from orchestrator.deploy.dkim import records
+
+pair = mail_pair()
+
+if is_mail_host():
+    if host.name == pair.primary.name:
+        for record in records(pair.dkim_selector, pair.domains, pair.dkim_key.reveal()):
+            logger.info(f"--> DKIM record to publish: {record.zone_line()}")
+
+    base.packages_and_storage()
+    tls_ops = tls.certificates()
+    mailbox_ops = users.accounts()
+    dkim.signing()
+    replication_ops = replication.channel()
+    dovecot_started = dovecot.imap_and_lmtp(reload_on=[*tls_ops, *replication_ops])
+    postfix.smtp(reload_on=[*tls_ops, *mailbox_ops])
+    replication.resync(after=[dovecot_started, *replication_ops])

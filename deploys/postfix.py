@@ -1,0 +1,32 @@
+"""Postfix unit: virtual domains into Dovecot over LMTP, STARTTLS on 25, submission on 587."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server
+from pyinfra.operations.util import any_changed
+
+from deploys.common import host_vars, template
+
+
+@deploy("Postfix")
+def smtp(reload_on: list[OperationMeta]) -> None:
+    """Configure Postfix; reload it only when its files (or `reload_on`) changed."""
+    variables = host_vars()
+    main_cf = template("Postfix main.cf", "postfix/main.cf.j2", "/etc/postfix/main.cf", variables)
+    master_cf = template(
+        "Postfix master.cf",
+        "postfix/master.cf.j2",
+        "/etc/postfix/master.cf",
+        {**variables, "submission": True},
+    )
+    server.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
+    # postfix.service is a stub; postfix@- is the instance that runs and reloads.
+    server.service(name="Postfix running", service="postfix@-", running=True)
+    server.service(
+        name="Reload Postfix",
+        service="postfix@-",
+        reloaded=True,
+        _if=any_changed(main_cf, master_cf, *reload_on),
+    )

@@ -1,0 +1,51 @@
+"""Entry deploy for the lab's outside MTA: `pyinfra inventories/lab.py deploys/sender.py`.
+
+A plain internet-site Postfix that resolves MX through the lab DNS, so tests can hand it a
+message and watch it arrive at the pair as from any remote MTA.
+"""
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import NoGroupError
+from pyinfra.operations import server
+from pyinfra.operations.util import any_changed
+
+from deploys.base import install_packages
+from deploys.common import InventoryError, template
+from orchestrator.deploy.spec import is_hostname
+
+SENDER_GROUP = "sender"
+
+
+@deploy("Sender MTA")
+def sender_mta() -> None:
+    fqdn = host.data.get("sender_fqdn")
+    if not isinstance(fqdn, str) or not is_hostname(fqdn):
+        raise InventoryError(f"{host.name}.sender_fqdn: {fqdn!r} is not a host name")
+    variables = {
+        "fqdn": fqdn,
+        "mynetworks": host.data.get("sender_mynetworks") or ["127.0.0.0/8"],
+        "log": "/var/log/postfix.log",
+        "submission": False,
+    }
+    install_packages(["postfix", "ca-certificates"])
+    main_cf = template("Postfix main.cf", "sender/main.cf.j2", "/etc/postfix/main.cf", variables)
+    master_cf = template(
+        "Postfix master.cf", "postfix/master.cf.j2", "/etc/postfix/master.cf", variables
+    )
+    server.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
+    server.service(name="Postfix running", service="postfix@-", running=True)
+    server.service(
+        name="Reload Postfix",
+        service="postfix@-",
+        reloaded=True,
+        _if=any_changed(main_cf, master_cf),
+    )
+
+
+try:
+    _senders = {h.name for h in inventory.get_group(SENDER_GROUP)}
+except NoGroupError:
+    _senders = set()
+if host.name in _senders:
+    sender_mta()

@@ -1,0 +1,35 @@
+"""TLS unit: the host's certificate (its own name + the client-facing name) and key."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+from deploys.common import mail_pair
+from orchestrator.deploy.hostfiles import TLS_CERT, TLS_DIR, TLS_KEY
+
+
+@deploy("TLS")
+def certificates() -> list[OperationMeta]:
+    """Upload the certificate and key; returns the operations whose change needs a reload."""
+    me = mail_pair().host(host.name)
+    files.directory(name="TLS directory", path=TLS_DIR, user="root", group="root", mode="755")
+    cert = files.put(
+        name="Host certificate",
+        src=str(me.tls_cert),
+        dest=TLS_CERT,
+        user="root",
+        group="root",
+        mode="644",
+    )
+    key = files.put(
+        name="Host private key",
+        src=str(me.tls_key),
+        dest=TLS_KEY,
+        user="root",
+        group="root",
+        mode="600",
+    )
+    return [cert, key]

@@ -1,0 +1,67 @@
+"""A production inventory, documented: copy it, change the names, keep the shape.
+
+    pyinfra inventories/example.py deploys/mailpair.py        # or: mxctl deploy -i ...
+
+Two hosts by name; `mail_role` says which one is primary (in MX) and which is standby (an
+identical host kept in sync by Dovecot replication, ready to take over). Secrets are never
+written here: each is a reference, `env:NAME` (an environment variable of the deploying
+shell) or `file:/path` (a file readable by its owner only, mode 0600), resolved on the
+deploying machine. User passwords are hashed (SHA512-CRYPT) before they reach a host.
+Tunables with defaults (ports, size limits) live in group_data/all.py; set them here to
+override.
+"""
+
+# The group must be called `mail` and hold exactly two hosts.
+mail = (
+    [
+        (
+            "mx1.example.com",  # how pyinfra reaches the host (ssh_hostname defaults to it)
+            {
+                "mail_role": "primary",
+                # The name the host announces (SMTP banner, HELO); defaults to the host name.
+                "mail_fqdn": "mx1.example.com",
+                # Certificate (full chain) and key on the deploying machine, valid for the
+                # host's own name AND mail_client_name, so clients notice no failover.
+                "mail_tls_cert": "/etc/mxctl/tls/mx1.example.com/fullchain.pem",
+                "mail_tls_key": "/etc/mxctl/tls/mx1.example.com/privkey.pem",
+            },
+        ),
+        (
+            "mx2.example.com",
+            {
+                "mail_role": "standby",
+                "mail_fqdn": "mx2.example.com",
+                "mail_tls_cert": "/etc/mxctl/tls/mx2.example.com/fullchain.pem",
+                "mail_tls_key": "/etc/mxctl/tls/mx2.example.com/privkey.pem",
+            },
+        ),
+    ],
+    {
+        # Shared by both hosts.
+        "ssh_user": "root",
+        "ssh_strict_host_key_checking": "yes",
+        "mail_domains": ["example.com", "example.org"],
+        # The name clients configure for IMAP and submission; DNS points it at the primary.
+        "mail_client_name": "mail.example.com",
+        "mail_users": [
+            {"address": "alice@example.com", "password": "env:MXCTL_PASSWORD_ALICE"},
+            {"address": "bob@example.org", "password": "file:/etc/mxctl/secrets/bob"},
+        ],
+        # A dedicated user for health probes and canary messages: never a real person.
+        "mail_probe_user": {
+            "address": "probe@example.com",
+            "password": "file:/etc/mxctl/secrets/probe",
+        },
+        # alias -> mailbox
+        "mail_aliases": {
+            "postmaster@example.com": "alice@example.com",
+            "postmaster@example.org": "alice@example.com",
+        },
+        # Authenticates the doveadm channel the two replicators talk over (16+ characters).
+        "mail_replication_password": "file:/etc/mxctl/secrets/doveadm",
+        # One DKIM key for both hosts; the deploy prints the TXT record to publish at
+        # <selector>._domainkey.<domain>.
+        "mail_dkim_selector": "mail2026",
+        "mail_dkim_key": "file:/etc/mxctl/secrets/dkim.key",
+    },
+)

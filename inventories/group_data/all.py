@@ -1,0 +1,16 @@
+"""Defaults for every inventory (group `all`, the lowest precedence): an inventory's group
+or host data overrides any of them, and so does `pyinfra --data key=value`.
+
+Changing one of these and re-running the deploy reloads only the service it belongs to.
+(Not group_data/mail.py: pyinfra lets group_data files override the data an inventory gives
+its groups, so defaults there could not be overridden by the inventory.)
+"""
+
+# TCP port of the doveadm server the two replicators use (open it between the hosts only).
+mail_replication_port = 12345
+
+# Postfix: largest message accepted, in bytes (50 MiB).
+postfix_message_size_limit = 52428800
+
+# Dovecot: concurrent IMAP connections per user and client address.
+dovecot_mail_max_userip_connections = 20

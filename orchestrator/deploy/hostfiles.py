@@ -1,0 +1,94 @@
+"""What each mail host gets, computed on the deploying machine from the validated pair.
+
+`template_vars` feeds the templates in templates/ (no secrets in it). The files that carry
+secrets (Dovecot's passwd-file, the doveadm password, the DKIM key) are rendered here into
+strings the deploy uploads without echoing: passwords arrive already hashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.deploy import cryptpw
+from orchestrator.deploy.spec import MailPair
+
+TLS_DIR = "/etc/mxctl/tls"
+TLS_CERT = f"{TLS_DIR}/mail.crt"
+TLS_KEY = f"{TLS_DIR}/mail.key"
+DOVECOT_USERS = "/etc/dovecot/users"
+DOVECOT_SECRETS = "/etc/dovecot/mxctl-secrets.conf"
+DKIM_KEY_DIR = "/etc/dkimkeys"
+VMAIL_USER = "vmail"
+VMAIL_UID = 5000
+VMAIL_HOME = "/var/vmail"
+POSTFIX_LOG = "/var/log/postfix.log"
+DOVECOT_LOG = "/var/log/dovecot.log"
+DKIM_PORT = 8891
+
+
+def dkim_key_path(pair: MailPair) -> str:
+    return f"{DKIM_KEY_DIR}/{pair.dkim_selector}.private"
+
+
+def template_vars(pair: MailPair, host_name: str) -> dict[str, Any]:
+    me = pair.host(host_name)
+    peer = pair.peer(host_name)
+    return {
+        "fqdn": me.fqdn,
+        "role": me.role,
+        "peer_fqdn": peer.fqdn,
+        "client_name": pair.client_name,
+        "domains": list(pair.domains),
+        "mailboxes": sorted(u.address for u in pair.users),
+        "aliases": list(pair.aliases),
+        "replication_port": pair.replication_port,
+        "dkim_selector": pair.dkim_selector,
+        "dkim_key": dkim_key_path(pair),
+        "dkim_port": DKIM_PORT,
+        "message_size_limit": pair.tunables.message_size_limit,
+        "max_userip_connections": pair.tunables.max_userip_connections,
+        "tls_cert": TLS_CERT,
+        "tls_key": TLS_KEY,
+        "dovecot_users": DOVECOT_USERS,
+        "dovecot_secrets": DOVECOT_SECRETS,
+        "vmail_uid": VMAIL_UID,
+        "vmail_home": VMAIL_HOME,
+        "postfix_log": POSTFIX_LOG,
+        "dovecot_log": DOVECOT_LOG,
+    }
+
+
+def parse_passwd_file(text: str) -> dict[str, str]:
+    """{user: stored scheme+hash} from a Dovecot passwd-file (the host's current one)."""
+    hashes: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        user, _, rest = line.partition(":")
+        hashes[user] = rest.partition(":")[0]
+    return hashes
+
+
+def passwd_file(pair: MailPair, current: Mapping[str, str]) -> str:
+    """Dovecot's passwd-file: `user:{SHA512-CRYPT}hash::::::`, one line per mailbox.
+
+    A user's current hash is kept when it still matches their password, so an unchanged
+    inventory uploads an unchanged file.
+    """
+    lines = ["# Managed by mxctl (deploys/users.py); edit the inventory, not this file."]
+    for user in sorted(pair.users, key=lambda u: u.address):
+        hashed = cryptpw.hash_keeping(user.password.reveal(), current.get(user.address))
+        lines.append(f"{user.address}:{{SHA512-CRYPT}}{hashed}::::::")
+    return "\n".join(lines) + "\n"
+
+
+def dovecot_secrets_conf(pair: MailPair) -> str:
+    return (
+        "# Managed by mxctl (deploys/replication.py). Secret: mode 0600, never in the repo.\n"
+        f'doveadm_password = "{pair.replication_password.reveal()}"\n'
+    )
+
+
+def dkim_private_key(pair: MailPair) -> str:
+    return pair.dkim_key.reveal().strip() + "\n"

@@ -1,0 +1,183 @@
+"""Acceptance on the lab: deploying, re-deploying, reloading only what changed, refusing
+bad input before any host is touched."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.deploy import labinv, runner
+from orchestrator.lab.state import LabState
+from tests.deploy.conftest import LAB_DEPLOYS, LAB_INVENTORY, DeployedLab
+
+pytestmark = pytest.mark.lab
+
+MAIL_HOSTS = ("mx1", "mx2")
+
+
+def ssh(lab: LabState, host: str, command: str) -> str:
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            lab.ssh_key,
+            "-o",
+            f"UserKnownHostsFile={lab.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            f"{lab.ssh_user}@{lab.host(host).address}",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return proc.stdout
+
+
+def test_deploy_exits_zero(deployed: DeployedLab) -> None:
+    assert deployed.first.returncode == 0
+    assert deployed.first.ok
+    assert len(deployed.first.operations) >= 25
+    record = labinv.recorded_first_deploy()
+    if record is not None:  # written when this lab's first deploy found bare hosts
+        assert record["changed"] > 0
+
+
+def test_second_run_changes_nothing(deployed: DeployedLab) -> None:
+    second = deployed.second
+    assert second.ok
+    assert second.operations, "pyinfra reported no operations"
+    for op in second.operations:
+        assert not op.changed and not op.failed, f"{op.name} changed on {op.changed}"
+        assert op.unchanged, f"{op.name} ran on no host"
+    assert set(MAIL_HOSTS) <= {h for op in second.operations for h in op.unchanged}
+
+
+def test_both_hosts_serve_everything(deployed: DeployedLab) -> None:
+    for host in MAIL_HOSTS:
+        active = ssh(deployed.lab, host, "systemctl is-active postfix@- dovecot opendkim")
+        assert active.split() == ["active"] * 3, host
+        ports = ssh(deployed.lab, host, "ss -Hltn | awk '{print $4}'")
+        for port in ("25", "587", "143", "993", "12345"):
+            assert f"0.0.0.0:{port}" in ports.split(), (host, port)
+
+
+@pytest.fixture
+def restore_defaults(deployed: DeployedLab) -> Iterator[None]:
+    yield
+    result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOYS)
+    assert result.ok, result.stderr[-2000:]
+
+
+def _mail_changes(result: runner.RunResult) -> dict[str, list[str]]:
+    return {host: result.changed(host) for host in MAIL_HOSTS}
+
+
+def test_postfix_variable_reloads_only_postfix(
+    deployed: DeployedLab, restore_defaults: None
+) -> None:
+    before = ssh(deployed.lab, "mx1", "cat /run/dovecot/master.pid")
+    result = runner.run_deploy(
+        LAB_INVENTORY, LAB_DEPLOYS, data={"postfix_message_size_limit": "20971520"}
+    )
+    assert result.ok, result.stderr[-2000:]
+    expected = ["Postfix | Postfix main.cf", "Postfix | Reload Postfix"]
+    assert _mail_changes(result) == {"mx1": expected, "mx2": expected}
+    assert result.changed("sender") == []
+    for host in MAIL_HOSTS:
+        assert ssh(deployed.lab, host, "postconf -h message_size_limit").strip() == "20971520"
+    assert ssh(deployed.lab, "mx1", "cat /run/dovecot/master.pid") == before
+
+
+def test_dovecot_variable_reloads_only_dovecot(
+    deployed: DeployedLab, restore_defaults: None
+) -> None:
+    result = runner.run_deploy(
+        LAB_INVENTORY, LAB_DEPLOYS, data={"dovecot_mail_max_userip_connections": "25"}
+    )
+    assert result.ok, result.stderr[-2000:]
+    expected = ["Dovecot | Dovecot configuration", "Dovecot | Reload Dovecot"]
+    assert _mail_changes(result) == {"mx1": expected, "mx2": expected}
+    for host in MAIL_HOSTS:
+        value = ssh(deployed.lab, host, "doveconf -h mail_max_userip_connections").strip()
+        assert value == "25"
+
+
+BAD_INVENTORIES = [
+    (
+        "two primaries",
+        'mail[0][1][1]["mail_role"] = "primary"',
+        "mail_role: two primary hosts",
+    ),
+    (
+        "unknown role",
+        'mail[0][1][1]["mail_role"] = "master"',
+        "mail[mx2].mail_role: unknown role 'master'",
+    ),
+    (
+        "missing user password",
+        'mail[1]["mail_users"][0].pop("password")',
+        "mail_users[0].password: missing",
+    ),
+    (
+        "missing secret",
+        'mail[1]["mail_replication_password"] = "env:MXCTL_TEST_UNSET_SECRET"',
+        "mail_replication_password: environment variable MXCTL_TEST_UNSET_SECRET",
+    ),
+    (
+        "invalid domain",
+        'mail[1]["mail_domains"] = ["example.test", "example..org"]',
+        "mail_domains[1]: 'example..org' is not a valid",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"), [pytest.param(c, m, id=i) for i, c, m in BAD_INVENTORIES]
+)
+def test_bad_input_stops_before_any_host(
+    deployed: DeployedLab, tmp_path: Path, change: str, message: str
+) -> None:
+    """The real CLI (`pyinfra INVENTORY deploys/mailpair.py`) on a broken copy of the lab
+    inventory: it stops with the field named, and no operation runs on any host."""
+    inventory = tmp_path / "broken.py"
+    inventory.write_text(
+        "import copy\n"
+        "from orchestrator.deploy.labinv import build\n"
+        "_lab = build()\n"
+        "mail = copy.deepcopy((_lab.mail, _lab.mail_data))\n"
+        f"{change}\n"
+    )
+    stamp = ssh(deployed.lab, "mx1", "stat -c %Y /etc/postfix/main.cf /etc/dovecot/dovecot.conf")
+    result = runner.run_deploy(
+        str(inventory),
+        [runner.MAIL_DEPLOY],
+        extra_args=["--group-data", str(runner.REPO_ROOT / "inventories" / "group_data")],
+    )
+    assert result.returncode != 0
+    assert not result.operations  # nothing was planned, let alone executed
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "nothing was changed on any host" in result.stderr
+    assert "Beginning operation run" not in result.stderr
+    assert (
+        ssh(deployed.lab, "mx1", "stat -c %Y /etc/postfix/main.cf /etc/dovecot/dovecot.conf")
+        == stamp
+    )
+
+
+def test_no_secret_in_pyinfra_output(deployed: DeployedLab) -> None:
+    output = " ".join(deployed.second.command) + deployed.second.stderr
+    result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOYS, extra_args=["-vvv"])
+    output += result.stderr
+    for user in deployed.pair.users:
+        assert user.password.reveal() not in output
+    assert deployed.pair.replication_password.reveal() not in output
+    key_body = deployed.pair.dkim_key.reveal().splitlines()[1]
+    assert key_body not in output
