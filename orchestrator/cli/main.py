@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.dns_cmd",
     "orchestrator.cli.deploy_cmd",
     "orchestrator.cli.probe_cmd",
+    "orchestrator.cli.controller_cmd",
 ]
 
 

@@ -13,6 +13,7 @@ from orchestrator.lab.topology import HOSTS, host_spec
 
 FAULTS_ONE_HOST = ("down", "up", "link-down", "link-up", "freeze", "thaw")
 FAULTS_TWO_HOSTS = ("partition", "heal")
+MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if action in FAULTS_TWO_HOSTS:
         if peer is None:
             raise UsageError(f"`{action}` needs two hosts: mxctl lab fault {action} A B")
+        if peer == MACHINE:
+            network.partition_from_machine(spec, heal=action == "heal")
+            verb = "healed the cut between" if action == "heal" else "cut"
+            return f"{verb} {spec.name} and the machine (the controller's vantage point)"
         other = host_spec(peer)
         if other == spec:
             raise UsageError(f"`{action}` needs two different hosts")

@@ -26,7 +26,9 @@ import dns.rcode
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.errors import LabError
 from orchestrator.lab import credentials, hostfs, image, network, nspawn
+from orchestrator.lab.controller_config import render_controller_config
 from orchestrator.lab.mirror import find_mirrors
+from orchestrator.lab.mxctl_config import render_lab_config
 from orchestrator.lab.procs import alive
 from orchestrator.lab.state import LabHost, LabState, cache_dir, lab_json_path, state_dir
 from orchestrator.lab.topology import (
@@ -43,6 +45,7 @@ from orchestrator.lab.topology import (
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
+# One lock for every lab on the machine: labs are built and torn down one at a time.
 LOCK_PATH = Path("/run/mxctl-lab.lock")
 BOOT_TIMEOUT = 60.0
 
@@ -130,6 +133,7 @@ def boot_host(spec: HostSpec, images: _Images) -> None:
     pid = nspawn.start(
         images.nspawn,
         host=spec.name,
+        machine=spec.machine,
         fqdn=spec.fqdn,
         root=root,
         netns=spec.netns,
@@ -259,18 +263,15 @@ def _build(mirror: str | None) -> LabState:
         ca_cert=str(ca_cert),
         ca_key=str(ca_key),
     )
-    _write_client_config(state)
+    write_client_config(state)
     lab_json_path().write_text(state.to_json())
     return state
 
 
-def _write_client_config(state: LabState) -> None:
-    """The lab's mxctl.toml, when the DNS config renderer is available."""
-    try:
-        from orchestrator.lab.mxctl_config import render_lab_config  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
-    (state_dir() / "mxctl.toml").write_text(render_lab_config(state))
+def write_client_config(state: LabState) -> None:
+    """The lab's mxctl.toml: DNS provider and records, the pair, probes, witness, API."""
+    text = render_lab_config(state) + render_controller_config(state)
+    (state_dir() / "mxctl.toml").write_text(text)
 
 
 def down() -> None:
@@ -303,7 +304,8 @@ def _teardown() -> None:
         run(["umount", "--lazy", point], what=f"unmounting {point}", check=False)
     for name in names:
         nspawn.remove_cgroups(name)
-        shutil.rmtree(Path("/run/systemd/nspawn/propagate") / name, ignore_errors=True)
+        machine = next(h.machine for h in HOSTS if h.name == name)
+        shutil.rmtree(Path("/run/systemd/nspawn/propagate") / machine, ignore_errors=True)
     for hierarchy in nspawn.HIERARCHIES:
         with contextlib.suppress(OSError):
             (nspawn.CGROUP_ROOT / hierarchy / LAB_NAME).rmdir()

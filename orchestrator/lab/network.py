@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator.errors import LabError
 from orchestrator.lab.procs import run
-from orchestrator.lab.topology import BRIDGE, GATEWAY, LAB_NAME, SUBNET, HostSpec
+from orchestrator.lab.topology import BRIDGE, GATEWAY, LAB_NAME, SUBNET, VETH_PREFIX, HostSpec
 
 NETNS_DIR = Path("/run/netns")
 FAULT_TABLE = "mxlab_fault"
@@ -105,6 +105,17 @@ def partition(a: HostSpec, b: HostSpec, heal: bool = False) -> None:
         )
 
 
+def partition_from_machine(spec: HostSpec, heal: bool = False) -> None:
+    """Cut a host off from this machine only (where the controller runs); other lab hosts
+    still reach it. The rule lives in the host's namespace: the machine is left untouched."""
+    verb = "delete" if heal else "add"
+    nft(
+        spec,
+        f"{verb} element inet {FAULT_TABLE} cut_hosts {{ {GATEWAY} }}\n",
+        what=f"{'healing' if heal else 'cutting'} {spec.name} from the machine",
+    )
+
+
 def cut_hosts(spec: HostSpec) -> list[str]:
     out = run(
         ["ip", "netns", "exec", spec.netns, "nft", "list", "set", "inet", FAULT_TABLE, "cut_hosts"],
@@ -139,7 +150,7 @@ def destroy() -> None:
         if proc.returncode != 0:
             errors.append(f"netns {ns}: {proc.stderr.strip()}")
     for link in Path("/sys/class/net").iterdir():
-        if link.name.startswith("mxl-") or link.name == BRIDGE:
+        if link.name.startswith(VETH_PREFIX) or link.name == BRIDGE:
             run(["ip", "link", "delete", link.name], what=f"deleting {link.name}", check=False)
     if errors:
         raise LabError("lab network teardown incomplete: " + "; ".join(errors))

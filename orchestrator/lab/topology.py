@@ -7,11 +7,20 @@ lab namespaces get no default route, so nothing addressed to the lab can leave i
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from dataclasses import dataclass
 
-LAB_NAME = "mxlab"
-BRIDGE = "mxlab0"
-SUBNET = ipaddress.IPv4Network("10.254.77.0/24")
+DEFAULT_LAB = "mxlab"
+# A second lab can run beside the default one (e.g. while another is in use):
+# MXCTL_LAB_NAME=mxlab2 MXCTL_LAB_SUBNET=10.254.78.0/24 MXCTL_LAB_DIR=/var/lib/mxctl-lab2.
+LAB_NAME = os.environ.get("MXCTL_LAB_NAME", DEFAULT_LAB)
+if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", LAB_NAME):
+    raise ValueError(f"MXCTL_LAB_NAME={LAB_NAME!r}: use 1-8 lowercase letters and digits")
+BRIDGE = f"{LAB_NAME}0"
+SUBNET = ipaddress.IPv4Network(os.environ.get("MXCTL_LAB_SUBNET", "10.254.77.0/24"))
+# Machine-side ends of the hosts' links (interface names are at most 15 bytes).
+VETH_PREFIX = "mxl-" if LAB_NAME == DEFAULT_LAB else f"{LAB_NAME}-"
 GATEWAY = SUBNET.network_address + 1  # this machine's own address on the bridge
 PRIMARY_ZONE = "example.test"
 ZONES = (PRIMARY_ZONE, "example.org")
@@ -42,7 +51,12 @@ class HostSpec:
     @property
     def veth(self) -> str:
         # The machine-side end of the host's link (interface names are at most 15 bytes).
-        return f"mxl-{self.name}"[:15]
+        return f"{VETH_PREFIX}{self.name}"[:15]
+
+    @property
+    def machine(self) -> str:
+        """The container's name for systemd-nspawn (unique across labs on this machine)."""
+        return self.name if LAB_NAME == DEFAULT_LAB else f"{LAB_NAME}-{self.name}"
 
     @property
     def mac(self) -> str:

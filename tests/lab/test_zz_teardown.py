@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.lab import lab as lab_ops
 from orchestrator.lab.state import LabState, state_dir
-from orchestrator.lab.topology import BRIDGE, LAB_NAME
+from orchestrator.lab.topology import BRIDGE, LAB_NAME, VETH_PREFIX
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 
@@ -22,9 +22,11 @@ pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 def _leftovers() -> list[str]:
     found = []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found += [f"netns {line.split()[0]}" for line in netns.splitlines() if LAB_NAME in line]
+    found += [
+        f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(f"{LAB_NAME}-")
+    ]
     links = [p.name for p in Path("/sys/class/net").iterdir()]
-    found += [f"link {n}" for n in links if n == BRIDGE or n.startswith("mxl-")]
+    found += [f"link {n}" for n in links if n == BRIDGE or n.startswith(VETH_PREFIX)]
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     found += [f"mount {m.split()[4]}" for m in mounts if str(state_dir()) in m.split()[4]]
     found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{LAB_NAME}")]
