@@ -169,17 +169,16 @@ def apply_plan(
     deadline: float | None = None,
     resolve: Reader | None = None,
 ) -> list[ApplyResult]:
-    """Check the plan again, then compare-and-swap each change in order and wait for each.
+    """Check the plan again, then compare-and-swap the changes in order and wait for them.
 
     Address records come before the MX that needs them (creates, then updates, deletes
-    last); a stale expectation stops the plan with StaleExpectation, having changed only
-    the RRsets before it.
+    last). A provider with batch writes swaps each zone's RRsets in one atomic step. A
+    stale expectation stops the plan with StaleExpectation, having changed only what came
+    before it (with batch writes: nothing in that zone).
     """
     check_plan(plan, config, _address_reader(config, provider, resolve))
     ordered = sorted(plan.changes, key=apply_order)
-    results = []
-    for change in ordered:
-        results.append(provider.apply_change(change, deadline))
+    results = provider.apply_changes(ordered, deadline)
     for change in ordered:
         provider.wait_applied(change, deadline)
     return results

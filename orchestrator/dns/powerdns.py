@@ -23,6 +23,7 @@ from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExp
 
 class PowerDnsProvider(BaseProvider):
     kind: ClassVar[str] = "powerdns"
+    APPLIED_ON_WRITE: ClassVar[bool] = True  # _write re-reads and checks the result
 
     def __init__(
         self,

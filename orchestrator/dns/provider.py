@@ -9,6 +9,8 @@ when its writes are not visible at once, `_is_applied`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -52,6 +54,10 @@ class DnsProvider(Protocol):
 
     def apply_change(self, change: Change, deadline: float | None = None) -> ApplyResult: ...
 
+    def apply_changes(
+        self, changes: Sequence[Change], deadline: float | None = None
+    ) -> list[ApplyResult]: ...
+
     def wait_applied(self, change: Change, deadline: float | None = None) -> None: ...
 
     def authoritative_servers(self, zone: str) -> list[Nameserver]: ...
@@ -64,6 +70,11 @@ class BaseProvider:
     # True when the write itself checks the expectation on the server (RFC 2136
     # prerequisites); False when the provider reads, compares, then writes.
     SERVER_SIDE_CAS: ClassVar[bool] = False
+    # True when one write can swap several RRsets of a zone atomically (`_write_batch`).
+    BATCH_WRITES: ClassVar[bool] = False
+    # True when a successful write already proves the provider serves the result, so
+    # waiting needs no request (RFC 2136 NOERROR; PowerDNS after its re-read).
+    APPLIED_ON_WRITE: ClassVar[bool] = False
 
     def __init__(
         self, zones: tuple[str, ...], policy: RetryPolicy | None = None, clock: Clock | None = None
@@ -89,6 +100,10 @@ class BaseProvider:
         raise NotImplementedError
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
+        raise NotImplementedError
+
+    def _write_batch(self, zone: str, changes: Sequence[Change]) -> list[Outcome]:
+        """All of `changes` (one zone) at once if every expectation holds; else none."""
         raise NotImplementedError
 
     def _is_applied(self, zone: str, change: Change) -> bool:
@@ -130,10 +145,57 @@ class BaseProvider:
 
         return self.policy.run(attempt, deadline)
 
+    def apply_changes(
+        self, changes: Sequence[Change], deadline: float | None = None
+    ) -> list[ApplyResult]:
+        """Apply in order; with BATCH_WRITES, each zone's changes as one atomic swap."""
+        if not self.BATCH_WRITES:
+            return [self.apply_change(c, deadline) for c in changes]
+        by_zone: dict[str, list[Change]] = {}
+        for change in changes:
+            by_zone.setdefault(self.zone_of(change.desired.name), []).append(change)
+        results: list[ApplyResult] = []
+        for zone, group in by_zone.items():
+            attempt = functools.partial(self._attempt_batch, zone, group)
+            results += self.policy.run(attempt, deadline)
+        return results
+
+    def _attempt_batch(self, zone: str, changes: list[Change]) -> list[ApplyResult]:
+        try:
+            return [
+                ApplyResult(c, o)
+                for c, o in zip(changes, self._write_batch(zone, changes), strict=True)
+            ]
+        except StaleExpectation:
+            pass
+        # Nothing was applied. Sort out what is there now: already desired (an earlier
+        # attempt whose reply was lost, or another writer), still as expected, or neither.
+        current = {c.key: self._read(zone, *c.key) for c in changes}
+        pending = [c for c in changes if not current[c.key].serves_as(c.desired)]
+        stale = [c for c in pending if not current[c.key].same_data(c.expected)]
+        if stale:
+            found = "; ".join(
+                f"expected {c.expected.describe()}, found {current[c.key].describe()}"
+                for c in stale
+            )
+            raise StaleExpectation(
+                f"{zone}: records are not what the plan expected; nothing was changed in "
+                f"this zone ({found}): make a new plan",
+                current[stale[0].key],
+            )
+        outcomes = (
+            dict(zip([c.key for c in pending], self._write_batch(zone, pending), strict=True))
+            if pending
+            else {}
+        )
+        return [ApplyResult(c, outcomes.get(c.key, Outcome.ALREADY)) for c in changes]
+
     def wait_applied(
         self, change: Change, deadline: float | None = None, interval: float = 0.5
     ) -> None:
         """Poll the provider until it serves `change.desired`, or DnsUnavailable at deadline."""
+        if self.APPLIED_ON_WRITE:
+            return
         zone = self.zone_of(change.desired.name)
         end = self.policy.deadline_in() if deadline is None else deadline
         while True:

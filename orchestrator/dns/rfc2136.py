@@ -8,6 +8,7 @@ expectation answers NXRRSET and changes nothing. Reads go to the same primary, d
 from __future__ import annotations
 
 import binascii
+from collections.abc import Sequence
 from typing import ClassVar
 
 import dns.exception
@@ -34,6 +35,8 @@ STALE_RCODES = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rc
 class Rfc2136Provider(BaseProvider):
     kind: ClassVar[str] = "rfc2136"
     SERVER_SIDE_CAS: ClassVar[bool] = True
+    BATCH_WRITES: ClassVar[bool] = True  # one UPDATE per zone: one serial, one NOTIFY
+    APPLIED_ON_WRITE: ClassVar[bool] = True  # NOERROR: the primary has committed it
 
     def __init__(
         self,
@@ -75,27 +78,37 @@ class Rfc2136Provider(BaseProvider):
             raise DnsUnavailable(f"{self.where} {exc}") from None
 
     def _write(self, zone: str, change: Change) -> Outcome:
+        return self._write_batch(zone, [change])[0]
+
+    def _write_batch(self, zone: str, changes: Sequence[Change]) -> list[Outcome]:
+        """One UPDATE: every expectation as a prerequisite, then every replacement."""
         update = dns.update.UpdateMessage(zone, keyring=self.key)
-        name = dns.name.from_text(change.desired.name)
-        rtype = change.desired.rtype
-        if change.expected.exists:
-            expected = dns.rdataset.from_text_list("IN", rtype, 0, list(change.expected.rdatas))
-            update.present(name, expected)
-        else:
-            update.absent(name, rtype)
-        if change.desired.exists:
-            update.replace(name, change.desired.ttl, rtype, *change.desired.rdatas)
-        else:
-            update.delete(name, rtype)
-        response = self._send(update, change)
+        for change in changes:
+            name = dns.name.from_text(change.desired.name)
+            rtype = change.desired.rtype
+            if change.expected.exists:
+                rdatas = list(change.expected.rdatas)
+                update.present(name, dns.rdataset.from_text_list("IN", rtype, 0, rdatas))
+            else:
+                update.absent(name, rtype)
+        # Address records come first in `changes`, so an MX never names a missing target.
+        for change in changes:
+            name = dns.name.from_text(change.desired.name)
+            rtype = change.desired.rtype
+            if change.desired.exists:
+                update.replace(name, change.desired.ttl, rtype, *change.desired.rdatas)
+            else:
+                update.delete(name, rtype)
+        what = ", ".join(f"{c.desired.name} {c.desired.rtype}" for c in changes)
+        response = self._send(update, what)
         rcode = response.rcode()
         if rcode == dns.rcode.NOERROR:
-            return Outcome.APPLIED
+            return [Outcome.APPLIED] * len(changes)
         if rcode in STALE_RCODES:
             raise StaleExpectation(f"{self.where} answered {dns.rcode.to_text(rcode)}")
-        raise self._rcode_error(rcode, change)
+        raise self._rcode_error(rcode, what)
 
-    def _send(self, update: dns.update.UpdateMessage, change: Change) -> dns.message.Message:
+    def _send(self, update: dns.update.UpdateMessage, what: str) -> dns.message.Message:
         key = f"TSIG key {self.settings.key_name}"
         self.count_request()
         try:
@@ -116,8 +129,8 @@ class Rfc2136Provider(BaseProvider):
             raise DnsAuthError(f"{self.where} rejected {key}: {exc} (check clocks)") from None
         except dns.exception.Timeout:
             raise DnsUnavailable(
-                f"{self.where} did not answer the update of {change.desired.name} "
-                f"{change.desired.rtype} within {self.settings.timeout:g} s"
+                f"{self.where} did not answer the update of {what} "
+                f"within {self.settings.timeout:g} s"
             ) from None
         except dns.exception.FormError as exc:
             if "requires a TSIG" not in str(exc):
@@ -130,9 +143,8 @@ class Rfc2136Provider(BaseProvider):
         except (OSError, EOFError, dns.exception.DNSException) as exc:
             raise DnsUnavailable(f"update to {self.where} failed: {exc}") from None
 
-    def _rcode_error(self, rcode: dns.rcode.Rcode, change: Change) -> DnsError:
+    def _rcode_error(self, rcode: dns.rcode.Rcode, what: str) -> DnsError:
         text = dns.rcode.to_text(rcode)
-        what = f"{change.desired.name} {change.desired.rtype}"
         key = self.settings.key_name
         if rcode == dns.rcode.REFUSED:
             return DnsError(

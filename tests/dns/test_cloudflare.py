@@ -176,3 +176,25 @@ def test_unknown_zone_is_a_clear_error(cf_setup: ProviderEnv) -> None:
     cf_setup.standin.zones.pop(cf_setup.standin.zone("example.org").id)
     with pytest.raises(DnsError, match=r"no zone named example\.org"):
         cf_setup.provider().read("example.org.", "MX")
+
+
+def test_a_plan_is_one_batch_per_zone(cf_setup: ProviderEnv) -> None:
+    provider = cf_setup.provider()
+    plan = build_plan(cf_setup.config, provider, "mx2.example.test")
+    results = apply_plan(plan, cf_setup.config, provider)
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
+    batches = _batches(cf_setup)
+    assert len(batches) == 2  # example.test (AAAA, A, MX) and example.org (MX)
+    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes"] * 3 + ["posts"] * 4
+
+
+def test_lost_reply_of_a_zone_batch_is_applied_once(cf_setup: ProviderEnv) -> None:
+    assert cf_setup.standin is not None
+    cf_setup.standin.inject("lose_reply", method="POST", path="batch", times=1)
+    provider = cf_setup.provider()
+    plan = build_plan(cf_setup.config, provider, "mx2.example.test")
+    results = apply_plan(plan, cf_setup.config, provider)
+    # example.test's batch landed but its reply was lost: the retry found it done.
+    assert [r.outcome for r in results] == [Outcome.ALREADY] * 3 + [Outcome.APPLIED]
+    assert len(_batches(cf_setup)) == 2
+    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes"] * 3 + ["posts"] * 4

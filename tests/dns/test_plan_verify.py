@@ -156,8 +156,25 @@ def test_stale_plan_stops_without_changing_the_rest(bind_setup: ProviderEnv) -> 
     bind_setup.force(RRset("mail.example.test.", "A", 300, ("192.0.2.50",)))
     with pytest.raises(StaleExpectation, match=r"192\.0\.2\.50"):
         apply_plan(plan, config, provider)
-    # Address records go first; the MX (applied last) still points at mx1.
+    # One atomic UPDATE per zone: nothing in example.test changed, not even the AAAA
+    # create that came before the stale A in the plan; example.org was never reached.
     assert provider.read("example.test.", "MX").rdatas == ("10 mx1.example.test.",)
+    assert not provider.read("mail.example.test.", "AAAA").exists
+    assert provider.read("example.org.", "MX").rdatas == ("10 mx1.example.test.",)
+
+
+def test_batch_update_finishes_what_another_writer_half_did(bind_setup: ProviderEnv) -> None:
+    provider = bind_setup.provider()
+    mx2 = RRset("example.test.", "MX", 300, ("10 mx2.example.test.",))
+    a2 = RRset("mail.example.test.", "A", 300, ("192.0.2.22",))
+    changes = [
+        Change(provider.read("mail.example.test.", "A"), a2),
+        Change(provider.read("example.test.", "MX"), mx2),
+    ]
+    bind_setup.force(a2)  # someone already moved `mail`; the MX is still as expected
+    results = provider.apply_changes(changes)
+    assert [r.outcome for r in results] == [Outcome.ALREADY, Outcome.APPLIED]
+    assert provider.read("example.test.", "MX") == mx2
 
 
 def test_powerdns_apply_and_verify(pdns_setup: ProviderEnv) -> None:

@@ -8,6 +8,7 @@ re-read. That makes a retry after a lost reply safe: the change lands exactly on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -28,6 +29,7 @@ STALE_CODES = {81044, 81058}
 
 class CloudflareProvider(BaseProvider):
     kind: ClassVar[str] = "cloudflare"
+    BATCH_WRITES: ClassVar[bool] = True  # one batch (one transaction) per zone
 
     def __init__(
         self,
@@ -94,20 +96,36 @@ class CloudflareProvider(BaseProvider):
         return self._remote(zone, name, rtype).rrset
 
     def _write(self, zone: str, change: Change) -> Outcome:
-        name, rtype = change.key
-        remote = self._remote(zone, name, rtype)
-        if remote.rrset.serves_as(change.desired):
-            return Outcome.ALREADY
-        if not remote.rrset.same_data(change.expected):
-            raise StaleExpectation(f"Cloudflare serves {remote.rrset.describe()}")
+        return self._write_batch(zone, [change])[0]
+
+    def _write_batch(self, zone: str, changes: Sequence[Change]) -> list[Outcome]:
+        """Read every RRset, check every expectation, then one batch for the zone."""
+        remotes = {c.key: self._remote(zone, *c.key) for c in changes}
+        outcomes = []
+        for change in changes:
+            current = remotes[change.key].rrset
+            if current.serves_as(change.desired):
+                outcomes.append(Outcome.ALREADY)
+            elif current.same_data(change.expected):
+                outcomes.append(Outcome.APPLIED)
+            else:
+                raise StaleExpectation(f"Cloudflare serves {current.describe()}")
+        todo = [c for c, o in zip(changes, outcomes, strict=True) if o is Outcome.APPLIED]
+        if todo:
+            self._batch(zone, [i for c in todo for i in remotes[c.key].ids], todo)
+        return outcomes
+
+    def _batch(self, zone: str, delete_ids: list[str], changes: list[Change]) -> None:
         zone_id = self._zone(zone)[0]
+        what = ", ".join(f"{c.desired.name} {c.desired.rtype}" for c in changes)
+        posts = [body for c in changes for body in mapping.to_records(c.desired)]
         try:
             result = self._call(
-                f"batch update of {name} {rtype}",
+                f"batch update of {what}",
                 lambda: self.client.dns.records.batch(
                     zone_id=zone_id,
-                    deletes=[{"id": i} for i in remote.ids],
-                    posts=mapping.to_records(change.desired),  # type: ignore[arg-type]
+                    deletes=[{"id": i} for i in delete_ids],
+                    posts=posts,  # type: ignore[arg-type]
                 ),
             )
         except CloudflareApiError as exc:
@@ -117,8 +135,7 @@ class CloudflareProvider(BaseProvider):
         if result is None:
             # A 200 with success:false: the SDK gives None. Nothing says whether it was
             # applied, so retry; the next attempt re-reads first.
-            raise DnsUnavailable(f"Cloudflare answered success:false to the batch for {name}")
-        return Outcome.APPLIED
+            raise DnsUnavailable(f"Cloudflare answered success:false to the batch for {what}")
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
         servers = []

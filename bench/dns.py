@@ -1,0 +1,171 @@
+"""Bench: per DNS provider, apply-to-verified time and API requests per rewrite.
+
+One rewrite = the plan that moves mail between mx1 and mx2: both zones' MX, `mail` A and
+`mail` AAAA (4 RRsets). For each provider we time from the start of apply to "every
+authoritative server serves the new records with one serial" and count the provider's
+API requests (RFC 2136: DNS messages) to plan and to apply.
+
+Servers are real and local (BIND9 primary + NOTIFY/AXFR secondary, PowerDNS), started
+here and stopped at the end. Cloudflare is the in-repo stand-in (tests/dns/
+cloudflare_standin.py) driven by the real SDK; it publishes each committed change into the
+BIND pair by RFC 2136, standing in for Cloudflare's edge, so its figure measures our API
+path plus a local "edge", not Cloudflare's real propagation.
+
+Run: .venv/bin/python bench/dns.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# This file is named dns.py: drop its directory from the path, or `import dns` (dnspython)
+# would import this script. The repository root goes first instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+
+import dns.query  # noqa: E402
+import dns.tsig  # noqa: E402
+import dns.update  # noqa: E402
+
+from orchestrator.clock import SYSTEM_CLOCK  # noqa: E402
+from orchestrator.dns.factory import make_provider, make_verifier  # noqa: E402
+from orchestrator.dns.plan import apply_plan, build_plan  # noqa: E402
+from tests.dns import conftest as setups  # noqa: E402
+from tests.dns.servers import TSIG_NAME, TSIG_SECRET, BindPair, PowerDns  # noqa: E402
+
+OWNED_KEYS = [
+    ("example.test.", "MX"),
+    ("example.org.", "MX"),
+    ("mail.example.test.", "A"),
+    ("mail.example.test.", "AAAA"),
+]
+
+
+def publish_into(bind: BindPair) -> Any:
+    """Mirror the stand-in's committed records for the owned names into the BIND primary,
+    one unconditional RFC 2136 UPDATE per committed API write."""
+    key = dns.tsig.Key(TSIG_NAME, TSIG_SECRET, "hmac-sha256")
+
+    def publish(zone: str, records: dict[str, dict[str, Any]]) -> None:
+        update = dns.update.UpdateMessage(zone + ".", keyring=key)
+        for name, rtype in OWNED_KEYS:
+            if not name.endswith(zone + "."):
+                continue
+            rdatas = []
+            ttl = 300
+            for record in records.values():
+                if record["name"] + "." == name and record["type"] == rtype:
+                    ttl = int(record["ttl"])
+                    content = record["content"]
+                    if rtype == "MX":
+                        content = f"{int(record['priority'])} {content}."
+                    rdatas.append(content)
+            if rdatas:
+                update.replace(name, ttl, rtype, *rdatas)
+            else:
+                update.delete(name, rtype)
+        response = dns.query.tcp(update, bind.address, port=bind.port, timeout=5)
+        if response.rcode() != 0:
+            raise RuntimeError(f"publishing {zone} into BIND failed: {response.rcode()!r}")
+
+    return publish
+
+
+def run(name: str, setup: setups.ProviderEnv, rounds: int, pause: float) -> dict[str, Any]:
+    config = setups.load_dns(setup.config_text)
+    provider = make_provider(config, SYSTEM_CLOCK)
+    verifier = make_verifier(config, provider, SYSTEM_CLOCK)
+    times, plan_requests, apply_requests, changes = [], [], [], []
+    try:
+        for i in range(rounds):
+            # A failover is an isolated event: let the previous rewrite's NOTIFYs settle
+            # (BIND delays a NOTIFY that follows another closely).
+            time.sleep(pause)
+            host = "mx2.example.test" if i % 2 == 0 else "mx1.example.test"
+            before = provider.requests
+            plan = build_plan(config, provider, host)
+            planned = provider.requests
+            start = time.monotonic()
+            apply_plan(plan, config, provider)
+            applied = provider.requests
+            report = verifier.wait(plan.desired)
+            times.append(time.monotonic() - start)
+            if not report.ok:
+                raise SystemExit(f"{name}: round {i} not verified: {report.problems}")
+            plan_requests.append(planned - before)
+            apply_requests.append(applied - planned)
+            changes.append(len(plan.changes))
+    finally:
+        provider.close()
+    return {
+        "provider": name,
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "plan_requests": statistics.median(plan_requests),
+        "apply_requests": statistics.median(apply_requests),
+        "rrsets": statistics.median(changes),
+        "servers": len(verifier.targets("example.test.")),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between rewrites")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mxctl-bench-dns-") as tmp:
+        bind = BindPair(Path(tmp) / "bind")
+        pdns = PowerDns(Path(tmp) / "pdns")
+        try:
+            bind.start()
+            pdns.start()
+            results.append(run("rfc2136 -> BIND", setups.bind_env(bind), args.rounds, args.pause))
+            results.append(
+                run("rfc2136 -> PowerDNS", setups.pdns_rfc2136_env(pdns), args.rounds, args.pause)
+            )
+            results.append(
+                run("PowerDNS HTTP API", setups.pdns_api_env(pdns), args.rounds, args.pause)
+            )
+            standin = setups.make_standin()
+            try:
+                setups.bind_env(bind)  # back to the baseline, which the stand-in also holds
+                standin.publish = publish_into(bind)
+                cf = setups.cloudflare_env(standin)
+                endpoints = ", ".join(f'"{e}"' for e in bind.endpoints)
+                cf.config_text = cf.config_text.replace(
+                    "nameservers = []", f"nameservers = [{endpoints}]"
+                )
+                results.append(run("Cloudflare (stand-in)", cf, args.rounds, args.pause))
+            finally:
+                standin.stop()
+        finally:
+            pdns.stop()
+            bind.stop()
+    print(
+        f"DNS rewrite bench: {args.rounds} rewrites per provider, 4 RRsets in 2 zones each, "
+        f"{args.pause:g} s apart, loopback"
+    )
+    header = f"{'provider':<24}{'median apply->verified':>24}{'max':>9}{'servers':>9}"
+    header += f"{'requests/rewrite (plan+apply)':>32}{'per RRset':>11}"
+    print(header)
+    for r in results:
+        total = r["plan_requests"] + r["apply_requests"]
+        per = r["apply_requests"] / r["rrsets"]
+        print(
+            f"{r['provider']:<24}{r['median_s'] * 1000:>21.1f} ms{r['max_s'] * 1000:>6.0f} ms"
+            f"{r['servers']:>9}{total:>17g} ({r['plan_requests']:g}+{r['apply_requests']:g})"
+            f"{per:>13.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
