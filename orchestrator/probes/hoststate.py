@@ -18,16 +18,25 @@ from orchestrator.probes.settings import HostLimits
 SECTIONS = ("replicator", "replicator-users", "postqueue", "volume", "daemons")
 
 
-def state_script(mail_volume: str) -> str:
-    """The shell script the host-state probe runs (POSIX sh, read-only commands)."""
+def state_script(mail_volume: str, command_timeout: float = 2.0) -> str:
+    """The shell script the host-state probe runs (POSIX sh, read-only commands).
+
+    Daemons come first and every command runs under `timeout`: with Dovecot stopped
+    (SIGSTOP), doveadm would hang, and the probe must still say which daemon is stopped.
+    """
     volume = shlex.quote(mail_volume)
+    limit = f"timeout -s KILL {max(0.5, command_timeout):g}"
+    # pidof: what runs, whatever the init system; ps: whether it is stopped (state T).
+    daemon = 'p=$(pidof -s {proc}); echo "{name} ${{p:--}} $(ps -o stat= -p ${{p:-1}})"'
     commands = {
-        "replicator": "doveadm -f tab replicator status",
-        "replicator-users": "doveadm -f tab replicator status '*'",
-        "postqueue": "postqueue -j",
-        "volume": f"df -P -B1 {volume}",
-        # pidof: what runs, whatever the init system; systemd's view is extra detail.
-        "daemons": "echo postfix $(pidof -s master); echo dovecot $(pidof -s dovecot)",
+        "daemons": "; ".join(
+            daemon.format(proc=proc, name=name)
+            for proc, name in (("master", "postfix"), ("dovecot", "dovecot"))
+        ),
+        "replicator": f"{limit} doveadm -f tab replicator status",
+        "replicator-users": f"{limit} doveadm -f tab replicator status '*'",
+        "postqueue": f"{limit} postqueue -j",
+        "volume": f"{limit} df -P -B1 {volume}",
     }
     lines = []
     for name, command in commands.items():
@@ -157,13 +166,20 @@ def parse_df(text: str) -> VolumeSpace:
     return VolumeSpace(mount=fields[5], total=int(fields[1]), free=int(fields[3]))
 
 
-def parse_daemons(text: str) -> dict[str, bool]:
-    running: dict[str, bool] = {}
+def parse_daemons(text: str) -> dict[str, str]:
+    """name -> "running", "stopped" (SIGSTOP, state T) or "absent"."""
+    states: dict[str, str] = {}
     for line in text.splitlines():
-        name, _, pid = line.strip().partition(" ")
-        if name:
-            running[name] = pid.strip().isdigit()
-    return running
+        fields = line.split()
+        if not fields:
+            continue
+        pid = fields[1] if len(fields) > 1 else "-"
+        stat = fields[2] if len(fields) > 2 else ""
+        if not pid.isdigit():
+            states[fields[0]] = "absent"
+        else:
+            states[fields[0]] = "stopped" if stat.startswith("T") else "running"
+    return states
 
 
 @dataclass(frozen=True)
@@ -171,11 +187,15 @@ class HostState:
     replicator: ReplicatorState | None
     queue: QueueState | None
     volume: VolumeSpace | None
-    daemons: dict[str, bool]
+    daemons: dict[str, str]  # name -> running | stopped | absent
     unreadable: dict[str, str] = field(default_factory=dict)  # section -> why
 
     def problems(self, limits: HostLimits) -> list[str]:
-        found = [f"{name} is not running" for name, up in self.daemons.items() if not up]
+        found = [
+            f"{name} is not running" if state == "absent" else f"{name} is stopped (SIGSTOP)"
+            for name, state in self.daemons.items()
+            if state != "running"
+        ]
         found += [f"cannot read {name}: {why}" for name, why in self.unreadable.items()]
         if self.replicator and self.replicator.failed_users:
             users = ", ".join(self.replicator.failed_users)
@@ -198,6 +218,9 @@ def parse_host_state(output: str, now: datetime) -> HostState:
         section = sections.get(name)
         if section is None:
             unreadable[name] = "no output (the command did not run to the end)"
+            return None
+        if section.rc in (124, 137):  # killed by `timeout`
+            unreadable[name] = "no answer within the command's time limit (hung daemon?)"
             return None
         if section.rc != 0:
             unreadable[name] = f"exit {section.rc}: {section.text.strip()[:200]}"

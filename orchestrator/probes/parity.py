@@ -125,6 +125,7 @@ def _compare_hosts(
     primary: MailHostTarget, standby: MailHostTarget, facts: dict[str, HostFacts]
 ) -> list[Finding]:
     a, b = facts[primary.name], facts[standby.name]
+    pair = f"{primary.name}+{standby.name}"
     found = [
         Finding("facts", h.name, False, facts[h.name].problem)
         for h in (primary, standby)
@@ -140,11 +141,11 @@ def _compare_hosts(
                 f"only on {standby.name}: {', '.join(only_b) or '-'}"
             )
         )
-        found.append(Finding("users", standby.name, not (only_a or only_b), detail))
+        found.append(Finding("users", pair, not (only_a or only_b), detail))
     if a.dkim_public and b.dkim_public:
         same = a.dkim_public == b.dkim_public
         detail = "same DKIM key on both" if same else "the hosts sign with different DKIM keys"
-        found.append(Finding("dkim-key", standby.name, same, detail))
+        found.append(Finding("dkim-key", pair, same, detail))
     return found
 
 

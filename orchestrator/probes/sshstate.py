@@ -102,8 +102,8 @@ def describe(state: HostState, progress: Progress) -> None:
             volume_free_bytes=state.volume.free,
             volume_free_percent=round(state.volume.free_percent, 1),
         )
-    for daemon, running in sorted(state.daemons.items()):
-        progress.note(**{f"{daemon}_running": running})
+    for daemon, daemon_state in sorted(state.daemons.items()):
+        progress.note(**{daemon: daemon_state})
 
 
 async def host_state(settings: ProbeSettings, host: MailHostTarget, clock: Clock) -> ProbeResult:
@@ -112,7 +112,8 @@ async def host_state(settings: ProbeSettings, host: MailHostTarget, clock: Clock
     async def body(progress: Progress) -> None:
         if host.ssh is None:
             raise StepFailed(ErrorClass.INTERNAL, f"no SSH access configured for {host.name}")
-        script = state_script(settings.limits.mail_volume)
+        # Five commands in a row, each bounded, and SSH setup: all within the probe's timeout.
+        script = state_script(settings.limits.mail_volume, timeout / 5)
         output = await asyncio.to_thread(
             run_ssh_command, host.ssh, host.address, script, timeout, progress
         )

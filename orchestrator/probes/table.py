@@ -13,8 +13,8 @@ _SHOWN_WHEN_OK = {
     "imaps": ("messages", "cert_days_left"),
     "imap-starttls": ("messages", "cert_days_left"),
     "host-state": (
-        "postfix_running",
-        "dovecot_running",
+        "postfix",
+        "dovecot",
         "queue_size",
         "queue_oldest_age",
         "volume_free_percent",

@@ -47,7 +47,7 @@ def _captured(name: str) -> str:
 
 def test_healthy_host_has_every_fact_and_no_problem() -> None:
     state = parse_host_state(_captured("host-state-mx1-healthy.txt"), NOW)
-    assert state.daemons == {"postfix": True, "dovecot": True}
+    assert state.daemons == {"postfix": "running", "dovecot": "running"}
     assert state.replicator is not None
     assert (state.replicator.users, state.replicator.failed_users) == (3, ())
     assert state.replicator.waiting_failed == 0
@@ -60,9 +60,23 @@ def test_healthy_host_has_every_fact_and_no_problem() -> None:
 
 def test_killed_postfix_is_reported_and_the_queue_still_read() -> None:
     state = parse_host_state(_captured("host-state-mx2-postfix-killed.txt"), NOW)
-    assert state.daemons == {"postfix": False, "dovecot": True}
+    assert state.daemons == {"postfix": "absent", "dovecot": "running"}
     assert state.queue is not None and state.queue.size == 0  # postqueue read it directly
     assert state.problems(HostLimits()) == ["postfix is not running"]
+
+
+def test_stopped_daemons_are_named_and_hung_commands_do_not_hide_them() -> None:
+    state = parse_host_state(_captured("host-state-mx2-daemons-stopped.txt"), NOW)
+    assert state.daemons == {"postfix": "stopped", "dovecot": "stopped"}
+    assert state.replicator is None and state.queue is None
+    assert state.volume is not None
+    assert state.problems(HostLimits()) == [
+        "postfix is stopped (SIGSTOP)",
+        "dovecot is stopped (SIGSTOP)",
+        "cannot read replicator: no answer within the command's time limit (hung daemon?)",
+        "cannot read replicator-users: no answer within the command's time limit (hung daemon?)",
+        "cannot read postqueue: no answer within the command's time limit (hung daemon?)",
+    ]
 
 
 def test_queue_size_and_oldest_age_from_postqueue_json() -> None:
@@ -83,7 +97,7 @@ def test_old_queue_full_disk_and_failed_replication_are_problems() -> None:
         ),
         queue=parse_postqueue(QUEUED, datetime.fromtimestamp(1795851565 + 7200, UTC)),
         volume=parse_df(DF_NEARLY_FULL),
-        daemons={"postfix": True, "dovecot": True},
+        daemons={"postfix": "running", "dovecot": "running"},
     )
     assert state.replicator is not None
     assert state.replicator.oldest_success_age == 3723
@@ -107,12 +121,13 @@ def test_a_command_that_failed_is_named_not_fatal() -> None:
 def test_truncated_output_marks_the_missing_sections() -> None:
     text = _captured("host-state-mx1-healthy.txt")
     state = parse_host_state(text[: text.index("### volume")], NOW)
-    assert set(state.unreadable) == {"volume", "daemons"}
+    assert set(state.unreadable) == {"volume"}
     assert state.queue is not None
 
 
 def test_script_sections_match_the_parser() -> None:
     script = state_script("/srv/mail dir")
     assert "df -P -B1 '/srv/mail dir'" in script
+    assert "timeout -s KILL 2 doveadm" in script
     fake = "".join(f"### {n}\nx\n### rc {n} 0\n" for n in ("a", "b"))
     assert split_sections(fake)["b"].text == "x"

@@ -1,0 +1,92 @@
+"""Helpers for the probe tests against the lab: run probes, inject and undo faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.lab import control
+from orchestrator.probes.result import ErrorClass, ProbeResult
+from orchestrator.probes.services import SERVICE_PROBES, probe_service
+from orchestrator.probes.settings import ProbeSettings
+from orchestrator.probes.sshstate import host_state
+
+REPO = Path(__file__).resolve().parents[2]
+# Detection must happen within one probe timeout; a little slack for the event loop.
+SLACK = 0.25
+
+
+def in_host(host: str, *argv: str) -> str:
+    """Run a command inside a lab host; it must succeed."""
+    proc = control.exec_in(host, list(argv), capture=True)
+    assert proc.returncode == 0, f"{host}: {' '.join(argv)}: {proc.stderr.strip()}"
+    return proc.stdout
+
+
+def probe(settings: ProbeSettings, host: str, *names: str) -> dict[str, ProbeResult]:
+    """The named probes (service probes or host-state) against one host, concurrently."""
+    target = settings.host(host)
+
+    async def run() -> list[ProbeResult]:
+        jobs = [
+            host_state(settings, target, SYSTEM_CLOCK)
+            if name == "host-state"
+            else probe_service(name, settings, target, SYSTEM_CLOCK)
+            for name in names
+        ]
+        return await asyncio.gather(*jobs)
+
+    return {r.probe: r for r in asyncio.run(run())}
+
+
+def wait_serving(settings: ProbeSettings, host: str, within: float = 60.0) -> None:
+    """Until every service probe and the host state of `host` pass (after a fault)."""
+    deadline = time.monotonic() + within
+    while True:
+        results = probe(settings, host, *SERVICE_PROBES, "host-state")
+        failed = [r.summary() for r in results.values() if not r.ok]
+        if not failed:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{host} not serving again after {within:g} s: {failed}")
+        time.sleep(0.5)
+
+
+def resync_replication() -> None:
+    """After a peer was unreachable, Dovecot's replicator waits 300 s before retrying;
+    ask both hosts to replicate every user now, so the lab is left converged."""
+    for host in ("mx1", "mx2"):
+        control.exec_in(host, ["doveadm", "replicator", "replicate", "*"], capture=True)
+
+
+def probe_from(
+    netns: str, host: str, *names: str, wrong_password: bool, timeout: float
+) -> list[ProbeResult]:
+    """Run probes from another lab host's network namespace (tests/probes/netns_probe.py)."""
+    argv = ["ip", "netns", "exec", netns, sys.executable, "-m", "tests.probes.netns_probe"]
+    argv += [host, *names, "--timeout", str(timeout)]
+    if wrong_password:
+        argv.append("--wrong-password")
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = []
+    for line in proc.stdout.splitlines():
+        raw = json.loads(line)
+        results.append(
+            ProbeResult(
+                probe=raw["probe"],
+                target=raw["target"],
+                ok=raw["ok"],
+                latency=raw["latency_ms"] / 1000,
+                error=ErrorClass(raw["error"]) if raw["error"] else None,
+                step=raw["step"],
+                message=raw["message"],
+                details=raw["details"],
+            )
+        )
+    return results
