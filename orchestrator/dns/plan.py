@@ -7,6 +7,7 @@ raises UnsafePlan listing every reason.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from orchestrator.config.dns_section import DnsConfig
 from orchestrator.dns.provider import ApplyResult, DnsProvider
 from orchestrator.dns.records import Change, RRset, address_type, in_zone, mx_rdata
 from orchestrator.errors import UnsafePlan
+
+log = logging.getLogger(__name__)
 
 # (name, type) -> the RRset a nameserver serves now
 Reader = Callable[[str, str], RRset]
@@ -179,6 +182,8 @@ def apply_plan(
     check_plan(plan, config, _address_reader(config, provider, resolve))
     ordered = sorted(plan.changes, key=apply_order)
     results = provider.apply_changes(ordered, deadline)
+    for result in results:
+        log.info("%s: %s", result.outcome.value, result.change.describe())
     for change in ordered:
         provider.wait_applied(change, deadline)
     return results
