@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import dns.exception
-import dns.resolver
-
 from orchestrator.config.dns_section import DnsConfig
 from orchestrator.dns.provider import ApplyResult, DnsProvider
 from orchestrator.dns.records import Change, RRset, address_type, in_zone, mx_rdata
+from orchestrator.dns.wire import resolve_system
 from orchestrator.errors import UnsafePlan
 
 log = logging.getLogger(__name__)
@@ -148,21 +146,9 @@ def _address_reader(config: DnsConfig, provider: DnsProvider, resolve: Reader | 
     def read(name: str, rtype: str) -> RRset:
         if any(in_zone(name, z) for z in config.zones):
             return provider.read(name, rtype)
-        return (resolve or system_resolve)(name, rtype)
+        return (resolve or resolve_system)(name, rtype)
 
     return read
-
-
-def system_resolve(name: str, rtype: str) -> RRset:
-    """An MX target outside our zones: ask the system resolver whether it has an address."""
-    try:
-        answer = dns.resolver.resolve(name, rtype, lifetime=5.0)
-    except dns.exception.DNSException:
-        return RRset(name, rtype)
-    rrset = answer.rrset
-    if rrset is None:
-        return RRset(name, rtype)
-    return RRset(name, rtype, rrset.ttl, tuple(r.to_text() for r in rrset))
 
 
 def apply_plan(

@@ -14,7 +14,7 @@ import httpx
 
 from orchestrator.clock import Clock
 from orchestrator.config.dns_section import PowerDnsSettings
-from orchestrator.dns.plan import system_resolve
+from orchestrator.dns import wire
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset, in_zone
 from orchestrator.dns.retry import RetryPolicy
@@ -124,7 +124,9 @@ class PowerDnsProvider(BaseProvider):
             home = next((z for z in self.zones if in_zone(target, z)), None)
             addresses: list[str] = []
             for rtype in ("A", "AAAA"):
-                found = self._read(home, target, rtype) if home else system_resolve(target, rtype)
+                found = (
+                    self._read(home, target, rtype) if home else wire.resolve_system(target, rtype)
+                )
                 addresses.extend(found.rdatas)
             servers.append(Nameserver(target, tuple(addresses)))
         return servers

@@ -17,7 +17,6 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdataset
-import dns.resolver
 import dns.tsig
 import dns.update
 
@@ -171,14 +170,6 @@ class Rfc2136Provider(BaseProvider):
                 if home is not None:
                     addresses.extend(self._read(home, target, rtype).rdatas)
                 else:
-                    addresses.extend(_resolve(target, rtype))
+                    addresses.extend(wire.resolve_system(target, rtype).rdatas)
             servers.append(Nameserver(target, tuple(addresses)))
         return servers
-
-
-def _resolve(name: str, rtype: str) -> list[str]:
-    """Out-of-zone nameserver addresses, through the system resolver."""
-    try:
-        return [r.to_text() for r in dns.resolver.resolve(name, rtype, lifetime=5.0)]
-    except dns.exception.DNSException:
-        return []

@@ -10,6 +10,7 @@ import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.resolver
 
 from orchestrator.dns.records import RRset
 from orchestrator.errors import DnsUnavailable
@@ -60,3 +61,15 @@ def soa_serial(response: dns.message.Message) -> int | None:
         if rrset.rdtype == dns.rdatatype.SOA:
             return int(rrset[0].serial)
     return None
+
+
+def resolve_system(name: str, rtype: str) -> RRset:
+    """A name outside our zones (an MX target, a nameserver): ask the system resolver."""
+    try:
+        answer = dns.resolver.resolve(name, rtype, lifetime=5.0)
+    except dns.exception.DNSException:
+        return RRset(name, rtype)
+    rrset = answer.rrset
+    if rrset is None:
+        return RRset(name, rtype)
+    return RRset(name, rtype, rrset.ttl, tuple(r.to_text() for r in rrset))

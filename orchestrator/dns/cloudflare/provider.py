@@ -15,9 +15,9 @@ import httpx
 
 from orchestrator.clock import Clock
 from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.dns import wire
 from orchestrator.dns.cloudflare import mapping
 from orchestrator.dns.cloudflare.transport import CloudflareApiError, build_client, call
-from orchestrator.dns.plan import system_resolve
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset, in_zone
 from orchestrator.dns.retry import RetryPolicy
@@ -143,7 +143,9 @@ class CloudflareProvider(BaseProvider):
             home = next((z for z in self.zones if in_zone(target, z)), None)
             addresses: list[str] = []
             for rtype in ("A", "AAAA"):
-                found = self._read(home, target, rtype) if home else system_resolve(target, rtype)
+                found = (
+                    self._read(home, target, rtype) if home else wire.resolve_system(target, rtype)
+                )
                 addresses.extend(found.rdatas)
             servers.append(Nameserver(target, tuple(addresses)))
         return servers
