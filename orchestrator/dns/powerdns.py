@@ -68,7 +68,12 @@ class PowerDnsProvider(BaseProvider):
             )
         if response.status_code >= 400:
             raise DnsError(f"{where}: HTTP {response.status_code} {_message(response)}")
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise DnsError(f"{where}: the answer is not JSON: is api_url a PowerDNS API?") from None
 
     # -- mapping ------------------------------------------------------------------------
     def _zone(self, zone: str) -> dict[str, Any]:
