@@ -40,11 +40,35 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def login_command(user: str, password: str) -> str:
+    return f"LOGIN {quote(user)} {quote(password)}"
+
+
+def check_login(response: ImapResponse, user: str) -> None:
+    if response.status == "OK":
+        return
+    if response.status == "NO" and (not response.code or response.code in AUTH_FAILURE_CODES):
+        raise StepFailed(ErrorClass.AUTH, f"login of {user} rejected: {response.text}")
+    raise StepFailed(
+        ErrorClass.UNEXPECTED_REPLY, f"LOGIN answered {response.status} {response.text}"
+    )
+
+
+def messages_of(select: ImapResponse) -> int:
+    """The message count (EXISTS) in a SELECT response."""
+    for line in select.untagged:
+        parts = line.split(" ")
+        if len(parts) >= 3 and parts[2] == "EXISTS" and parts[1].isdigit():
+            return int(parts[1])
+    return 0
+
+
 class ImapSession:
     def __init__(self, connection: LineConnection, progress: Progress) -> None:
         self.connection = connection
         self.progress = progress
         self._counter = 0
+        self._pending: list[str] = []
 
     async def _read_full_line(self) -> str:
         """A response line with any literals inlined (we only skim them)."""
@@ -68,12 +92,20 @@ class ImapSession:
             raise StepFailed(ErrorClass.UNEXPECTED_REPLY, f"greeting {line[:200]!r}")
         raise StepFailed(ErrorClass.PROTOCOL, f"garbled IMAP greeting {line[:80]!r}")
 
-    async def command(self, step: str, command: str) -> ImapResponse:
-        """Send a tagged command; return its response, whatever the status."""
-        self.progress.at(step)
+    def queue(self, command: str) -> str:
+        """Queue a tagged command (sent by `flush`); returns its tag."""
         self._counter += 1
         tag = f"p{self._counter}"
-        await self.connection.send_line(f"{tag} {command}")
+        self._pending.append(f"{tag} {command}\r\n")
+        return tag
+
+    async def flush(self) -> None:
+        data, self._pending = "".join(self._pending), []
+        await self.connection.send_bytes(data.encode("utf-8"))
+
+    async def response(self, step: str, tag: str, *, closing: bool = False) -> ImapResponse:
+        """Read up to the tagged response of `tag`; a BYE is fatal unless `closing`."""
+        self.progress.at(step)
         untagged: list[str] = []
         while True:
             line = await self._read_full_line()
@@ -82,11 +114,18 @@ class ImapSession:
                 if status not in ("OK", "NO", "BAD"):
                     raise StepFailed(ErrorClass.PROTOCOL, f"garbled tagged reply {line[:80]!r}")
                 return ImapResponse(status, text, tuple(untagged))
-            if line.startswith("* BYE"):
+            if line.startswith("* BYE") and not closing:
                 raise StepFailed(ErrorClass.UNEXPECTED_REPLY, f"server said {line[:200]!r}")
             if not line.startswith(("*", "+")):
                 raise StepFailed(ErrorClass.PROTOCOL, f"garbled IMAP line {line[:80]!r}")
             untagged.append(line)
+
+    async def command(self, step: str, command: str, *, closing: bool = False) -> ImapResponse:
+        """Send a tagged command; return its response, whatever the status."""
+        self.progress.at(step)
+        tag = self.queue(command)
+        await self.flush()
+        return await self.response(step, tag, closing=closing)
 
     async def expect_ok(self, step: str, command: str, shown: str | None = None) -> ImapResponse:
         response = await self.command(step, command)
@@ -103,23 +142,12 @@ class ImapSession:
         await self.connection.start_tls(context, server_hostname)
 
     async def login(self, user: str, password: str) -> None:
-        response = await self.command("login", f"LOGIN {quote(user)} {quote(password)}")
-        if response.status == "OK":
-            return
-        if response.status == "NO" and (not response.code or response.code in AUTH_FAILURE_CODES):
-            raise StepFailed(ErrorClass.AUTH, f"login of {user} rejected: {response.text}")
-        raise StepFailed(
-            ErrorClass.UNEXPECTED_REPLY, f"LOGIN answered {response.status} {response.text}"
-        )
+        response = await self.command("login", login_command(user, password))
+        check_login(response, user)
 
     async def select(self, mailbox: str = "INBOX") -> int:
         """SELECT; returns the number of messages (EXISTS)."""
-        response = await self.expect_ok("select", f"SELECT {quote(mailbox)}")
-        for line in response.untagged:
-            parts = line.split(" ")
-            if len(parts) >= 3 and parts[2] == "EXISTS" and parts[1].isdigit():
-                return int(parts[1])
-        return 0
+        return messages_of(await self.expect_ok("select", f"SELECT {quote(mailbox)}"))
 
     async def uid_search(self, criteria: str) -> list[int]:
         response = await self.expect_ok("search", f"UID SEARCH {criteria}", "UID SEARCH")
@@ -139,7 +167,38 @@ class ImapSession:
     async def logout(self) -> None:
         # As with SMTP QUIT: the probe already passed; a failing LOGOUT changes nothing.
         with contextlib.suppress(OSError, EOFError, StepFailed):
-            await self.command("logout", "LOGOUT")
+            await self.command("logout", "LOGOUT", closing=True)
+
+
+async def connect_imap(
+    progress: Progress,
+    *,
+    address: str,
+    port: int,
+    implicit_tls: bool,
+    context: ssl.SSLContext,
+    cert_name: str,
+    warn_days: float,
+    now: datetime,
+) -> ImapSession:
+    """Connected and TLS-checked session, not logged in; the caller closes its connection."""
+    progress.at("connect")
+    connection = await LineConnection.open(address, port)
+    try:
+        session = ImapSession(connection, progress)
+        if implicit_tls:
+            progress.at("tls")
+            await connection.start_tls(context, cert_name)
+            await session.greet()
+        else:
+            await session.greet()
+            await session.starttls(context, cert_name)
+        progress.at("certificate")
+        check_peer_certificate(connection.ssl_object, cert_name, warn_days, now, progress)
+    except BaseException:
+        connection.close()
+        raise
+    return session
 
 
 async def open_imap(
@@ -155,22 +214,20 @@ async def open_imap(
     login: tuple[str, str],
 ) -> ImapSession:
     """Connected, TLS-checked and logged-in session; the caller closes its connection."""
-    progress.at("connect")
-    connection = await LineConnection.open(address, port)
+    session = await connect_imap(
+        progress,
+        address=address,
+        port=port,
+        implicit_tls=implicit_tls,
+        context=context,
+        cert_name=cert_name,
+        warn_days=warn_days,
+        now=now,
+    )
     try:
-        session = ImapSession(connection, progress)
-        if implicit_tls:
-            progress.at("tls")
-            await connection.start_tls(context, cert_name)
-            await session.greet()
-        else:
-            await session.greet()
-            await session.starttls(context, cert_name)
-        progress.at("certificate")
-        check_peer_certificate(connection.ssl_object, cert_name, warn_days, now, progress)
         await session.login(*login)
     except BaseException:
-        connection.close()
+        session.connection.close()
         raise
     return session
 
@@ -187,7 +244,9 @@ async def probe_imap(
     now: datetime,
     login: tuple[str, str],
 ) -> None:
-    session = await open_imap(
+    """TLS and certificate, then LOGIN, SELECT and LOGOUT pipelined in one write (RFC 3501
+    5.5 allows it): one round trip instead of three, each response judged in order."""
+    session = await connect_imap(
         progress,
         address=address,
         port=port,
@@ -196,10 +255,22 @@ async def probe_imap(
         cert_name=cert_name,
         warn_days=warn_days,
         now=now,
-        login=login,
     )
     try:
-        progress.note(messages=await session.select())
-        await session.logout()
+        user, password = login
+        login_tag = session.queue(login_command(user, password))
+        select_tag = session.queue("SELECT INBOX")
+        logout_tag = session.queue("LOGOUT")
+        progress.at("login")
+        await session.flush()
+        check_login(await session.response("login", login_tag), user)
+        select = await session.response("select", select_tag)
+        if select.status != "OK":
+            raise StepFailed(
+                ErrorClass.UNEXPECTED_REPLY, f"SELECT answered {select.status} {select.text}"
+            )
+        progress.note(messages=messages_of(select))
+        with contextlib.suppress(OSError, EOFError, StepFailed):
+            await session.response("logout", logout_tag, closing=True)
     finally:
         session.connection.close()
