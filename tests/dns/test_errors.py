@@ -1,4 +1,5 @@
-"""Errors are translated at the boundary: one line naming the key, credential or record."""
+"""Errors translated at the boundary (one line naming the key, credential or record), and
+a lost answer to an RFC 2136 update that does not get the change applied twice."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import parse_config
+from orchestrator.dns import wire
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
+from orchestrator.dns.provider import Outcome
 from orchestrator.dns.records import Change, RRset
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable
 
 from .conftest import ENVIRON, ProviderEnv, run_mxctl
+from .faultproxy import LosingProxy
 from .servers import TSIG_SECRET
 
 MX1_SET = RRset("example.test.", "MX", 300, ("10 mx1.example.test.",))
@@ -100,3 +104,30 @@ def test_apply_logs_one_sentence_per_change_and_no_secret(
     assert len(lines) == 4
     assert any(line.startswith("applied: update example.test. 300 MX 10 mx1") for line in lines)
     assert all(TSIG_SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_rfc2136_lost_reply_is_applied_exactly_once(bind_setup: ProviderEnv) -> None:
+    server = bind_setup.nameservers[0].split(":")
+    proxy = LosingProxy(server[0], int(server[1])).start()
+    try:
+        text = bind_setup.config_text.replace(f"port = {server[1]}", f"port = {proxy.port}")
+        provider = make_provider(parse_config(text, environ=ENVIRON).dns, bind_setup.clock)
+        bind_setup.providers.append(provider)
+        serial_before = soa_serial(server[0], int(server[1]))
+        proxy.lose_tcp_replies = 1
+        mx2 = RRset("example.test.", "MX", 300, ("10 mx2.example.test.",))
+        result = provider.apply_change(Change(MX1_SET, mx2))
+        # The first UPDATE was committed but its answer lost; the retried UPDATE failed its
+        # prerequisite (NXRRSET), the re-read found the desired set: one change, one serial.
+        assert result.outcome is Outcome.ALREADY
+        assert proxy.forwarded_tcp == 2
+        assert soa_serial(server[0], int(server[1])) == serial_before + 1
+        assert provider.read("example.test.", "MX") == mx2
+    finally:
+        proxy.stop()
+
+
+def soa_serial(address: str, port: int) -> int:
+    serial = wire.soa_serial(wire.query(address, port, "example.test.", "SOA", 2))
+    assert serial is not None
+    return serial
