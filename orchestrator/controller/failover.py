@@ -26,6 +26,7 @@ from orchestrator.controller.runner import Evidence, Step, StepFailed
 from orchestrator.dns.factory import make_provider, make_verifier
 from orchestrator.dns.plan import apply_plan, build_plan, desired_rrsets
 from orchestrator.dns.provider import BaseProvider
+from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import MxctlError
 from orchestrator.probes.services import probe_service
 from orchestrator.remote import SshTarget
@@ -108,7 +109,10 @@ class FailoverSteps:
 
     def provider(self) -> BaseProvider:
         if self._provider is None:
-            self._provider = make_provider(self.config.dns, self.clock)
+            # Every provider call of a failover, reads included, is bounded by its deadline.
+            budget = self.config.policy.failover_deadline
+            policy = RetryPolicy(clock=self.clock, default_budget=budget)
+            self._provider = make_provider(self.config.dns, self.clock, policy)
         return self._provider
 
     def close(self) -> None:

@@ -98,6 +98,8 @@ def partition(a: HostSpec, b: HostSpec, heal: bool = False) -> None:
     """Drop all traffic between two hosts (both directions), or restore it."""
     verb = "delete" if heal else "add"
     for here, there in ((a, b), (b, a)):
+        if heal and there.address not in cut_hosts(here):
+            continue  # healing what is not cut is a no-op, not an error
         nft(
             here,
             f"{verb} element inet {FAULT_TABLE} cut_hosts {{ {there.address} }}\n",
@@ -109,6 +111,8 @@ def partition_from_machine(spec: HostSpec, heal: bool = False) -> None:
     """Cut a host off from this machine only (where the controller runs); other lab hosts
     still reach it. The rule lives in the host's namespace: the machine is left untouched."""
     verb = "delete" if heal else "add"
+    if heal and str(GATEWAY) not in cut_hosts(spec):
+        return
     nft(
         spec,
         f"{verb} element inet {FAULT_TABLE} cut_hosts {{ {GATEWAY} }}\n",

@@ -1,0 +1,29 @@
+"""Fixtures for the controller's lab tests: a deployed pair, the controller, a witness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.deploy import runner
+from orchestrator.lab.state import LabState
+from tests.controller.harness import Harness, write_config
+
+
+@pytest.fixture(scope="session")
+def deployed_pair(lab: LabState) -> LabState:
+    """The mail pair and the sender, deployed (a no-op, seconds, when they already are)."""
+    result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
+    assert result.ok, f"deploy failed: {result.failed()}\n{result.stderr[-3000:]}"
+    return lab
+
+
+@pytest.fixture
+def harness(deployed_pair: LabState, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(deployed_pair, tmp_path, write_config(deployed_pair, tmp_path))
+    try:
+        yield h
+    finally:
+        h.restore()
