@@ -236,7 +236,7 @@ def _parse_verify(reader: Reader, raw: Table, path: str) -> VerifySettings:
         tuple(servers),
         port,
         reader.number(raw, "deadline", where, 120.0, 1.0, 3600.0),
-        reader.number(raw, "interval", where, 1.0, 0.05, 60.0),
+        reader.number(raw, "interval", where, 1.0, 0.01, 60.0),
         reader.number(raw, "query_timeout", where, 2.0, 0.1, 30.0),
         reader.boolean(raw, "require_same_serial", where, True),
     )
