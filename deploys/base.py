@@ -21,6 +21,8 @@ MAIL_PACKAGES = [
     "opendkim",
     "openssl",
     "ca-certificates",
+    # The failover controller fences a host with an nftables table of its own.
+    "nftables",
 ]
 
 
@@ -64,4 +66,5 @@ def packages_and_storage() -> None:
         user="root",
         group="root",
         mode="644",
+        create_remote_dir=False,
     )

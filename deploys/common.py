@@ -74,6 +74,7 @@ def template(
         user="root",
         group=group,
         mode=mode,
+        create_remote_dir=False,  # packages/earlier operations made it; saves a fact per file
         jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True},
         **variables,
     )
@@ -83,4 +84,12 @@ def secret_file(
     name: str, content: str, dest: str, user: str = "root", group: str = "root", mode: str = "600"
 ) -> OperationMeta:
     """Upload secret-bearing content; only a hash of it appears in pyinfra's output."""
-    return files.put(name=name, src=StringIO(content), dest=dest, user=user, group=group, mode=mode)
+    return files.put(
+        name=name,
+        src=StringIO(content),
+        dest=dest,
+        user=user,
+        group=group,
+        mode=mode,
+        create_remote_dir=False,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.common import host_vars, mail_pair, secret_file, template
@@ -27,9 +27,9 @@ def signing() -> None:
     conf = template(
         "OpenDKIM configuration", "opendkim/opendkim.conf.j2", "/etc/opendkim.conf", host_vars()
     )
-    server.service(name="OpenDKIM running", service="opendkim", running=True, enabled=True)
+    systemd.service(name="OpenDKIM running", service="opendkim", running=True, enabled=True)
     # A restart, not a reload: the socket may have changed. Postfix accepts mail unsigned
     # for the second it takes (milter_default_action = accept).
-    server.service(
+    systemd.service(
         name="Restart OpenDKIM", service="opendkim", restarted=True, _if=any_changed(key, conf)
     )

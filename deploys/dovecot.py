@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.common import host_vars, template
@@ -16,8 +16,8 @@ def imap_and_lmtp(reload_on: list[OperationMeta]) -> OperationMeta:
     conf = template(
         "Dovecot configuration", "dovecot/dovecot.conf.j2", "/etc/dovecot/dovecot.conf", host_vars()
     )
-    running = server.service(name="Dovecot running", service="dovecot", running=True, enabled=True)
-    server.service(
+    running = systemd.service(name="Dovecot running", service="dovecot", running=True, enabled=True)
+    systemd.service(
         name="Reload Dovecot",
         service="dovecot",
         reloaded=True,

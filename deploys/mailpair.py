@@ -20,9 +20,10 @@ if is_mail_host():
 
     base.packages_and_storage()
     tls_ops = tls.certificates()
+    peer_ca_ops = tls.peer_ca()
     mailbox_ops = users.accounts()
     dkim.signing()
     replication_ops = replication.channel()
-    dovecot_started = dovecot.imap_and_lmtp(reload_on=[*tls_ops, *replication_ops])
+    dovecot_started = dovecot.imap_and_lmtp(reload_on=[*tls_ops, *peer_ca_ops, *replication_ops])
     postfix.smtp(reload_on=[*tls_ops, *mailbox_ops])
     replication.resync(after=[dovecot_started, *replication_ops])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.common import host_vars, template
@@ -21,10 +21,10 @@ def smtp(reload_on: list[OperationMeta]) -> None:
         "/etc/postfix/master.cf",
         {**variables, "submission": True},
     )
-    server.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
+    systemd.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
     # postfix.service is a stub; postfix@- is the instance that runs and reloads.
-    server.service(name="Postfix running", service="postfix@-", running=True)
-    server.service(
+    systemd.service(name="Postfix running", service="postfix@-", running=True)
+    systemd.service(
         name="Reload Postfix",
         service="postfix@-",
         reloaded=True,

@@ -7,7 +7,7 @@ message and watch it arrive at the pair as from any remote MTA.
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import NoGroupError
-from pyinfra.operations import server
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.base import install_packages
@@ -33,9 +33,9 @@ def sender_mta() -> None:
     master_cf = template(
         "Postfix master.cf", "postfix/master.cf.j2", "/etc/postfix/master.cf", variables
     )
-    server.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
-    server.service(name="Postfix running", service="postfix@-", running=True)
-    server.service(
+    systemd.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
+    systemd.service(name="Postfix running", service="postfix@-", running=True)
+    systemd.service(
         name="Reload Postfix",
         service="postfix@-",
         reloaded=True,

@@ -8,7 +8,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from deploys.common import mail_pair
-from orchestrator.deploy.hostfiles import TLS_CERT, TLS_DIR, TLS_KEY
+from orchestrator.deploy.hostfiles import TLS_CERT, TLS_DIR, TLS_KEY, TLS_PEER_CA
 
 
 @deploy("TLS")
@@ -23,6 +23,7 @@ def certificates() -> list[OperationMeta]:
         user="root",
         group="root",
         mode="644",
+        create_remote_dir=False,
     )
     key = files.put(
         name="Host private key",
@@ -31,5 +32,26 @@ def certificates() -> list[OperationMeta]:
         user="root",
         group="root",
         mode="600",
+        create_remote_dir=False,
     )
     return [cert, key]
+
+
+@deploy("TLS peer CA")
+def peer_ca() -> list[OperationMeta]:
+    """The CA bundle the hosts verify each other's certificate with on the replication
+    channel, when the inventory names one (otherwise the system's trust store is used)."""
+    ca = mail_pair().tls_ca
+    if ca is None:
+        return []
+    return [
+        files.put(
+            name="CA the hosts verify each other with",
+            src=str(ca),
+            dest=TLS_PEER_CA,
+            user="root",
+            group="root",
+            mode="644",
+            create_remote_dir=False,
+        )
+    ]

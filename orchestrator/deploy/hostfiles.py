@@ -16,6 +16,7 @@ from orchestrator.deploy.spec import MailPair
 TLS_DIR = "/etc/mxctl/tls"
 TLS_CERT = f"{TLS_DIR}/mail.crt"
 TLS_KEY = f"{TLS_DIR}/mail.key"
+TLS_PEER_CA = f"{TLS_DIR}/peer-ca.pem"
 DOVECOT_USERS = "/etc/dovecot/users"
 DOVECOT_SECRETS = "/etc/dovecot/mxctl-secrets.conf"
 DKIM_KEY_DIR = "/etc/dkimkeys"
@@ -50,6 +51,7 @@ def template_vars(pair: MailPair, host_name: str) -> dict[str, Any]:
         "max_userip_connections": pair.tunables.max_userip_connections,
         "tls_cert": TLS_CERT,
         "tls_key": TLS_KEY,
+        "tls_peer_ca": TLS_PEER_CA if pair.tls_ca else None,
         "dovecot_users": DOVECOT_USERS,
         "dovecot_secrets": DOVECOT_SECRETS,
         "vmail_uid": VMAIL_UID,

@@ -128,6 +128,7 @@ def build(lab: LabState | None = None) -> LabInventory:
         "mail_replication_password": ensure_secret_file(doveadm_password_path(), _password),
         "mail_dkim_selector": DKIM_SELECTOR,
         "mail_dkim_key": ensure_secret_file(dkim_key_path(), dkim.generate_private_key_pem),
+        "mail_tls_ca": lab.ca_cert,
     }
     sender = [
         (

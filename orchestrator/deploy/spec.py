@@ -38,6 +38,7 @@ SHARED_FIELDS = (
     "mail_replication_password",
     "mail_dkim_selector",
     "mail_dkim_key",
+    "mail_tls_ca",
     "postfix_message_size_limit",
     "dovecot_mail_max_userip_connections",
 )
@@ -86,6 +87,7 @@ class MailPair:
     dkim_selector: str
     dkim_key: Secret
     tunables: Tunables
+    tls_ca: Path | None = None  # CA bundle the hosts verify each other with (None: system's)
 
     @property
     def hosts(self) -> tuple[MailHost, MailHost]:
@@ -184,6 +186,7 @@ def load_pair(
             problems,
         ),
     )
+    tls_ca = _read_ca_bundle(shared.get("mail_tls_ca"), problems, check_files)
     if check_files and client_name:
         for h in parsed_hosts:
             if h.fqdn:
@@ -207,6 +210,7 @@ def load_pair(
         dkim_selector=selector,
         dkim_key=dkim_key,
         tunables=tunables,
+        tls_ca=tls_ca,
     )
 
 
@@ -390,6 +394,19 @@ def _read_aliases(
         elif src and dst:
             out.append((src, dst))
     return tuple(out)
+
+
+def _read_ca_bundle(value: object, problems: _Problems, check_files: bool) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        problems.add("mail_tls_ca", "must be an absolute path to a PEM CA bundle (or unset)")
+        return None
+    if check_files:
+        error = tlscerts.check_ca_bundle(Path(value))
+        if error:
+            problems.add("mail_tls_ca", error)
+    return Path(value)
 
 
 def _read_selector(value: object, problems: _Problems) -> str:

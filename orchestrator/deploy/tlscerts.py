@@ -81,6 +81,19 @@ def check_pair(cert_path: Path, key_path: Path, names: Sequence[str]) -> list[st
     return problems
 
 
+def check_ca_bundle(path: Path) -> str | None:
+    """Why `path` is not a usable PEM CA bundle, or None."""
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        return f"cannot read CA bundle {path}: {exc.strerror}"
+    except ValueError:
+        return f"{path} holds no PEM certificate"
+    if not certs:
+        return f"{path} holds no PEM certificate"
+    return None
+
+
 def _sign_hash(key: object) -> hashes.SHA256 | None:
     return (
         None

@@ -98,14 +98,29 @@ def test_dovecot_conf(pair: MailPair) -> None:
     assert "!include_try /etc/dovecot/mxctl-replication.conf" in conf
 
 
-def test_replication_points_at_the_peer(pair: MailPair) -> None:
+def test_replication_points_at_the_peer_over_tls(pair: MailPair) -> None:
     for me, peer in (("mx1", "mx2"), ("mx2", "mx1")):
         conf = render("dovecot/replication.conf.j2", template_vars(pair, me))
-        assert f"mail_replica = tcp:{peer}.example.com:12345" in conf
+        assert f"mail_replica = tcps:{peer}.example.com:12345" in conf
         assert "doveadm_port = 12345" in conf
+        assert "port = 12345\n    ssl = yes" in conf
         assert "mail_plugins = $mail_plugins notify replication" in conf
         assert "replication_sync_timeout =" not in conf  # panics on Debian 12's 2.3.19
         assert "doveadm_password" not in settings(conf)  # only in the 0600 secrets file
+        assert settings(conf)["ssl_client_ca_dir"] == "/etc/ssl/certs"  # no CA named
+
+
+def test_replication_verifies_the_peer_with_the_inventory_ca(
+    inventory: dict[str, dict[str, Any]],
+) -> None:
+    ca = str(Path(inventory["mx1"]["mail_tls_cert"]).parent.parent / "ca" / "ca.crt")
+    for data in inventory.values():
+        data["mail_tls_ca"] = ca
+    pair = load_pair(inventory, environ={})
+    assert pair.tls_ca == Path(ca)
+    conf = render("dovecot/replication.conf.j2", template_vars(pair, "mx1"))
+    assert settings(conf)["ssl_client_ca_file"] == "/etc/mxctl/tls/peer-ca.pem"
+    assert "ssl_client_ca_dir" not in conf
 
 
 def test_opendkim_signs_every_domain_with_one_key(pair: MailPair) -> None:

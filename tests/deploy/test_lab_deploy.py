@@ -3,42 +3,18 @@ bad input before any host is touched."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.deploy import labinv, runner
-from orchestrator.lab.state import LabState
 from tests.deploy.conftest import LAB_DEPLOYS, LAB_INVENTORY, DeployedLab
+from tests.deploy.labhosts import ssh
 
 pytestmark = pytest.mark.lab
 
 MAIL_HOSTS = ("mx1", "mx2")
-
-
-def ssh(lab: LabState, host: str, command: str) -> str:
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            lab.ssh_key,
-            "-o",
-            f"UserKnownHostsFile={lab.known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            f"{lab.ssh_user}@{lab.host(host).address}",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return proc.stdout
 
 
 def test_deploy_exits_zero(deployed: DeployedLab) -> None:

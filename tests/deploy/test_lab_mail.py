@@ -13,6 +13,7 @@ import dns.rdatatype
 import pytest
 
 from tests.deploy.conftest import DeployedLab
+from tests.deploy.labhosts import ssh
 from tests.deploy.mailclient import (
     Imaps,
     find_by_subject,
@@ -162,3 +163,29 @@ def test_certificates_cover_host_and_client_names(deployed: DeployedLab, host: s
             smtp_starttls(
                 deployed.address(host), port, name, deployed.context, "ci.example.test"
             ).quit()
+
+
+@pytest.mark.parametrize("host", ["mx1", "mx2"])
+def test_outbound_mail_is_signed_for_the_receiver(deployed: DeployedLab, host: str) -> None:
+    """Submitted for a remote domain, the message leaves by MX/A lookup to the sender host;
+    the copy that arrives there verifies against the published key."""
+    msg = make_message(ALICE, "root@sender.example.test")
+    subject = str(msg["Subject"])
+    with smtp_starttls(
+        deployed.address(host), 587, CLIENT_NAME, deployed.context, "laptop.example.test"
+    ) as smtp:
+        smtp.login(ALICE, deployed.password(ALICE))
+        smtp.send_message(msg)
+
+    def arrived() -> bytes | None:
+        mbox = ssh(deployed.lab, "sender", "cat /var/mail/root 2>/dev/null || true").encode()
+        for chunk in mbox.split(b"\nFrom ")[::-1]:
+            if f"Subject: {subject}".encode() in chunk:
+                return chunk.split(b"\n", 1)[1]  # drop the mbox "From " line
+        return None
+
+    raw = wait_for(arrived, 15, interval=0.25)
+    assert raw is not None, f"message from {host} did not reach sender.example.test"
+    received = [v for k, v in _headers(raw) if k.lower() == "received"]
+    assert any(f"by {host}.example.test" in r for r in received)
+    assert dkimpy.verify(raw, dnsfunc=_lab_txt(deployed)), "DKIM signature does not verify"

@@ -204,6 +204,13 @@ BAD_INPUTS: list[tuple[str, Callable[[Inventory, Path], None], str, str]] = [
         "not valid for mail.example.com",
     ),
     ("key of another cert", foreign_key, "mail[mx2].mail_tls_cert", "does not belong"),
+    (
+        "peer CA not a file",
+        both("mail_tls_ca", "/nonexistent/ca.pem"),
+        "mail_tls_ca",
+        "cannot read",
+    ),
+    ("peer CA relative", both("mail_tls_ca", "ca.pem"), "mail_tls_ca", "absolute path"),
 ]
 
 
