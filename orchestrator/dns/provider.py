@@ -183,11 +183,14 @@ class BaseProvider:
                 f"this zone ({found}): make a new plan",
                 current[stale[0].key],
             )
-        outcomes = (
-            dict(zip([c.key for c in pending], self._write_batch(zone, pending), strict=True))
-            if pending
-            else {}
-        )
+        outcomes: dict[tuple[str, str], Outcome] = {}
+        if pending:
+            try:
+                written = self._write_batch(zone, pending)
+            except StaleExpectation:
+                # Changed again between our read and write: start the attempt over.
+                raise DnsUnavailable(f"{zone}: records changed while applying") from None
+            outcomes = dict(zip([c.key for c in pending], written, strict=True))
         return [ApplyResult(c, outcomes.get(c.key, Outcome.ALREADY)) for c in changes]
 
     def wait_applied(
