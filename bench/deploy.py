@@ -77,6 +77,8 @@ def deploy(label: str) -> runner.RunResult:
 def first_deploy_seconds(lab: LabState) -> tuple[float, str]:
     if hosts_are_bare(lab):
         result = deploy("first")
+        if not result.looks_like_bare_install(("mx1", "mx2")):
+            sys.exit("the hosts looked bare but the deploy changed little: not a first deploy")
         changed = sum(len(op.changed) for op in result.operations)
         labinv.record_first_deploy(result.seconds, len(result.operations), changed)
         return result.seconds, "measured now, onto bare hosts"

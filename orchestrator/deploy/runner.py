@@ -57,6 +57,16 @@ class RunResult:
             op.name for op in self.operations if (host in op.changed if host else bool(op.changed))
         ]
 
+    def looks_like_bare_install(self, hosts: Sequence[str]) -> bool:
+        """Whether this run set the hosts up from scratch: packages installed and most
+        operations changed on every one of them (a re-run that merely caught someone
+        else's apt run mid-way changes one or two operations, not most)."""
+        return bool(self.operations) and all(
+            any(name.endswith("Install packages") for name in self.changed(host))
+            and len(self.changed(host)) > len(self.operations) // 2
+            for host in hosts
+        )
+
     def failed(self) -> list[str]:
         return [op.name for op in self.operations if op.failed]
 

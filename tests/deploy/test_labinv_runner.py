@@ -118,6 +118,21 @@ def test_parse_pyinfra_json_results() -> None:
     assert "2 operations" in result.summary()
 
 
+def test_bare_install_detection() -> None:
+    def op(name: str, changed: tuple[str, ...]) -> runner.OperationResult:
+        return runner.OperationResult(name, changed, (), ())
+
+    hosts = ("mx1", "mx2")
+    everything = tuple(op(f"Unit | op {i}", hosts) for i in range(10))
+    install = op("Base | Install packages", hosts)
+    fresh = runner.RunResult((), 0, 30.0, (install, *everything), (), "")
+    assert fresh.looks_like_bare_install(hosts)
+    # someone else's apt run made the package check flap: one change, not a bare install
+    rerun = runner.RunResult((), 0, 4.0, (install, *(op(o.name, ()) for o in everything)), (), "")
+    assert not rerun.looks_like_bare_install(hosts)
+    assert not runner.RunResult((), 0, 1.0, (), (), "").looks_like_bare_install(hosts)
+
+
 def test_deploy_command_never_prompts() -> None:
     command = runner.deploy_command(
         "inventories/lab.py", ["deploys/mailpair.py"], data={"a": "1"}, limit=["mx1"]
