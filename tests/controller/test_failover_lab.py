@@ -151,6 +151,7 @@ def test_controller_killed_between_fencing_and_dns_resumes_exactly_once(
     assert all(mx_at(ns) == MX1 for ns in h.nameservers())
     h.start_controller()
     assert wait_mx(h, MX2, 30) is not None, dump(h.journal_events())
+    h.wait_status(lambda s: s["primary"] == "mx2.example.test", 30, "the run to finish")
     events = h.journal_events()
     dns_steps = [(e.status, e.run_id) for e in events if e.subject == "rewrite-dns"]
     assert [s for s, _ in dns_steps] == ["started", "done"], dump(events)
