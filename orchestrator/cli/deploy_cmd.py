@@ -75,8 +75,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     result = runner.run_deploy(
         inventory, deploys, limit=args.limit, data=data, dry=args.dry, timeout=args.timeout
     )
-    published: list[str] = []
-    if args.lab and result.ok and not args.dry:
+    published: list[str] = []  # names whose record this run wrote into the lab DNS
+    in_lab_dns = args.lab and result.ok and not args.dry
+    if in_lab_dns:
         published = labdns.publish(load_lab_state(), records)
     if args.json:
         print(
@@ -104,7 +105,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                 print(f"  {op.name}: {state.strip()}")
         print(("deploy done: " if result.ok else "deploy FAILED: ") + result.summary())
         for record in records:
-            verb = "published in the lab DNS" if record.name in published else "to publish"
+            if in_lab_dns:
+                verb = "published in the lab DNS" if record.name in published else "in the lab DNS"
+            else:
+                verb = "to publish"
             print(f"DKIM record {verb}: {record.zone_line()}")
         if not result.ok:
             tail = "\n".join(result.stderr.strip().splitlines()[-15:])
