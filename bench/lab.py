@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from orchestrator.lab import lab, nspawn
 from orchestrator.lab.topology import HOSTS
