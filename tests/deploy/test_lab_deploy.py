@@ -157,3 +157,48 @@ def test_no_secret_in_pyinfra_output(deployed: DeployedLab) -> None:
     assert deployed.pair.replication_password.reveal() not in output
     key_body = deployed.pair.dkim_key.reveal().splitlines()[1]
     assert key_body not in output
+
+
+REPLICA_CASES = [
+    ("the deployed channel", "", "tcps:{peer}:12345", "ok"),
+    (
+        "a CA that did not sign the peer",
+        "-o ssl_client_ca_file=/etc/ssl/certs/ca-certificates.crt",
+        "tcps:{peer}:12345",
+        "invalid SSL certificate",
+    ),
+    (
+        "the peer by address, not by name",
+        "",
+        "tcps:{peer_ip}:12345",
+        "doesn't match expected host name",
+    ),
+    (
+        "a wrong doveadm password",
+        "-o doveadm_password=not-the-password-at-all",
+        "tcps:{peer}:12345",
+        "authentication failed",
+    ),
+    ("plain TCP", "", "tcp:{peer}:12345", "disconnected before handshake"),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "target", "expected"),
+    [pytest.param(o, t, e, id=i) for i, o, t, e in REPLICA_CASES],
+)
+def test_replication_channel_is_authenticated_and_verified(
+    deployed: DeployedLab, options: str, target: str, expected: str
+) -> None:
+    """One dsync run per case, as the replicator does it, from each host to its peer."""
+    for host, peer in (("mx1", "mx2"), ("mx2", "mx1")):
+        where = target.format(peer=f"{peer}.example.test", peer_ip=deployed.address(peer))
+        output = ssh(
+            deployed.lab,
+            host,
+            f"doveadm {options} sync -u probe@example.test {where} 2>&1; echo rc=$?",
+        )
+        if expected == "ok":
+            assert output.strip() == "rc=0", (host, output)
+        else:
+            assert expected in output and "rc=0" not in output, (host, output)
