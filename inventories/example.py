@@ -58,6 +58,10 @@ mail = (
             "postmaster@example.org": "alice@example.com",
         },
         # Authenticates the doveadm channel the two replicators talk over (16+ characters).
+        # The channel is TLS with each host's certificate; the peer's name is verified
+        # against the system trust store, or against this CA bundle when set (for
+        # certificates from a private CA):
+        # "mail_tls_ca": "/etc/mxctl/tls/private-ca.pem",
         "mail_replication_password": "file:/etc/mxctl/secrets/doveadm",
         # One DKIM key for both hosts; the deploy prints the TXT record to publish at
         # <selector>._domainkey.<domain>.
