@@ -26,8 +26,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from orchestrator.deploy import runner
 from orchestrator.lab import control
+from orchestrator.lab.controlled import ControlledLab, mx_at, write_config
 from orchestrator.lab.state import load_lab_state, state_dir
-from tests.controller.harness import Harness, mx_at, write_config
 from tests.deploy.mailclient import Imaps, make_message, tls_context
 
 USER = "alice@example.test"
@@ -63,7 +63,7 @@ class Sender(threading.Thread):
         smtp.quit()
 
 
-def count_on(h: Harness, host: str, prefix: str) -> set[str]:
+def count_on(h: ControlledLab, host: str, prefix: str) -> set[str]:
     password = (state_dir() / "secrets" / "mail-user-alice-at-example.test").read_text().strip()
     with Imaps(h.lab.host(host).address, "mail.example.test", tls_context(h.lab.ca_cert)) as imap:
         imap.login(USER, password)
@@ -80,7 +80,7 @@ def count_on(h: Harness, host: str, prefix: str) -> set[str]:
         return found
 
 
-def one_round(h: Harness, index: int, rate: float) -> tuple[float, int, int]:
+def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, int]:
     h.start_witness()
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
@@ -129,7 +129,7 @@ def main() -> int:
     print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s")
     for i in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
-            h = Harness(lab, Path(tmp), write_config(lab, Path(tmp)))
+            h = ControlledLab(lab, Path(tmp), write_config(lab, Path(tmp)))
             try:
                 rto, accepted, missing = one_round(h, i, args.rate)
             finally:
@@ -139,7 +139,7 @@ def main() -> int:
         print(f"  round {i + 1}: RTO {rto:.2f} s, {accepted} accepted, {missing} not readable",
               flush=True)  # fmt: skip
     p95 = statistics.quantiles(rtos, n=20)[-1] if len(rtos) >= 2 else rtos[0]
-    config = Harness(lab, Path("."), state_dir() / "mxctl.toml").config.policy
+    config = ControlledLab(lab, Path("."), state_dir() / "mxctl.toml").config.policy
     window = config.interval * config.failure_threshold
     print(f"RTO (crash -> MX served by every authoritative server): "
           f"p50 {statistics.median(rtos):.2f} s, p95 {p95:.2f} s, max {max(rtos):.2f} s "

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.deploy import runner
+from orchestrator.lab.controlled import ControlledLab, write_config
 from orchestrator.lab.state import LabState
-from tests.controller.harness import Harness, write_config
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +21,8 @@ def deployed_pair(lab: LabState) -> LabState:
 
 
 @pytest.fixture
-def harness(deployed_pair: LabState, tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(deployed_pair, tmp_path, write_config(deployed_pair, tmp_path))
+def harness(deployed_pair: LabState, tmp_path: Path) -> Iterator[ControlledLab]:
+    h = ControlledLab(deployed_pair, tmp_path, write_config(deployed_pair, tmp_path))
     try:
         yield h
     finally:

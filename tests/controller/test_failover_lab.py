@@ -16,8 +16,8 @@ import pytest
 
 from orchestrator.lab import control
 from orchestrator.lab.control import MACHINE
+from orchestrator.lab.controlled import ControlledLab, dump, mx_at, serial_at
 from orchestrator.lab.state import state_dir
-from tests.controller.harness import Harness, dump, mx_at, serial_at
 from tests.deploy.mailclient import Imaps, find_by_subject, make_message, tls_context, wait_for
 
 pytestmark = pytest.mark.lab
@@ -27,14 +27,14 @@ USER = "alice@example.test"
 INTERVAL, THRESHOLD = 1.0, 3
 
 
-def send_via_sender(h: Harness, subject: str) -> None:
+def send_via_sender(h: ControlledLab, subject: str) -> None:
     """Hand a message to `sender`'s MTA, which resolves the MX and delivers it."""
     msg = make_message("tester@sender.example.test", USER, subject)
     with smtplib.SMTP(h.lab.host("sender").address, 25, local_hostname="ci.example.test") as s:
         s.send_message(msg)
 
 
-def readable_on(h: Harness, host: str, subject: str, timeout: float) -> bool:
+def readable_on(h: ControlledLab, host: str, subject: str, timeout: float) -> bool:
     password = (state_dir() / "secrets" / "mail-user-alice-at-example.test").read_text().strip()
     context = tls_context(h.lab.ca_cert)
 
@@ -49,7 +49,7 @@ def readable_on(h: Harness, host: str, subject: str, timeout: float) -> bool:
     return wait_for(look, timeout, interval=0.2) is True
 
 
-def wait_mx(h: Harness, want: list[str], timeout: float) -> float | None:
+def wait_mx(h: ControlledLab, want: list[str], timeout: float) -> float | None:
     """Seconds until every nameserver serves `want` as the MX, or None."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -62,13 +62,13 @@ def wait_mx(h: Harness, want: list[str], timeout: float) -> float | None:
     return None
 
 
-def healthy(h: Harness) -> None:
+def healthy(h: ControlledLab) -> None:
     h.start_witness()
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 20, "a healthy cycle")
 
 
-def test_primary_crash_moves_mx_to_standby_and_no_mail_is_lost(harness: Harness) -> None:
+def test_primary_crash_moves_mx_to_standby_and_no_mail_is_lost(harness: ControlledLab) -> None:
     h = harness
     send_via_sender(h, "before-crash")
     assert readable_on(h, "mx1", "before-crash", 10)
@@ -92,7 +92,9 @@ def test_primary_crash_moves_mx_to_standby_and_no_mail_is_lost(harness: Harness)
     assert status["primary"] == "mx2.example.test" and "mx1.example.test" in status["fenced"]
 
 
-def test_primary_cut_off_from_the_controller_only_is_not_failed_over(harness: Harness) -> None:
+def test_primary_cut_off_from_the_controller_only_is_not_failed_over(
+    harness: ControlledLab,
+) -> None:
     h = harness
     healthy(h)
     control.fault("mx1", "partition", MACHINE)
@@ -106,7 +108,7 @@ def test_primary_cut_off_from_the_controller_only_is_not_failed_over(harness: Ha
     assert not any(e.kind == "step" for e in h.journal_events())
 
 
-def test_flapping_primary_fails_over_at_most_once(harness: Harness) -> None:
+def test_flapping_primary_fails_over_at_most_once(harness: ControlledLab) -> None:
     h = harness
     healthy(h)
     end = time.monotonic() + 60
@@ -119,7 +121,7 @@ def test_flapping_primary_fails_over_at_most_once(harness: Harness) -> None:
     assert len(runs) <= 1, dump(h.journal_events())
 
 
-def test_standby_down_alerts_only_and_both_down_changes_nothing(harness: Harness) -> None:
+def test_standby_down_alerts_only_and_both_down_changes_nothing(harness: ControlledLab) -> None:
     h = harness
     healthy(h)
     serial = serial_at(h.lab.host("ns1").address)
@@ -135,7 +137,7 @@ def test_standby_down_alerts_only_and_both_down_changes_nothing(harness: Harness
 
 
 def test_controller_killed_between_fencing_and_dns_resumes_exactly_once(
-    harness: Harness,
+    harness: ControlledLab,
 ) -> None:
     h = harness
     h.start_witness()
@@ -171,7 +173,7 @@ def test_controller_killed_between_fencing_and_dns_resumes_exactly_once(
 
 
 def test_dns_provider_down_retries_then_alerts_and_never_half_applies(
-    harness: Harness, tmp_path: Path
+    harness: ControlledLab, tmp_path: Path
 ) -> None:
     h = harness
     h.config_path.write_text(h.config_path.read_text().replace(
@@ -187,7 +189,7 @@ def test_dns_provider_down_retries_then_alerts_and_never_half_applies(
     assert wait_mx(h, MX2, 40) is not None, dump(h.journal_events())
 
 
-def test_old_primary_back_after_failover_stays_fenced(harness: Harness) -> None:
+def test_old_primary_back_after_failover_stays_fenced(harness: ControlledLab) -> None:
     h = harness
     healthy(h)
     control.fault("mx1", "down")

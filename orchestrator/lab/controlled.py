@@ -1,4 +1,6 @@
-"""Run the real controller and a real witness against the lab, and put the lab back after.
+"""A controller and a witness running against the lab, and the way to put the lab back.
+
+Used by the demo, the controller's lab tests and bench/failover.py.
 
 The controller runs on the machine (its vantage point is the machine's own address on the
 lab bridge); the witness runs inside `sender`'s network namespace. Both are the `mxctl`
@@ -24,13 +26,14 @@ import dns.message
 import dns.query
 import httpx
 
-from orchestrator.config import load_config
+from orchestrator.config import MxctlConfig, load_config
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.lab import control
+from orchestrator.lab import lab as lab_ops
 from orchestrator.lab.control import MACHINE
 from orchestrator.lab.state import LabState, state_dir
 from orchestrator.remote import RemoteError
@@ -69,14 +72,14 @@ def serial_at(address: str, zone: str = "example.test") -> int:
 
 
 @dataclass
-class Harness:
+class ControlledLab:
     lab: LabState
     directory: Path
     config_path: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
-    def config(self) -> Any:
+    def config(self) -> MxctlConfig:
         return load_config(self.config_path)
 
     def start_witness(self) -> None:
@@ -153,7 +156,7 @@ class Harness:
             control.fault(host, "thaw")
             control.fault(host, "link-up")
             control.fault(host, "heal", MACHINE)
-            if control.lab.nspawn_pid(host) is None:
+            if lab_ops.nspawn_pid(host) is None:
                 control.fault(host, "up")
         control.fault("mx1", "heal", "mx2")
         control.exec_in("ns1", ["systemctl", "start", "named"], capture=True)
