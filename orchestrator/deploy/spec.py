@@ -138,7 +138,8 @@ def load_pair(
         problems.add("mail", f"the pair needs exactly two hosts in group `mail`, found {names}")
         raise ConfigError(problems.items)
 
-    parsed_hosts = [_read_host(name, data, problems) for name, data in hosts.items()]
+    read = [_read_host(name, data, problems) for name, data in hosts.items()]
+    parsed_hosts = [h for h, _ in read]
     _check_roles(parsed_hosts, problems)
     shared = _shared_data(hosts, problems)
 
@@ -188,8 +189,8 @@ def load_pair(
     )
     tls_ca = _read_ca_bundle(shared.get("mail_tls_ca"), problems, check_files)
     if check_files and client_name:
-        for h in parsed_hosts:
-            if h.fqdn:
+        for h, paths_given in read:
+            if h.fqdn and paths_given:
                 for problem in tlscerts.check_pair(h.tls_cert, h.tls_key, (h.fqdn, client_name)):
                     problems.add(f"mail[{h.name}].mail_tls_cert", problem)
 
@@ -214,7 +215,8 @@ def load_pair(
     )
 
 
-def _read_host(name: str, data: HostData, problems: _Problems) -> MailHost:
+def _read_host(name: str, data: HostData, problems: _Problems) -> tuple[MailHost, bool]:
+    """The host, and whether its certificate paths are there to be checked."""
     role = data.get("mail_role")
     if role is None:
         problems.add(f"mail[{name}].mail_role", "required: primary or standby")
@@ -232,6 +234,7 @@ def _read_host(name: str, data: HostData, problems: _Problems) -> MailHost:
         )
         fqdn = ""
     paths: list[Path] = []
+    paths_given = True
     for key in ("mail_tls_cert", "mail_tls_key"):
         value = data.get(key)
         if not isinstance(value, str) or not value.startswith("/"):
@@ -239,9 +242,11 @@ def _read_host(name: str, data: HostData, problems: _Problems) -> MailHost:
                 f"mail[{name}].{key}", "required: an absolute path on the deploying machine"
             )
             paths.append(Path("/nonexistent"))
+            paths_given = False
         else:
             paths.append(Path(value))
-    return MailHost(name=name, fqdn=fqdn, role=str(role), tls_cert=paths[0], tls_key=paths[1])
+    host = MailHost(name=name, fqdn=fqdn, role=str(role), tls_cert=paths[0], tls_key=paths[1])
+    return host, paths_given
 
 
 def _check_roles(hosts: Sequence[MailHost], problems: _Problems) -> None:

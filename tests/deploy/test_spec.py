@@ -234,6 +234,15 @@ def test_bad_input_names_its_field(
     assert any(words in p for p in matching), matching
 
 
+def test_a_missing_path_is_reported_once(inventory: Inventory) -> None:
+    inventory["mx1"].pop("mail_tls_cert")
+    with pytest.raises(ConfigError) as caught:
+        load_pair(inventory, environ={})
+    assert caught.value.problems == [
+        "mail[mx1].mail_tls_cert: required: an absolute path on the deploying machine"
+    ]
+
+
 def test_every_problem_is_reported_at_once(inventory: Inventory) -> None:
     inventory["mx2"]["mail_role"] = "primary"
     for data in inventory.values():
