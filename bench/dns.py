@@ -30,15 +30,15 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
-import dns.query  # noqa: E402
-import dns.tsig  # noqa: E402
-import dns.update  # noqa: E402
+import dns.query
+import dns.tsig
+import dns.update
 
-from orchestrator.clock import SYSTEM_CLOCK  # noqa: E402
-from orchestrator.dns.factory import make_provider, make_verifier  # noqa: E402
-from orchestrator.dns.plan import apply_plan, build_plan  # noqa: E402
-from tests.dns import conftest as setups  # noqa: E402
-from tests.dns.servers import TSIG_NAME, TSIG_SECRET, BindPair, PowerDns  # noqa: E402
+from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.dns.factory import make_provider, make_verifier
+from orchestrator.dns.plan import apply_plan, build_plan
+from tests.dns import conftest as setups
+from tests.dns.servers import TSIG_NAME, TSIG_SECRET, BindPair, PowerDns
 
 OWNED_KEYS = [
     ("example.test.", "MX"),
