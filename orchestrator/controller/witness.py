@@ -75,7 +75,9 @@ class Witness:
 
     def run_forever(self, stop: threading.Event, listen: str | None = None) -> None:
         service = self.service(listen).start()
-        interval = self.config.policy.interval
+        # Twice per controller cycle: the controller reads the latest report, and a report
+        # a whole interval old would cost a failover one extra cycle.
+        interval = self.config.policy.interval / 2
         try:
             while not stop.is_set():
                 started = self.clock.monotonic()

@@ -1,0 +1,81 @@
+"""Install the mxctl controller on a host: `pyinfra INVENTORY deploys/controller.py`.
+
+Targets the `controller` group. mxctl is installed into a venv from wheels built on the
+deploying machine (no package index needed on the host), with its config and the files
+the config references, and runs as the `mxctl-watch` systemd service. A change of code,
+config or unit restarts the service; a second run changes nothing.
+"""
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import NoGroupError
+from pyinfra.operations import files, pip, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys.base import install_packages
+from deploys.common import InventoryError, template
+
+CONTROLLER_GROUP = "controller"
+VENV = "/opt/mxctl/venv"
+WHEELS = "/opt/mxctl/wheels"
+CONFIG = "/etc/mxctl/mxctl.toml"
+
+
+def _data(key: str) -> object:
+    value = host.data.get(key)
+    if not value:
+        raise InventoryError(
+            f"{host.name}.{key}: missing (see orchestrator/deploy/controllerinv.py)"
+        )
+    return value
+
+
+@deploy("mxctl controller")
+def controller() -> None:
+    wheels = str(_data("controller_wheels"))
+    config = str(_data("controller_config"))
+    uploads = _data("controller_files")
+    if not isinstance(uploads, dict):
+        raise InventoryError(f"{host.name}.controller_files: must map local to remote paths")
+    install_packages(["python3-venv"])
+    synced = files.sync(name="mxctl wheels", src=wheels, dest=WHEELS, delete=True)
+    server.shell(
+        name="mxctl venv",
+        commands=[f"test -x {VENV}/bin/python || python3 -m venv {VENV}"],
+    )
+    installed = pip.packages(
+        name="mxctl from the wheels",
+        packages=["mxctl"],
+        virtualenv=VENV,
+        latest=True,
+        extra_install_args=f"--no-index --find-links {WHEELS}",
+    )
+    files.directory(name="/etc/mxctl", path="/etc/mxctl", mode="700")
+    files.directory(name="/etc/mxctl/secrets", path="/etc/mxctl/secrets", mode="700")
+    put = [
+        files.put(name=f"file {remote}", src=local, dest=remote, mode="600")
+        for local, remote in sorted(uploads.items())
+    ]
+    conf = files.put(name="mxctl.toml", src=config, dest=CONFIG, mode="600")
+    unit = template(
+        "mxctl-watch unit",
+        "controller/mxctl-watch.service.j2",
+        "/etc/systemd/system/mxctl-watch.service",
+        {"venv": VENV, "config": CONFIG},
+    )
+    systemd.daemon_reload(name="systemd daemon-reload", _if=unit.did_change)
+    systemd.service(name="mxctl-watch enabled", service="mxctl-watch", enabled=True, running=True)
+    systemd.service(
+        name="Restart mxctl-watch",
+        service="mxctl-watch",
+        restarted=True,
+        _if=any_changed(synced, installed, conf, unit, *put),
+    )
+
+
+try:
+    _controllers = {h.name for h in inventory.get_group(CONTROLLER_GROUP)}
+except NoGroupError:
+    _controllers = set()
+if host.name in _controllers:
+    controller()
