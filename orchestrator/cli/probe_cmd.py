@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.errors import ConfigError
+from orchestrator.config.controller_section import SshConfig
+from orchestrator.config.loader import load_config
+from orchestrator.controller.observe import probe_settings
 from orchestrator.lab.state import load_lab_state
 from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.parity import Finding, parity_check
@@ -39,7 +42,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="mxctl.toml with a [probes] section (default: the running lab's targets)",
+        help="mxctl.toml with [dns], [pair] and [probes] (default: the running lab's targets)",
     )
 
 
@@ -48,9 +51,16 @@ def load_settings(args: argparse.Namespace) -> ProbeSettings:
     # paramiko logs every connection at INFO; one line per host per round is noise here.
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     if args.config:
-        raise ConfigError(
-            f"{args.config}: the [probes] section of mxctl.toml is not read yet; "
-            "run without --config to probe the lab"
+        # The controller's view: hosts in their configured roles, no canary or parity
+        # settings yet (mxctl.toml has no section for them), so those parts are skipped.
+        config = load_config(Path(args.config), required=("dns", "pair", "probes"))
+        ssh = config.sections.get("ssh")
+        return probe_settings(
+            config.probes,
+            config.dns,
+            ssh if isinstance(ssh, SshConfig) else None,
+            config.pair.primary,
+            config.pair.standby,
         )
     return lab_settings(load_lab_state())
 

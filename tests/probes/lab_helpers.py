@@ -45,13 +45,18 @@ def probe(settings: ProbeSettings, host: str, *names: str) -> dict[str, ProbeRes
 
 
 def wait_serving(settings: ProbeSettings, host: str, within: float = 60.0) -> None:
-    """Until every service probe and the host state of `host` pass (after a fault)."""
+    """Until every service probe and the host state of `host` pass (after a fault).
+
+    A replicator that failed to reach its peer during a fault waits 300 s before trying
+    again; rather than wait, ask for the resync the failback procedure would run."""
     deadline = time.monotonic() + within
     while True:
         results = probe(settings, host, *SERVICE_PROBES, "host-state")
         failed = [r.summary() for r in results.values() if not r.ok]
         if not failed:
             return
+        if "replication failing" in results["host-state"].message:
+            resync_replication()
         if time.monotonic() > deadline:
             raise AssertionError(f"{host} not serving again after {within:g} s: {failed}")
         time.sleep(0.5)

@@ -15,7 +15,7 @@ import dns.resolver
 import pytest
 
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.lab.state import LabState
+from orchestrator.lab.state import LabState, state_dir
 from orchestrator.probes.canary import canary_round
 from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.result import ErrorClass, ProbeResult
@@ -177,3 +177,15 @@ def test_mxctl_check_finds_the_pair_in_parity(settings: ProbeSettings) -> None:
         if not any("v=spf1" in t for t in texts):  # the lab zones publish no SPF (yet)
             assert (spf["ok"], spf["detail"]) == (False, "no single v=spf1 record")
     assert rc == (0 if all(f["ok"] for f in findings.values()) else 1)
+
+
+def test_mxctl_probe_reads_targets_from_the_lab_mxctl_toml(settings: ProbeSettings) -> None:
+    config = state_dir() / "mxctl.toml"  # written by `mxctl lab up` for the controller
+    rc, report = _mxctl("probe", "--config", str(config), "--json")
+    results = report["results"]
+    assert isinstance(results, list)
+    seen = {(r["target"], r["probe"]) for r in results}
+    expected = {(h, p) for h in ("mx1", "mx2") for p in ("smtp", "submission", "imaps",
+                "imap-starttls", "host-state")}  # fmt: skip
+    assert seen == expected  # no canary: mxctl.toml has no section for it yet
+    assert rc == 0, [r for r in results if not r["ok"]]

@@ -99,6 +99,7 @@ def test_postfix_killed_is_refused_on_25_and_587_and_unhealthy_over_ssh(
     finally:
         in_host(HOST, "systemctl", "restart", "postfix")
         wait_serving(settings, HOST)
+        resync_replication()
 
 
 def test_dovecot_killed_is_refused_on_993_and_143(settings: ProbeSettings) -> None:
@@ -144,6 +145,7 @@ def test_daemons_stopped_with_sigstop_time_out_at_banner_and_greeting(
     finally:
         in_host(HOST, "systemctl", "kill", "-s", "SIGCONT", *units)
         wait_serving(settings, HOST)
+        resync_replication()
 
 
 def test_whole_host_frozen_times_out_everywhere(settings: ProbeSettings) -> None:
@@ -157,6 +159,7 @@ def test_whole_host_frozen_times_out_everywhere(settings: ProbeSettings) -> None
     finally:
         control.fault(HOST, "thaw")
         wait_serving(settings, HOST)
+        resync_replication()
 
 
 def test_wrong_password_is_an_auth_error(settings: ProbeSettings) -> None:
