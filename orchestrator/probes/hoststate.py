@@ -21,8 +21,10 @@ SECTIONS = ("replicator", "replicator-users", "postqueue", "volume", "daemons")
 def state_script(mail_volume: str, command_timeout: float = 2.0) -> str:
     """The shell script the host-state probe runs (POSIX sh, read-only commands).
 
-    Daemons come first and every command runs under `timeout`: with Dovecot stopped
-    (SIGSTOP), doveadm would hang, and the probe must still say which daemon is stopped.
+    The commands run side by side, each under `timeout`, and their outputs are printed in
+    a fixed order: with Dovecot stopped (SIGSTOP) doveadm would hang, and the probe must
+    still say which daemon is stopped; a slow command (postqueue starts Postfix's showq on
+    demand) must not eat the others' time.
     """
     volume = shlex.quote(mail_volume)
     limit = f"timeout -s KILL {max(0.5, command_timeout):g}"
@@ -38,9 +40,15 @@ def state_script(mail_volume: str, command_timeout: float = 2.0) -> str:
         "postqueue": f"{limit} postqueue -j",
         "volume": f"{limit} df -P -B1 {volume}",
     }
-    lines = []
+    lines = ["d=$(mktemp -d) || exit 1"]
     for name, command in commands.items():
-        lines.append(f"echo '### {name}'; {command} 2>&1; echo \"### rc {name} $?\"")
+        lines.append(f'( {{ {command}; }} >"$d/{name}" 2>&1; echo $? >"$d/{name}.rc" ) &')
+    lines.append("wait")
+    for name in commands:
+        lines.append(
+            f'echo "### {name}"; cat "$d/{name}"; echo "### rc {name} $(cat "$d/{name}.rc")"'
+        )
+    lines.append('rm -rf "$d"')
     return "\n".join(lines) + "\n"
 
 
