@@ -189,3 +189,23 @@ def test_mxctl_probe_reads_targets_from_the_lab_mxctl_toml(settings: ProbeSettin
                 "imap-starttls", "host-state")}  # fmt: skip
     assert seen == expected  # no canary: mxctl.toml has no section for it yet
     assert rc == 0, [r for r in results if not r["ok"]]
+
+
+def test_canary_from_a_vantage_host_enters_through_the_mx_from_its_address(
+    settings: ProbeSettings,
+) -> None:
+    # mxctl run in the sender's network namespace probes from the sender's address, as a
+    # witness host would: the canary reaches the MX as mail from an outside MTA.
+    proc = subprocess.run(
+        ["ip", "netns", "exec", "mxlab-sender", str(REPO / ".venv/bin/mxctl"), "probe",
+         "--json", "--no-ssh"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    report = json.loads(proc.stdout)
+    canary = {r["probe"]: r for r in report["results"] if r["probe"].startswith("canary")}
+    assert canary["canary-delivery"]["ok"] and canary["canary-replication"]["ok"], canary
+    token = canary["canary-delivery"]["details"]["token"]
+    log = in_host("mx1", "cat", "/var/log/postfix.log").splitlines()
+    queue_id = next(line.split(": ")[1] for line in log if f"message-id=<{token}@" in line)
+    client = next(line for line in log if f"{queue_id}: client=" in line)
+    assert "[10.254.77.31]" in client
