@@ -2,9 +2,11 @@
 
 The targets are SYNTHETIC: SMTP and IMAPS listeners on 127.0.0.1 (tests/probes/mailservers:
 real TCP and TLS 1.3 with an ECDSA P-256 certificate from a throw-away CA), one listening
-port per target, served by one separate process. Half the targets get the SMTP probe
-(banner, EHLO, STARTTLS, certificate, EHLO, QUIT), half the IMAPS probe (TLS, certificate,
-greeting, LOGIN, SELECT, LOGOUT): the two probes the controller runs per host each cycle.
+port per target, served by separate processes (--servers, default 2: the listeners'
+handshakes cost as much CPU as the probes' own, and one process would be the bottleneck).
+Half the targets get the SMTP probe (banner, EHLO, STARTTLS, certificate, EHLO, QUIT),
+half the IMAPS probe (TLS, certificate, greeting, then LOGIN, SELECT, LOGOUT pipelined):
+the two probes the controller runs per host each cycle.
 
 The listeners share this machine's cores with the probes, and their TLS handshakes cost
 about as much CPU as the probes' own, so the cycle times here are pessimistic: on a real
@@ -33,17 +35,17 @@ from typing import Any
 # Run as a script, bench/ is first on sys.path, and bench/dns.py would shadow dnspython.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from orchestrator.config.secrets import Secret  # noqa: E402
-from orchestrator.probes.fanout import ProbeJob, ProbePool  # noqa: E402
-from orchestrator.probes.settings import (  # noqa: E402
+from orchestrator.config.secrets import Secret
+from orchestrator.probes.fanout import ProbeJob, ProbePool
+from orchestrator.probes.settings import (
     MailHostTarget,
     Ports,
     ProbeSettings,
     ProbeUser,
     Timeouts,
 )
-from tests.probes.certs import make_authority, server_context  # noqa: E402
-from tests.probes.mailservers import PASSWORD, USER, Behaviour, serve  # noqa: E402
+from tests.probes.certs import make_authority, server_context
+from tests.probes.mailservers import PASSWORD, USER, Behaviour, serve
 
 NAME = "mx.bench.test"
 
@@ -53,12 +55,10 @@ def _raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _serve(kinds: list[str], directory: str, ready: Any) -> None:
+def _serve(kinds: list[str], directory: str, ready: Any, index: int) -> None:
     """Server process: one listener per target; reports the ports, runs until terminated."""
     _raise_fd_limit()
-    authority = make_authority()
-    ca = authority.write(Path(directory) / "ca.pem")
-    context = server_context(authority, (NAME,), Path(directory))
+    context = server_context(_AUTHORITY, (NAME,), Path(directory))
 
     async def main() -> None:
         managers, ports = [], []
@@ -67,7 +67,7 @@ def _serve(kinds: list[str], directory: str, ready: Any) -> None:
             manager = serve(kind, Behaviour(tls=context, banner=banner))
             ports.append(await manager.__aenter__())
             managers.append(manager)
-        ready.put((ca, ports))
+        ready.put((index, ports))
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -124,16 +124,26 @@ def _measure(pool: ProbePool, jobs: list[ProbeJob], repeat: int) -> tuple[list[f
     return walls, min(cpus), failures
 
 
-def run(size: int, repeat: int, timeout: float, pools: dict[int, ProbePool]) -> None:
+_AUTHORITY = make_authority()
+
+
+def run(size: int, repeat: int, timeout: float, pools: dict[int, ProbePool], servers: int) -> None:
     kinds = ["smtp" if i % 2 == 0 else "imaps" for i in range(size)]
+    fork = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory() as directory:
-        ready: Any = multiprocessing.get_context("fork").Queue()
-        server = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(kinds, directory, ready)
-        )
-        server.start()
+        ca = _AUTHORITY.write(Path(directory) / "ca.pem")
+        ready: Any = fork.Queue()
+        procs = [
+            fork.Process(target=_serve, args=(kinds[i::servers], directory, ready, i))
+            for i in range(servers)
+        ]
+        for proc in procs:
+            proc.start()
         try:
-            ca, ports = ready.get(timeout=300)
+            shards = dict(ready.get(timeout=300) for _ in procs)
+            ports = [0] * size
+            for index, shard_ports in shards.items():
+                ports[index::servers] = shard_ports
             jobs = _jobs(ca, kinds, ports, timeout)
             for workers, pool in pools.items():
                 walls, cpu, failures = _measure(pool, jobs, repeat)
@@ -144,8 +154,9 @@ def run(size: int, repeat: int, timeout: float, pools: dict[int, ProbePool]) -> 
                     flush=True,
                 )
         finally:
-            server.terminate()
-            server.join()
+            for proc in procs:
+                proc.terminate()
+                proc.join()
 
 
 def main() -> int:
@@ -154,16 +165,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--workers", default="1,2", help="probe worker processes to compare")
+    parser.add_argument("--servers", type=int, default=2, help="synthetic listener processes")
     args = parser.parse_args()
     _raise_fd_limit()
-    print(f"probe cycles against SYNTHETIC loopback listeners; {os.cpu_count()} CPUs")
+    print(
+        f"probe cycles against SYNTHETIC loopback listeners ({args.servers} server "
+        f"processes on the same machine); {os.cpu_count()} CPUs"
+    )
     pools = {int(w): ProbePool(int(w)) for w in args.workers.split(",")}
     try:
         for pool in pools.values():
             pool.warm_up()
             _WORKERS.extend(p.pid for p in pool._pool._processes.values())
         for size in (int(s) for s in args.sizes.split(",")):
-            run(size, args.repeat, args.timeout, pools)
+            run(size, args.repeat, args.timeout, pools, args.servers)
     finally:
         for pool in pools.values():
             pool.close()
