@@ -35,8 +35,12 @@ from orchestrator.controller.model import (
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings, snapshot
 from orchestrator.controller.runner import Runner
 from orchestrator.errors import MxctlError
+from orchestrator.remote import run_remote
 
 log = logging.getLogger("mxctl.watch")
+DRAIN_EVERY = 10.0
+RESYNC = "doveadm replicator replicate '*' >/dev/null"
+DRAIN_SCRIPT = f"postqueue -f; {RESYNC}; postqueue -j | wc -l"
 CONTROLLER = "controller"
 
 
@@ -85,6 +89,7 @@ class Controller:
         self.last_snapshot: Snapshot | None = None
         self.last_sentence = "not started"
         self._lock = threading.Lock()
+        self._drained: dict[str, float] = {}
 
     # -- state -------------------------------------------------------------------------
     def load_state(self) -> ControllerState:
@@ -131,6 +136,7 @@ class Controller:
         if decision.action is Action.FAILOVER and decision.promote:
             new_state, sentence = self._carry_out(state, decision)
         new_state = self._keep_fenced(new_state, snap)
+        self._drain_fenced(new_state)
         self.save_state(new_state)
         self._update_metrics(new_state, local, snap, decision)
         return sentence
@@ -217,6 +223,38 @@ class Controller:
                     {"fenced": result.fenced, "detail": result.detail},
                 )
         return state
+
+    def _drain_fenced(self, state: ControllerState) -> None:
+        """Mail a fenced old primary accepted before it failed must reach the new primary.
+
+        When the old primary is back (reachable over SSH), flush its Postfix queue into its
+        own Dovecot (LMTP is local, not fenced) and ask both replicators to sync now: after
+        a refused peer Dovecot 2.3 otherwise waits a hard-coded 300 s before retrying.
+        Rate-limited: an SSH round per fenced host every DRAIN_EVERY seconds.
+        """
+        now = self.clock.monotonic()
+        for host in sorted(state.fenced):
+            if now - self._drained.get(host, -DRAIN_EVERY) < DRAIN_EVERY:
+                continue
+            self._drained[host] = now
+            try:
+                out = run_remote(ssh_target(self.config, host), DRAIN_SCRIPT, 5).stdout.split()
+                run_remote(ssh_target(self.config, state.primary), RESYNC, 5)
+            except MxctlError:
+                continue  # still down: try again later
+            queued = int(out[-1]) if out and out[-1].isdigit() else 0
+            if queued:
+                self.journal.record(
+                    self.clock.now(),
+                    "decision",
+                    "drain-fenced",
+                    "resync",
+                    f"{host} had {queued} queued message(s): flushed into its "
+                    "mailboxes and replicated to the primary",
+                    {"queued": queued},
+                )
+                # Look again soon: the flush may have left some deferred for a moment.
+                self._drained[host] = now - DRAIN_EVERY + 2
 
     def _update_metrics(
         self, state: ControllerState, local: LocalRound, snap: Snapshot, decision: Decision
