@@ -34,6 +34,12 @@ def opportunistic_context() -> ssl.SSLContext:
     return context
 
 
+@lru_cache(maxsize=64)
+def _not_after(text: str) -> datetime:
+    # strptime is the costliest step of the check; a host presents the same date each round.
+    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC)
+
+
 def _names(cert: Mapping[str, object]) -> list[str]:
     entries = cert.get("subjectAltName", ())
     if not isinstance(entries, tuple):
@@ -57,7 +63,7 @@ def check_peer_certificate(
     not_after_text = cert.get("notAfter")
     if not isinstance(not_after_text, str):
         raise StepFailed(ErrorClass.CERTIFICATE, "the certificate has no expiry date")
-    not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after_text), UTC)
+    not_after = _not_after(not_after_text)
     days_left = (not_after - now).total_seconds() / SECONDS_PER_DAY
     progress.note(
         tls_version=ssl_object.version(),

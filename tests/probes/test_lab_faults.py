@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +178,22 @@ def test_wrong_password_is_an_auth_error(settings: ProbeSettings) -> None:
         assert bad.latency < 5
     last = probe_from("mxlab-sender", HOST, "imaps", wrong_password=False, timeout=20)
     assert last[0].ok  # and the sender's address is left without a penalty
+
+
+def test_ssh_host_keys_are_verified_against_the_pinned_file(
+    settings: ProbeSettings, tmp_path: Path
+) -> None:
+    lines = Path(settings.host("mx1").ssh.known_hosts).read_text().splitlines()  # type: ignore[union-attr]
+    address = settings.host("mx1").address
+    mx2_key = next(line for line in lines if line.startswith(settings.host("mx2").address + ","))
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"{address} {' '.join(mx2_key.split()[1:])}\n")  # mx2's key for mx1
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    for known_hosts, expected in ((wrong, "differs from the pinned one"), (empty, "not pinned")):
+        target = settings.host("mx1")
+        assert target.ssh is not None
+        pinned = replace(target, ssh=replace(target.ssh, known_hosts=str(known_hosts)))
+        result = probe(replace(settings, hosts=(pinned,)), "mx1", "host-state")["host-state"]
+        assert (result.error, result.step) == (ErrorClass.HOST_KEY, "ssh-connect"), result
+        assert expected in result.message
