@@ -11,6 +11,7 @@ When the standby has not seen the message in time, the canary reports the standb
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,8 @@ from orchestrator.probes.runner import classify, run_probe
 from orchestrator.probes.settings import MailHostTarget, ProbeSettings
 from orchestrator.probes.tlscheck import verifying_context
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class MailboxWatch:
@@ -39,8 +42,8 @@ class MailboxWatch:
     progress: Progress = field(default_factory=Progress)
     session: ImapSession | None = None
     seen_at: float | None = None  # monotonic
-    uids: list[int] = field(default_factory=list)
     failure: tuple[ErrorClass, str] | None = None
+    desynced: bool = False  # a command was cut off mid-reply: the session is unusable
 
     def fail(self, exc: Exception) -> None:
         self.failure = classify(exc, self.progress.step)
@@ -78,29 +81,40 @@ class MailboxWatch:
                     await self.session.expect_ok("noop", "NOOP")
                     uids = await self.session.uid_search(criteria)
                 if uids:
-                    self.seen_at, self.uids = clock.monotonic(), uids
+                    self.seen_at = clock.monotonic()
                     return
                 await clock.asleep(poll)
         except TimeoutError:
-            return  # the deadline passed mid-poll: not seen in time
+            self.desynced = True  # the deadline passed mid-poll: not seen in time
         except Exception as exc:
             self.fail(exc)
 
-    async def clean_up(self, timeout: float, sweep_before: str) -> None:
-        """Expunge this round's copy, and canaries of interrupted rounds (sent before
-        `sweep_before`, an IMAP date): concurrent rounds of other observers stay untouched."""
-        if self.session is None:
-            return
+    async def clean_up(
+        self, settings: ProbeSettings, clock: Clock, token: str, sweep_before: str
+    ) -> None:
+        """Expunge this round's canary, and those of interrupted rounds (sent before
+        `sweep_before`, an IMAP date); concurrent rounds of other observers stay untouched.
+        A session cut off mid-command is replaced first, so a late copy is still found."""
         try:
-            async with asyncio.timeout(timeout):
-                criteria = f'HEADER {CANARY_HEADER} "" SENTBEFORE {sweep_before}'
-                stale = await self.session.uid_search(criteria)
-                await self.session.expunge_uids(sorted(set(self.uids) | set(stale)))
+            if self.session is not None and self.desynced:
+                self.session.connection.close()
+                self.session = None
+            if self.session is None and self.failure is None:
+                await self.open(settings, clock)
+            if self.session is None:
+                return
+            async with asyncio.timeout(settings.timeouts.imap):
+                criteria = (
+                    f"OR HEADER {CANARY_HEADER} {quote(token)} "
+                    f'(HEADER {CANARY_HEADER} "" SENTBEFORE {sweep_before})'
+                )
+                await self.session.expunge_uids(await self.session.uid_search(criteria))
                 await self.session.logout()
-        except Exception:
-            pass  # a leftover canary is harmless: a later round sweeps it
+        except Exception:  # a leftover canary is harmless: a later round sweeps it
+            log.debug("canary clean-up on %s failed", self.host.name, exc_info=True)
         finally:
-            self.session.connection.close()
+            if self.session is not None:
+                self.session.connection.close()
 
 
 DeadlineFn = Callable[[], float]
@@ -156,7 +170,7 @@ async def canary_round(settings: ProbeSettings, clock: Clock) -> list[ProbeResul
         return results
     finally:
         sweep = (clock.now() - timedelta(days=1)).strftime("%d-%b-%Y")
-        await asyncio.gather(*(w.clean_up(settings.timeouts.imap, sweep) for w in watches))
+        await asyncio.gather(*(w.clean_up(settings, clock, token, sweep) for w in watches))
 
 
 async def _send(settings: ProbeSettings, token: str, clock: Clock) -> ProbeResult:

@@ -108,6 +108,11 @@ def test_blocked_replication_reports_the_standby_lagging_not_the_primary_down(
         assert time.monotonic() < deadline, healed["canary-replication"].summary()
         resync_replication()
         time.sleep(1)
+    # The lagging round's canary was expunged on mx1; once healed, mx2 holds no copy either.
+    token = str(delivery.details["token"])
+    while _copies("mx1", token) + _copies("mx2", token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (_copies("mx1", token), _copies("mx2", token)) == (0, 0)
 
 
 def test_certificate_name_ca_and_expiry_are_checked_on_the_lab_hosts(
