@@ -22,6 +22,10 @@ from orchestrator.probes.settings import (
 
 # One second is enough on the lab bridge (answers take 1-100 ms) and is what LAB.md's
 # detection timings were measured with; the canary gets longer, replication batches.
+# Caveat: Dovecot answers a failed login only after auth_failure_delay (2 s), and later
+# ones from the same address later still (its auth penalty), so with these timeouts a
+# wrong probe password shows as `timeout` at step login/auth, not `auth`: a timeout at
+# that step, with the banner and TLS fine, points at credentials, not at a hung host.
 LAB_TIMEOUTS = Timeouts(
     smtp=1.0,
     submission=1.0,
