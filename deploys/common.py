@@ -66,7 +66,10 @@ def template(
     mode: str = "644",
     group: str = "root",
 ) -> OperationMeta:
-    """Render templates/<src> to `dest`; named, so pyinfra does not echo the arguments."""
+    """Render templates/<src> to `dest`; named, so pyinfra does not echo the arguments.
+
+    The directory of `dest` must exist (made by a package or an earlier operation): not
+    checking it saves one round trip per file on every run."""
     return files.template(
         name=name,
         src=str(TEMPLATES / src),
@@ -74,7 +77,7 @@ def template(
         user="root",
         group=group,
         mode=mode,
-        create_remote_dir=False,  # packages/earlier operations made it; saves a fact per file
+        create_remote_dir=False,
         jinja_env_kwargs={"trim_blocks": True, "lstrip_blocks": True},
         **variables,
     )
@@ -83,7 +86,8 @@ def template(
 def secret_file(
     name: str, content: str, dest: str, user: str = "root", group: str = "root", mode: str = "600"
 ) -> OperationMeta:
-    """Upload secret-bearing content; only a hash of it appears in pyinfra's output."""
+    """Upload secret-bearing content; only a hash of it appears in pyinfra's output. As
+    for `template`, the directory of `dest` must exist."""
     return files.put(
         name=name,
         src=StringIO(content),
