@@ -13,6 +13,7 @@ sender accepted is looked for on mx2 by IMAP: RPO is the number not found.
 from __future__ import annotations
 
 import argparse
+import shutil
 import smtplib
 import statistics
 import sys
@@ -125,6 +126,8 @@ def main() -> int:
     result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
     if not result.ok:
         raise SystemExit(f"deploy failed: {result.failed()}")
+    policy = ControlledLab(lab, Path("."), state_dir() / "mxctl.toml").config.policy
+    window = policy.interval * policy.failure_threshold
     rtos, sent, lost = [], 0, 0
     print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s")
     for i in range(args.rounds):
@@ -132,6 +135,11 @@ def main() -> int:
             h = ControlledLab(lab, Path(tmp), write_config(lab, Path(tmp)))
             try:
                 rto, accepted, missing = one_round(h, i, args.rate)
+                if rto > window + 1:  # keep the evidence of a slow round
+                    kept = Path(tempfile.mkdtemp(prefix=f"mxctl-bench-slow-{i}-"))
+                    for log in ("controller.log", "witness.log"):
+                        shutil.copy(Path(tmp) / log, kept / log)
+                    print(f"  round {i + 1} was slow: logs kept in {kept}")
             finally:
                 h.restore()
         rtos.append(rto)
@@ -139,8 +147,6 @@ def main() -> int:
         print(f"  round {i + 1}: RTO {rto:.2f} s, {accepted} accepted, {missing} not readable",
               flush=True)  # fmt: skip
     p95 = statistics.quantiles(rtos, n=20, method="inclusive")[-1] if len(rtos) > 1 else rtos[0]
-    config = ControlledLab(lab, Path("."), state_dir() / "mxctl.toml").config.policy
-    window = config.interval * config.failure_threshold
     print(f"RTO (crash -> MX served by every authoritative server): "
           f"p50 {statistics.median(rtos):.2f} s, p95 {p95:.2f} s, max {max(rtos):.2f} s "
           f"(detection window {window:g} s; target p95 <= {window + 1:g} s)")  # fmt: skip

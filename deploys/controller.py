@@ -39,16 +39,21 @@ def controller() -> None:
         raise InventoryError(f"{host.name}.controller_files: must map local to remote paths")
     install_packages(["python3-venv"])
     synced = files.sync(name="mxctl wheels", src=wheels, dest=WHEELS, delete=True)
-    server.shell(
-        name="mxctl venv",
-        commands=[f"test -x {VENV}/bin/python || python3 -m venv {VENV}"],
-    )
+    pip.virtualenv(name="mxctl venv", path=VENV, venv=True, python="python3")
     installed = pip.packages(
         name="mxctl from the wheels",
         packages=["mxctl"],
         virtualenv=VENV,
-        latest=True,
         extra_install_args=f"--no-index --find-links {WHEELS}",
+    )
+    # The version stays 0.1.0 while the code changes: new wheels mean a reinstall.
+    reinstalled = server.shell(
+        name="mxctl reinstalled from new wheels",
+        commands=[
+            f"{VENV}/bin/pip install --quiet --force-reinstall --no-deps --no-index "
+            f"--find-links {WHEELS} mxctl"
+        ],
+        _if=synced.did_change,
     )
     files.directory(name="/etc/mxctl", path="/etc/mxctl", mode="700")
     files.directory(name="/etc/mxctl/secrets", path="/etc/mxctl/secrets", mode="700")
@@ -69,7 +74,7 @@ def controller() -> None:
         name="Restart mxctl-watch",
         service="mxctl-watch",
         restarted=True,
-        _if=any_changed(synced, installed, conf, unit, *put),
+        _if=any_changed(installed, reinstalled, conf, unit, *put),
     )
 
 

@@ -1,0 +1,44 @@
+"""deploys/controller.py on a lab host: mxctl installed offline, a running systemd service."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from orchestrator.deploy import runner
+from orchestrator.lab import control
+from orchestrator.lab.state import LabState
+
+pytestmark = pytest.mark.lab
+
+INVENTORY = "inventories/lab_controller.py"
+DEPLOY = "deploys/controller.py"
+
+
+def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: LabState) -> None:
+    lab = deployed_pair
+    first = runner.run_deploy(INVENTORY, (DEPLOY,), limit=("sender",))
+    assert first.ok, f"{first.failed()}\n{first.stderr[-3000:]}"
+    try:
+        active = control.exec_in("sender", ["systemctl", "is-active", "mxctl-watch"], capture=True)
+        assert active.stdout.strip() == "active"
+        health = httpx.get(f"http://{lab.host('sender').address}:8426/health", timeout=10)
+        assert health.status_code == 200 and health.json()["ok"] is True
+        status = control.exec_in(
+            "sender",
+            ["/opt/mxctl/venv/bin/mxctl", "status", "--json", "--config", "/etc/mxctl/mxctl.toml"],
+            capture=True,
+        )
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["primary"] == "mx1.example.test"
+        mode = control.exec_in("sender", ["stat", "-c", "%a", "/etc/mxctl/secrets/tsig.key"],
+                               capture=True)  # fmt: skip
+        assert mode.stdout.strip() == "600"
+        second = runner.run_deploy(INVENTORY, (DEPLOY,), limit=("sender",))
+        assert second.ok
+        assert second.changed("sender") == [], second.changed("sender")
+    finally:
+        # A second controller must not act on the lab while other tests inject faults.
+        control.exec_in("sender", ["systemctl", "disable", "--now", "mxctl-watch"], capture=True)
