@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -24,8 +25,15 @@ def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: La
     try:
         active = control.exec_in("sender", ["systemctl", "is-active", "mxctl-watch"], capture=True)
         assert active.stdout.strip() == "active"
-        health = httpx.get(f"http://{lab.host('sender').address}:8426/health", timeout=10)
-        assert health.status_code == 200 and health.json()["ok"] is True
+        url = f"http://{lab.host('sender').address}:8426/health"
+        deadline = time.monotonic() + 30
+        health = None
+        while health is None and time.monotonic() < deadline:
+            try:
+                health = httpx.get(url, timeout=2)
+            except httpx.HTTPError:
+                time.sleep(0.2)  # the service is still starting (importing, binding)
+        assert health is not None and health.status_code == 200 and health.json()["ok"] is True
         status = control.exec_in(
             "sender",
             ["/opt/mxctl/venv/bin/mxctl", "status", "--json", "--config", "/etc/mxctl/mxctl.toml"],
