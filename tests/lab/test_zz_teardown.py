@@ -33,12 +33,12 @@ def _leftovers() -> list[str]:
     for pid in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
         try:
             status = (pid / "status").read_text()
-            cmdline = (pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cgroups = (pid / "cgroup").read_text()
         except OSError:
             continue
         state = next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
-        if state != "Z" and "systemd-nspawn" in cmdline:
-            found.append(f"process {pid.name}: {cmdline[:60]}")
+        if state != "Z" and f"/{LAB_NAME}/" in cgroups:
+            found.append(f"process {pid.name} in the lab's cgroups")
     return found
 
 
