@@ -18,6 +18,7 @@ from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
+from orchestrator.controller.switching import controller_lock
 from orchestrator.controller.witness import Witness
 
 REQUIRED = ("dns", "pair", "ssh", "probes")
@@ -105,16 +106,17 @@ def api_service(config: MxctlConfig, controller: Controller) -> HttpService:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     config = _config(args)
-    controller = Controller(config, _journal(config))
-    if args.once:
-        print(controller.cycle())
-        return 0
-    stop = _stop_on_signals()
-    service = api_service(config, controller).start()
-    try:
-        controller.run_forever(stop)
-    finally:
-        service.stop()
+    with controller_lock(config.pair.state_dir):
+        controller = Controller(config, _journal(config))
+        if args.once:
+            print(controller.cycle())
+            return 0
+        stop = _stop_on_signals()
+        service = api_service(config, controller).start()
+        try:
+            controller.run_forever(stop)
+        finally:
+            service.stop()
     return 0
 
 

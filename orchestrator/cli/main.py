@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.deploy_cmd",
     "orchestrator.cli.probe_cmd",
     "orchestrator.cli.controller_cmd",
+    "orchestrator.cli.maintenance_cmd",
 ]
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from orchestrator.config import controller_section as cs
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
+from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
 from orchestrator.config.probes_section import ProbesConfig, parse_probes
 from orchestrator.errors import ConfigError
 
@@ -35,9 +36,17 @@ SECTIONS: dict[str, SectionParser] = {
     "notify": cs.parse_notify,
     "api": cs.parse_api,
     "probes": parse_probes,
+    "maintenance": parse_maintenance,
 }
 # Sections with usable defaults when absent.
-DEFAULTS: dict[str, Table] = {"policy": {}, "hooks": {}, "notify": {}, "api": {}, "witnesses": {}}
+DEFAULTS: dict[str, Table] = {
+    "policy": {},
+    "hooks": {},
+    "notify": {},
+    "api": {},
+    "witnesses": {},
+    "maintenance": {},
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,10 @@ class MxctlConfig:
     @property
     def probes(self) -> ProbesConfig:
         return self.section("probes", ProbesConfig)
+
+    @property
+    def maintenance(self) -> MaintenanceConfig:
+        return self.section("maintenance", MaintenanceConfig)
 
     @property
     def api(self) -> cs.ApiConfig:
@@ -143,6 +156,7 @@ def parse_config(
             reader.problem(key, f"missing section [{key}]")
     if "pair" in sections and "dns" in sections:
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
+        _check_window_hosts(reader, sections["pair"], sections["maintenance"])
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])
     return MxctlConfig(path, sections)
@@ -154,3 +168,10 @@ def _check_pair_hosts(reader: Reader, pair: cs.PairConfig, dns: DnsConfig) -> No
         if name and dns.mail_host(name) is None:
             known = ", ".join(sorted(dns.mail_hosts)) or "none"
             reader.problem(f"pair.{role}", f"{name} is not in dns.mail_hosts ({known})")
+
+
+def _check_window_hosts(reader: Reader, pair: cs.PairConfig, maint: MaintenanceConfig) -> None:
+    for window in maint.windows:
+        if window.host and window.host not in (pair.primary, pair.standby):
+            where = f"maintenance.windows.{window.name}.host"
+            reader.problem(where, f"{window.host} is neither pair.primary nor pair.standby")

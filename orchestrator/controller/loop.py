@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.config.loader import MxctlConfig
-from orchestrator.controller import fencing
+from orchestrator.controller import fencing, switching
 from orchestrator.controller.decision import Action, Decision, Outcome, decide, failover_finished
 from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
@@ -33,7 +33,9 @@ from orchestrator.controller.model import (
     state_to_json,
 )
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings, snapshot
+from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.runner import Runner
+from orchestrator.controller.windows import open_windows
 from orchestrator.errors import MxctlError
 from orchestrator.remote import run_remote
 
@@ -122,6 +124,10 @@ class Controller:
         if self.operator.take_ack() and state.blocked_until is not None:
             state = replace(state, blocked_until=None)
             self.journal.record(now, "operator", "ack", "done", "anti-flap block lifted")
+        state = replace(state, maintenance=open_windows(self.config.maintenance.windows, now))
+        intent = switching.pending(self.journal)
+        if intent is not None and intent[1] <= now:
+            return self._planned(intent[0], state)
         settings = probe_settings(
             self.config.probes, self.config.dns, self.config.ssh, state.primary, state.standby
         )
@@ -140,6 +146,14 @@ class Controller:
         self.save_state(new_state)
         self._update_metrics(new_state, local, snap, decision)
         return sentence
+
+    def _planned(self, planned: PlannedMove, state: ControllerState) -> str:
+        """An operator's switchover/switchback: carried out here, by the one loop."""
+        result, new_state = switching.execute(self.config, self.journal, self.clock, planned, state)
+        self.save_state(new_state)
+        if result.status == "done":
+            return f"{planned.kind} to {planned.to} done, as requested"
+        return f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
 
     def _journal_decision(self, decision: Decision, snap: Snapshot, now: datetime) -> None:
         last = self.journal.last_decision()
@@ -283,7 +297,18 @@ class Controller:
                 r.observer: {h: v.value for h, v in r.hosts.items()}
                 for r in self.last_snapshot.reports
             }
+        windows = self.config.maintenance.windows
         return {
+            "maintenance_windows": [
+                {
+                    "name": w.name,
+                    "host": w.host,
+                    "cron": w.cron,
+                    "duration_s": w.duration,
+                    "open": bool(open_windows([w], self.clock.now())),
+                }
+                for w in windows
+            ],
             "primary": state.primary,
             "standby": state.standby,
             "fenced": sorted(state.fenced),

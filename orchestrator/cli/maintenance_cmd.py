@@ -1,0 +1,170 @@
+"""`mxctl switchover|switchback|maintenance run`: planned moves for maintenance windows."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.config.loader import MxctlConfig, load_config
+from orchestrator.controller import switching
+from orchestrator.controller.journal import Journal
+from orchestrator.controller.loop import Controller
+from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for
+from orchestrator.dns.plan import build_plan
+from orchestrator.errors import MxctlError, UsageError
+
+REQUIRED = ("dns", "pair", "ssh", "probes")
+WAIT_FOR_LOOP = 3600.0
+
+
+def register(subparsers: Any) -> None:
+    so = subparsers.add_parser("switchover", help="planned move of mail to the other host")
+    so.add_argument("--to", required=True, help="the host to move mail to (mx2 or its FQDN)")
+    so.add_argument("--at", help="when: ISO time or HH:MM (UTC); default now")
+    so.add_argument("--dry-run", action="store_true", help="show the steps and DNS plan only")
+    so.add_argument("--allow-data-loss", action="store_true",
+                    help="go ahead even when mailboxes differ")  # fmt: skip
+    so.add_argument("--config", type=Path)
+    so.set_defaults(func=cmd_switchover)
+    sb = subparsers.add_parser("switchback", help="resync, then move mail back to the home primary")
+    sb.add_argument("--dry-run", action="store_true")
+    sb.add_argument("--allow-data-loss", action="store_true")
+    sb.add_argument("--config", type=Path)
+    sb.set_defaults(func=cmd_switchback)
+    mt = subparsers.add_parser("maintenance", help="maintenance on one host")
+    mt_sub = mt.add_subparsers(dest="maintenance_command", required=True)
+    run = mt_sub.add_parser("run", help="switch away from HOST, run CMD, switch back")
+    run.add_argument("--host", required=True)
+    run.add_argument("--config", type=Path)
+    run.add_argument("cmd", nargs=argparse.REMAINDER)
+    run.set_defaults(func=cmd_maintenance_run)
+
+
+def _fqdn(config: MxctlConfig, name: str) -> str:
+    pair = (config.pair.primary, config.pair.standby)
+    for host in pair:
+        if name.rstrip(".").lower() in (host, host.split(".")[0]):
+            return host
+    raise UsageError(f"--to/--host {name!r} is not in the pair ({', '.join(pair)})")
+
+
+def _when(text: str | None) -> datetime:
+    now = SYSTEM_CLOCK.now()
+    if not text:
+        return now
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(x) for x in text.split(":"))
+            return now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at {text!r}: use an ISO time (2026-11-28T03:00Z) or HH:MM") from None
+    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+
+
+def dry_run(config: MxctlConfig, planned: PlannedMove) -> int:
+    journal = Journal(config.pair.state_dir / "journal.db")
+    state = Controller(config, journal).load_state()
+    move = move_for(planned, state)
+    steps = PlannedSteps(config, SYSTEM_CLOCK, journal, "dry-run")
+    try:
+        print(
+            f"{planned.kind}: {move.old_primary} -> {move.new_primary} (dry run; nothing changes)"
+        )
+        for i, step in enumerate(steps.planned_steps(planned, move), 1):
+            print(f"  {i:2}. {step.name}: {step.why}")
+        print(build_plan(config.dns, steps.provider(), move.new_primary).describe())
+    finally:
+        steps.close()
+    return 0
+
+
+def run_planned(config: MxctlConfig, planned: PlannedMove, at: datetime) -> bool:
+    """Carry the move out here, or hand it to the running loop and wait; True when done."""
+    journal = Journal(config.pair.state_dir / "journal.db")
+    who = getpass.getuser()
+    try:
+        with switching.controller_lock(config.pair.state_dir):
+            controller = Controller(config, journal)
+            state = controller.load_state()
+            delay = (at - SYSTEM_CLOCK.now()).total_seconds()
+            if delay > 0:
+                print(f"waiting {delay:.0f} s until {at.isoformat()}")
+                SYSTEM_CLOCK.sleep(delay)
+            switching.request(journal, planned, at, who, SYSTEM_CLOCK.now())
+            result, new_state = switching.execute(config, journal, SYSTEM_CLOCK, planned, state)
+            controller.save_state(new_state)
+            _report(journal, result.run_id)
+            return result.status == "done"
+    except switching.ControllerBusy:
+        switching.request(journal, planned, at, who, SYSTEM_CLOCK.now())
+        print("the running controller carries this out at its next cycle; waiting")
+    start = SYSTEM_CLOCK.monotonic()
+    while SYSTEM_CLOCK.monotonic() - start < WAIT_FOR_LOOP + max(
+        0.0, (at - SYSTEM_CLOCK.now()).total_seconds()
+    ):
+        SYSTEM_CLOCK.sleep(1.0)
+        if switching.pending(journal) is None:
+            runs = [r for r in journal.runs() if r.kind == planned.kind]
+            if runs and runs[-1].status in ("done", "aborted"):
+                _report(journal, runs[-1].run_id)
+                return runs[-1].status == "done"
+    raise MxctlError("the controller did not finish the move in time: see `mxctl history`")
+
+
+def _report(journal: Journal, run_id: str) -> None:
+    for event in journal.events(limit=200, run_id=run_id):
+        if event.kind == "step" and event.status != "started":
+            print(f"  {event.subject:18} {event.status:7} {event.reason}")
+
+
+def cmd_switchover(args: argparse.Namespace) -> int:
+    config = load_config(args.config, required=REQUIRED)
+    planned = PlannedMove("switchover", _fqdn(config, args.to), args.allow_data_loss)
+    if args.dry_run:
+        return dry_run(config, planned)
+    return 0 if run_planned(config, planned, _when(args.at)) else 1
+
+
+def cmd_switchback(args: argparse.Namespace) -> int:
+    config = load_config(args.config, required=REQUIRED)
+    planned = PlannedMove("switchback", config.pair.primary, args.allow_data_loss)
+    if args.dry_run:
+        return dry_run(config, planned)
+    return 0 if run_planned(config, planned, SYSTEM_CLOCK.now()) else 1
+
+
+def cmd_maintenance_run(args: argparse.Namespace) -> int:
+    """All or nothing: no command runs unless mail moved away first; mail moves back after,
+    and the report says which steps happened."""
+    config = load_config(args.config, required=REQUIRED)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise UsageError("give the command after `--`: mxctl maintenance run --host mx1 -- CMD")
+    host = _fqdn(config, args.host)
+    other = config.pair.standby if host == config.pair.primary else config.pair.primary
+    report: dict[str, Any] = {"host": host, "command": cmd}
+    if not run_planned(config, PlannedMove("switchover", other), SYSTEM_CLOCK.now()):
+        report["result"] = "switchover failed: the command was not run"
+        print(json.dumps(report, indent=2))
+        return 1
+    proc = subprocess.run(cmd, check=False, env=None)
+    report["command_exit"] = proc.returncode
+    back = run_planned(config, PlannedMove("switchback", host), SYSTEM_CLOCK.now())
+    report["result"] = (
+        "done"
+        if back and proc.returncode == 0
+        else (
+            "command failed; mail moved back"
+            if back
+            else f"switchback failed: mail stays on {other}"
+        )
+    )
+    print(json.dumps(report, indent=2))
+    return 0 if report["result"] == "done" else 1

@@ -1,0 +1,80 @@
+"""Are the two hosts' mailboxes the same? `doveadm mailbox status` on both, compared.
+
+The replicator keeps mailbox GUIDs and UIDs equal on both sides, so a converged mailbox
+has the same GUID, message count and UIDNEXT on each host. HIGHESTMODSEQ is per replica
+and is not compared. Parsing and comparing are pure; the SSH round trip is separate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orchestrator.errors import MxctlError
+from orchestrator.remote import SshTarget, run_remote
+
+FIELDS = ("messages", "uidnext", "guid")
+STATUS_COMMAND = f"doveadm -f tab mailbox status -A '{' '.join(FIELDS)}' '*'"
+RESYNC_COMMAND = "doveadm replicator replicate -f '*' >/dev/null"
+
+MailboxKey = tuple[str, str]  # (user, mailbox)
+
+
+@dataclass(frozen=True)
+class MailboxState:
+    messages: int
+    uidnext: int
+    guid: str
+
+
+def parse_status(text: str) -> dict[MailboxKey, MailboxState]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    header = [h.lower() for h in lines[0].split("\t")]
+    try:
+        user_i, box_i = header.index("username"), header.index("mailbox")
+        idx = {name: header.index(name) for name in FIELDS}
+    except ValueError:
+        raise MxctlError(f"unexpected `doveadm mailbox status` header: {lines[0]!r}") from None
+    states = {}
+    for line in lines[1:]:
+        cols = line.split("\t")
+        if len(cols) != len(header):
+            continue
+        states[(cols[user_i], cols[box_i])] = MailboxState(
+            int(cols[idx["messages"]]), int(cols[idx["uidnext"]]), cols[idx["guid"]]
+        )
+    return states
+
+
+def divergent(
+    a: Mapping[MailboxKey, MailboxState], b: Mapping[MailboxKey, MailboxState]
+) -> list[str]:
+    """One line per mailbox that differs, naming the user, the mailbox and how."""
+    problems = []
+    for key in sorted(set(a) | set(b)):
+        user, box = key
+        left, right = a.get(key), b.get(key)
+        if left is None or right is None:
+            where = "first" if left is None else "second"
+            problems.append(f"{user} {box}: missing on the {where} host")
+        elif left != right:
+            problems.append(
+                f"{user} {box}: {left.messages} messages (uidnext {left.uidnext}) vs "
+                f"{right.messages} (uidnext {right.uidnext})"
+            )
+    return problems
+
+
+def mailbox_states(target: SshTarget, timeout: float = 15.0) -> dict[MailboxKey, MailboxState]:
+    result = run_remote(target, STATUS_COMMAND, timeout)
+    if result.exit_code != 0:
+        raise MxctlError(f"{target.name}: doveadm mailbox status failed: {result.stderr.strip()}")
+    return parse_status(result.stdout)
+
+
+def resync(target: SshTarget, timeout: float = 15.0) -> None:
+    result = run_remote(target, RESYNC_COMMAND, timeout)
+    if result.exit_code != 0:
+        raise MxctlError(f"{target.name}: doveadm replicator replicate failed: {result.stderr}")

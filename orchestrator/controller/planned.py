@@ -1,0 +1,238 @@
+"""Planned switchover and switchback: the failover's machinery plus TTL choreography.
+
+Order (each a journaled, idempotent step, resumable after a crash):
+check the new primary -> resync and compare every mailbox -> drain the old primary's queue
+-> lower the owned records' TTLs -> wait one old TTL (every cache now holds the short TTL)
+-> rewrite DNS to the new primary (CAS) -> verify at every authoritative server -> hold:
+the old primary keeps accepting for one short TTL, then its queue is drained again ->
+(switchover) fence the old primary -> restore the TTLs -> verify.
+Mail is accepted somewhere at every moment, and nothing is left behind in a queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from orchestrator.clock import Clock
+from orchestrator.config.loader import MxctlConfig
+from orchestrator.controller import mailboxes
+from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
+from orchestrator.controller.journal import Journal
+from orchestrator.controller.model import ControllerState
+from orchestrator.controller.runner import Evidence, Step, StepFailed
+from orchestrator.dns.plan import Plan, apply_plan, desired_rrsets
+from orchestrator.dns.records import Change, RRset
+from orchestrator.errors import MxctlError
+from orchestrator.remote import run_remote
+
+
+@dataclass(frozen=True)
+class PlannedMove:
+    kind: str  # switchover | switchback
+    to: str  # fqdn of the new primary
+    allow_data_loss: bool = False
+
+
+def move_for(planned: PlannedMove, state: ControllerState) -> Move:
+    if planned.to not in (state.primary, state.standby):
+        raise MxctlError(f"{planned.to} is not in the pair ({state.primary}, {state.standby})")
+    if planned.to == state.primary and planned.kind == "switchover":
+        raise MxctlError(f"{planned.to} is already the primary: nothing to switch over")
+    old = state.standby if planned.to == state.primary else state.primary
+    return Move(planned.kind, old, planned.to, f"planned {planned.kind} to {planned.to}", False)
+
+
+def state_after(planned: PlannedMove, move: Move, state: ControllerState) -> ControllerState:
+    fenced = set(state.fenced) - {move.new_primary}
+    if planned.kind == "switchover":
+        fenced.add(move.old_primary)
+    else:
+        fenced.discard(move.old_primary)
+    return replace(
+        state,
+        primary=move.new_primary,
+        standby=move.old_primary,
+        fenced=frozenset(fenced),
+        failed_cycles={},
+        failover_in_progress=None,
+    )
+
+
+class PlannedSteps(FailoverSteps):
+    def __init__(self, config: MxctlConfig, clock: Clock, journal: Journal, run_id: str) -> None:
+        super().__init__(config, clock)
+        self.journal = journal
+        self.run_id = run_id
+
+    def planned_steps(self, planned: PlannedMove, move: Move) -> list[Step]:
+        m = self.config.maintenance
+        steps = [
+            Step(
+                "check-new-primary",
+                lambda: self.check_new_primary(move),
+                f"{move.new_primary} must accept mail before anything moves",
+            ),
+            Step(
+                "converge",
+                lambda: self.converge(move, planned.allow_data_loss),
+                "every mailbox must be the same on both hosts",
+            ),
+            Step(
+                "drain-old-primary",
+                lambda: self.drain(move.old_primary, m.drain_timeout),
+                f"no mail may stay queued on {move.old_primary}",
+            ),
+            Step(
+                "lower-ttl",
+                self.lower_ttl,
+                f"caches must hold the owned records for at most {m.low_ttl} s",
+            ),
+            Step(
+                "wait-old-ttl",
+                self.wait_old_ttl,
+                "wait one old TTL, so no cache still holds the long TTL",
+            ),
+            Step(
+                "rewrite-dns",
+                lambda: self.rewrite_to(move.new_primary, m.low_ttl),
+                f"MX and client names must point at {move.new_primary} (compare-and-swap)",
+            ),
+            Step(
+                "verify-dns",
+                lambda: self.verify_at(move.new_primary, m.low_ttl),
+                "every authoritative server must serve the new records",
+            ),
+            Step(
+                "hold-old-primary",
+                lambda: self.hold(move.old_primary),
+                f"{move.old_primary} keeps accepting until caches expire, then drains",
+            ),
+        ]
+        if planned.kind == "switchover":
+            steps.append(
+                Step(
+                    "fence-old-primary",
+                    lambda: self.fence(move),
+                    f"{move.old_primary} must stop accepting mail",
+                )
+            )
+        steps += [
+            Step(
+                "restore-ttl",
+                lambda: self.rewrite_to(move.new_primary, None),
+                "the owned records get their usual TTLs back",
+            ),
+            Step(
+                "verify-restored",
+                lambda: self.verify_at(move.new_primary, None),
+                "every authoritative server serves the usual TTLs",
+            ),
+        ]
+        return steps
+
+    # -- mailboxes and queues ------------------------------------------------------------
+    def converge(self, move: Move, allow_data_loss: bool) -> Evidence:
+        old, new = (
+            ssh_target(self.config, move.old_primary),
+            ssh_target(self.config, move.new_primary),
+        )
+        deadline = self.clock.monotonic() + self.config.maintenance.converge_timeout
+        for target in (old, new):
+            mailboxes.resync(target)
+        while True:
+            problems = mailboxes.divergent(
+                mailboxes.mailbox_states(old), mailboxes.mailbox_states(new)
+            )
+            if not problems or self.clock.monotonic() > deadline:
+                break
+            self.clock.sleep(1.0)
+        if problems and not allow_data_loss:
+            raise StepFailed(
+                f"mailboxes differ between {move.old_primary} and {move.new_primary}: "
+                + "; ".join(problems[:10])
+                + " (resync, or pass --allow-data-loss)",
+                {"divergent": problems},
+            )
+        return {"divergent": problems, "allowed": allow_data_loss}
+
+    def drain(self, host: str, timeout: float) -> Evidence:
+        target = ssh_target(self.config, host)
+        deadline = self.clock.monotonic() + timeout
+        while True:
+            out = run_remote(target, "postqueue -f; sleep 0.5; postqueue -j | wc -l", 15)
+            queued = int(out.stdout.split()[-1]) if out.stdout.split() else -1
+            if queued == 0:
+                return {"host": host, "queued": 0}
+            if self.clock.monotonic() > deadline:
+                problem = f"{host} still has {queued} queued message(s) after {timeout:.0f} s"
+                raise StepFailed(problem, {"queued": queued})
+            self.clock.sleep(1.0)
+
+    def hold(self, host: str) -> Evidence:
+        self.clock.sleep(self.config.maintenance.low_ttl)
+        return {
+            "held_s": self.config.maintenance.low_ttl,
+            **self.drain(host, self.config.maintenance.drain_timeout),
+        }
+
+    # -- DNS with TTLs -------------------------------------------------------------------
+    def _apply(self, mx_host: str, wanted: list[RRset]) -> Evidence:
+        provider = self.provider()
+        changes, unchanged = [], []
+        for want in wanted:
+            current = provider.read(want.name, want.rtype)
+            if current.serves_as(want):
+                unchanged.append(current)
+            else:
+                changes.append(Change(current, want))
+        plan = Plan(mx_host, tuple(sorted(changes, key=Change.sort_key)), tuple(unchanged))
+        results = apply_plan(plan, self.config.dns, provider, self.deadline())
+        return {"plan": plan.to_json(), "results": [r.to_json() for r in results]}
+
+    def lower_ttl(self) -> Evidence:
+        provider, low = self.provider(), self.config.maintenance.low_ttl
+        current = [provider.read(r.name, r.rtype) for r in self.config.dns.records]
+        old_ttls = {f"{c.name} {c.rtype}": c.ttl for c in current}
+        wanted = [replace(c, ttl=min(c.ttl, low)) for c in current]
+        mx = next((c.mx_targets()[0][1] for c in current if c.rtype == "MX" and c.exists), "")
+        evidence = self._apply(mx, wanted)
+        return {
+            **evidence,
+            "old_ttls": old_ttls,
+            "max_old_ttl": max(old_ttls.values(), default=0),
+            "lowered_at": self.clock.now().isoformat(),
+        }
+
+    def _lowered(self) -> Evidence:
+        for event in self.journal.events(limit=1000, run_id=self.run_id):
+            if event.subject == "lower-ttl" and event.status == "done":
+                return event.evidence
+        raise StepFailed("lower-ttl is not journaled as done for this run")
+
+    def wait_old_ttl(self) -> Evidence:
+        lowered = self._lowered()
+        since = datetime.fromisoformat(lowered["lowered_at"])
+        wait = float(lowered["max_old_ttl"]) - (self.clock.now() - since).total_seconds()
+        if wait > 0:
+            self.clock.sleep(wait)
+        return {"waited_s": max(0.0, wait), "old_ttl": lowered["max_old_ttl"]}
+
+    def _wanted(self, host: str, ttl: int | None) -> list[RRset]:
+        wanted = desired_rrsets(self.config.dns, host)
+        if ttl is not None:
+            return [replace(w, ttl=ttl) for w in wanted]
+        old = self._lowered()["old_ttls"]
+        return [replace(w, ttl=int(old.get(f"{w.name} {w.rtype}", w.ttl))) for w in wanted]
+
+    def rewrite_to(self, host: str, ttl: int | None) -> Evidence:
+        return self._apply(host, self._wanted(host, ttl))
+
+    def verify_at(self, host: str, ttl: int | None) -> Evidence:
+        from orchestrator.dns.factory import make_verifier
+
+        verifier = make_verifier(self.config.dns, self.provider(), self.clock)
+        report = verifier.wait(self._wanted(host, ttl), self.deadline())
+        if not report.ok:
+            raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
+        return report.to_json()
