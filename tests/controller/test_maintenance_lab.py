@@ -1,0 +1,153 @@
+"""Maintenance windows on the lab (issue 7): planned switchover and switchback under mail,
+TTL choreography, refusal on divergent mailboxes, automatic failover suppressed in a window.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.dns.factory import make_provider
+from orchestrator.dns.records import RRset
+from orchestrator.lab import control
+from orchestrator.lab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
+from orchestrator.lab.mailtraffic import SteadySender, message, subjects_on
+from orchestrator.lab.state import LabState
+
+pytestmark = pytest.mark.lab
+
+OLD_TTL, LOW_TTL = 30, 5
+MAINTENANCE = f"""
+[maintenance]
+low_ttl = {LOW_TTL}
+drain_timeout = 30
+converge_timeout = 10
+"""
+
+
+@pytest.fixture
+def planned(deployed_pair: LabState, tmp_path: Path) -> Iterator[ControlledLab]:
+    path = write_config(deployed_pair, tmp_path, ttl=OLD_TTL)
+    path.write_text(path.read_text() + MAINTENANCE)
+    lab = ControlledLab(deployed_pair, tmp_path, path)
+    lab.restore()  # mx1 primary, owned records at OLD_TTL
+    try:
+        yield lab
+    finally:
+        lab.restore()
+
+
+def owned(lab: ControlledLab) -> list[RRset]:
+    config = lab.config
+    provider = make_provider(config.dns)
+    try:
+        return [provider.read(r.name, r.rtype) for r in config.dns.records]
+    finally:
+        provider.close()
+
+
+def mxctl(lab: ControlledLab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MXCTL, *args, "--config", str(lab.config_path)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def bounces(lab: ControlledLab) -> int:
+    log = control.exec_in("sender", ["cat", "/var/log/postfix.log"], capture=True).stdout
+    return log.count("status=bounced")
+
+
+def test_switchover_and_switchback_under_mail_lose_nothing(planned: ControlledLab) -> None:
+    lab = planned
+    before = owned(lab)
+    assert all(r.ttl == OLD_TTL for r in before)
+    bounced = bounces(lab)
+    traffic = SteadySender(lab.lab, f"planned-{int(time.time())}", 10)
+    traffic.start()
+    over = mxctl(lab, "switchover", "--to", "mx2")
+    assert over.returncode == 0, over.stdout + over.stderr
+    assert all(mx_at(ns) == ["10 mx2.example.test."] for ns in lab.nameservers())
+    back = mxctl(lab, "switchback")
+    assert back.returncode == 0, back.stdout + back.stderr
+    traffic.stop.set()
+    traffic.join()
+    control.exec_in("sender", ["postqueue", "-f"], capture=True)
+    accepted = set(traffic.accepted)
+    assert len(accepted) > 100
+    missing = accepted
+    for _ in range(30):
+        missing = accepted - subjects_on(lab.lab, "mx1", traffic.prefix)
+        if not missing:
+            break
+        time.sleep(1)
+    assert not missing, f"{len(missing)} of {len(accepted)} messages lost"
+    assert bounces(lab) == bounced
+    # DNS, TTLs and roles exactly as before.
+    assert owned(lab) == before
+    status = subprocess.run([MXCTL, "status", "--json", "--config", str(lab.config_path)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert '"primary": "mx1.example.test"' in status.stdout
+    assert '"fenced": []' in status.stdout
+    # The journal shows the TTL lowered at least one old TTL before each switch.
+    events = lab.journal_events()
+    for run in {e.run_id for e in events if e.kind == "step"}:
+        steps = {(e.subject, e.status): e for e in events if e.run_id == run}
+        lowered = datetime.fromisoformat(steps[("lower-ttl", "done")].at)
+        switched = datetime.fromisoformat(steps[("rewrite-dns", "started")].at)
+        assert (switched - lowered).total_seconds() >= OLD_TTL, dump(events)
+        assert steps[("lower-ttl", "done")].evidence["max_old_ttl"] == OLD_TTL
+        restored = datetime.fromisoformat(steps[("restore-ttl", "done")].at)
+        assert restored > switched
+
+
+def test_switchover_refused_when_the_standby_is_behind(planned: ControlledLab) -> None:
+    lab = planned
+    before = owned(lab)
+    control.fault("mx1", "partition", "mx2")
+    try:
+        subject = f"only-on-mx1-{time.time_ns()}"
+        with smtplib.SMTP(lab.lab.host("mx1").address, 25, local_hostname="ci.example.test") as s:
+            s.send_message(message(subject))
+        assert subjects_on(lab.lab, "mx1", subject.rsplit("-", 1)[0])
+        refused = mxctl(lab, "switchover", "--to", "mx2")
+    finally:
+        control.fault("mx1", "heal", "mx2")
+    assert refused.returncode == 1
+    assert "mailboxes differ" in refused.stdout and "alice@example.test INBOX" in refused.stdout
+    assert owned(lab) == before  # nothing moved
+
+
+def test_no_automatic_failover_inside_a_maintenance_window(planned: ControlledLab) -> None:
+    lab = planned
+    now = datetime.now(UTC)
+    elapsed = now.second + now.microsecond / 1e6
+    remaining = 15.0
+    window = f"""
+[maintenance.windows.patching]
+host = "mx1.example.test"
+cron = "{now.minute} {now.hour} * * *"
+duration = {max(60, int(elapsed + remaining))}
+"""
+    lab.config_path.write_text(lab.config_path.read_text() + window)
+    ends = now.replace(second=0, microsecond=0).timestamp() + max(60, int(elapsed + remaining))
+    lab.start_witness()
+    lab.start_controller()
+    lab.wait_status(lambda s: "maintenance_windows" in s and s["maintenance_windows"][0]["open"],
+                    20, "the window to be open")  # fmt: skip
+    control.fault("mx1", "down")
+    while time.time() < ends - 1:
+        assert all(mx_at(ns) == ["10 mx1.example.test."] for ns in lab.nameservers())
+        time.sleep(0.5)
+    outcomes = {e.subject for e in lab.journal_events() if e.kind == "decision"}
+    assert "maintenance" in outcomes, outcomes
+    deadline = time.time() + 20
+    while time.time() < deadline and mx_at(lab.lab.host("ns2").address) != ["10 mx2.example.test."]:
+        time.sleep(0.2)
+    assert mx_at(lab.lab.host("ns2").address) == ["10 mx2.example.test."], dump(
+        lab.journal_events()
+    )
