@@ -146,11 +146,15 @@ def run(size: int, repeat: int, timeout: float, pools: dict[int, ProbePool], ser
                 ports[index::servers] = shard_ports
             jobs = _jobs(ca, kinds, ports, timeout)
             for workers, pool in pools.items():
+                served0 = sum(_proc_cpu(p.pid) for p in procs if p.pid)
                 walls, cpu, failures = _measure(pool, jobs, repeat)
+                served = sum(_proc_cpu(p.pid) for p in procs if p.pid) - served0
                 print(
                     f"N={size:5d}  workers={workers}  cycle {min(walls) * 1000:7.1f} ms "
                     f"(best of {repeat}; median {statistics.median(walls) * 1000:.1f} ms)  "
-                    f"CPU/probe {cpu / size * 1000:.2f} ms  failed {failures}/{size * repeat}",
+                    f"CPU/probe {cpu / size * 1000:.2f} ms "
+                    f"(listeners: {served / (size * repeat) * 1000:.2f} ms)  "
+                    f"failed {failures}/{size * repeat}",
                     flush=True,
                 )
         finally:

@@ -87,8 +87,8 @@ def server_context(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(authority.key, hashes.SHA256())
     )
-    stem = directory / f"{names[0]}-{cert.serial_number:x}"
-    cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
+    stem = f"{names[0]}-{cert.serial_number:x}"  # names have dots: no Path.with_suffix
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
