@@ -23,6 +23,7 @@ from orchestrator.controller import fencing, switching
 from orchestrator.controller.decision import Action, Decision, Outcome, decide, failover_finished
 from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
+from orchestrator.controller.mailboxes import UNSTICK_COMMAND
 from orchestrator.controller.metrics import ControllerMetrics
 from orchestrator.controller.model import (
     ControllerState,
@@ -41,8 +42,8 @@ from orchestrator.remote import run_remote
 
 log = logging.getLogger("mxctl.watch")
 DRAIN_EVERY = 10.0
-RESYNC = "doveadm replicator replicate '*' >/dev/null"
-DRAIN_SCRIPT = f"postqueue -f; {RESYNC}; postqueue -j | wc -l"
+RESYNC = UNSTICK_COMMAND
+DRAIN_SCRIPT = f"postqueue -f; {RESYNC} >/dev/null; postqueue -j | wc -l"
 CONTROLLER = "controller"
 
 

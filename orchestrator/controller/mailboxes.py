@@ -16,6 +16,17 @@ from orchestrator.remote import SshTarget, run_remote
 FIELDS = ("messages", "uidnext", "guid")
 STATUS_COMMAND = f"doveadm -f tab mailbox status -A '{' '.join(FIELDS)}' '*'"
 RESYNC_COMMAND = "doveadm replicator replicate -f '*' >/dev/null"
+# Dovecot 2.3's two-way replication can deadlock when both hosts take changes for the same
+# user at once (as during a planned switch): each side's remote dsync session holds its
+# host's sync lock and waits for the other, and neither ends (seen for minutes in the lab).
+# A dsync session older than the 30 s lock timeout is stuck: kill it and sync again.
+STUCK_SESSION_AGE = 35
+UNSTICK_COMMAND = (
+    'for p in $(pgrep -f "^dovecot/doveadm-server"); do '
+    'age=$(ps -o etimes= -p "$p" | tr -d " "); '
+    f'[ -n "$age" ] && [ "$age" -gt {STUCK_SESSION_AGE} ] && kill -9 "$p" && echo "$p"; '
+    "done; " + RESYNC_COMMAND
+)
 
 MailboxKey = tuple[str, str]  # (user, mailbox)
 
@@ -78,3 +89,9 @@ def resync(target: SshTarget, timeout: float = 15.0) -> None:
     result = run_remote(target, RESYNC_COMMAND, timeout)
     if result.exit_code != 0:
         raise MxctlError(f"{target.name}: doveadm replicator replicate failed: {result.stderr}")
+
+
+def unstick(target: SshTarget, timeout: float = 15.0) -> list[int]:
+    """Kill stuck replication sessions (see UNSTICK_COMMAND) and resync; the pids killed."""
+    result = run_remote(target, UNSTICK_COMMAND, timeout)
+    return [int(p) for p in result.stdout.split() if p.isdigit()]

@@ -140,13 +140,16 @@ class PlannedSteps(FailoverSteps):
         deadline = self.clock.monotonic() + self.config.maintenance.converge_timeout
         for target in (old, new):
             mailboxes.resync(target)
+        killed: list[int] = []
         while True:
             problems = mailboxes.divergent(
                 mailboxes.mailbox_states(old), mailboxes.mailbox_states(new)
             )
             if not problems or self.clock.monotonic() > deadline:
                 break
-            self.clock.sleep(1.0)
+            self.clock.sleep(2.0)
+            for target in (old, new):
+                killed += mailboxes.unstick(target)
         if problems and not allow_data_loss:
             raise StepFailed(
                 f"mailboxes differ between {move.old_primary} and {move.new_primary}: "
@@ -154,7 +157,7 @@ class PlannedSteps(FailoverSteps):
                 + " (resync, or pass --allow-data-loss)",
                 {"divergent": problems},
             )
-        return {"divergent": problems, "allowed": allow_data_loss}
+        return {"divergent": problems, "allowed": allow_data_loss, "stuck_sessions": killed}
 
     def drain(self, host: str, timeout: float) -> Evidence:
         target = ssh_target(self.config, host)

@@ -27,7 +27,7 @@ MAINTENANCE = f"""
 [maintenance]
 low_ttl = {LOW_TTL}
 drain_timeout = 30
-converge_timeout = 10
+converge_timeout = 90
 """
 
 
@@ -107,6 +107,8 @@ def test_switchover_and_switchback_under_mail_lose_nothing(planned: ControlledLa
 
 def test_switchover_refused_when_the_standby_is_behind(planned: ControlledLab) -> None:
     lab = planned
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace("converge_timeout = 90", "converge_timeout = 8"))
     before = owned(lab)
     control.fault("mx1", "partition", "mx2")
     try:

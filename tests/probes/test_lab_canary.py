@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.lab.state import LabState, state_dir
+from orchestrator.lab.topology import host_spec
 from orchestrator.probes.canary import canary_round
 from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.result import ErrorClass, ProbeResult
@@ -80,7 +81,7 @@ def _block_doveadm(block: bool) -> None:
         args = ["nft", "-f", "-"]
     else:
         rules, args = "", ["nft", "delete", "table", "inet", BLOCK_TABLE]
-    proc = subprocess.run(["ip", "netns", "exec", "mxlab-mx1", *args], input=rules,
+    proc = subprocess.run(["ip", "netns", "exec", host_spec("mx1").netns, *args], input=rules,
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 
@@ -202,7 +203,7 @@ def test_canary_from_a_vantage_host_enters_through_the_mx_from_its_address(
     # mxctl run in the sender's network namespace probes from the sender's address, as a
     # witness host would: the canary reaches the MX as mail from an outside MTA.
     proc = subprocess.run(
-        ["ip", "netns", "exec", "mxlab-sender", str(REPO / ".venv/bin/mxctl"), "probe",
+        ["ip", "netns", "exec", host_spec("sender").netns, str(REPO / ".venv/bin/mxctl"), "probe",
          "--json", "--no-ssh"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

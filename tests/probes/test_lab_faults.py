@@ -15,6 +15,7 @@ import pytest
 
 from orchestrator.lab import control
 from orchestrator.lab.state import LabState
+from orchestrator.lab.topology import host_spec
 from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.result import ErrorClass
 from orchestrator.probes.services import SERVICE_PROBES
@@ -170,13 +171,13 @@ def test_wrong_password_is_an_auth_error(settings: ProbeSettings) -> None:
     # 5 s timeout, each wrong attempt preceded by a good login that clears the penalty.
     for name in ("imaps", "imap-starttls", "submission"):
         good, bad = probe_from(
-            "mxlab-sender", HOST, name, wrong_password=False, timeout=20
-        ) + probe_from("mxlab-sender", HOST, name, wrong_password=True, timeout=5)
+            host_spec("sender").netns, HOST, name, wrong_password=False, timeout=20
+        ) + probe_from(host_spec("sender").netns, HOST, name, wrong_password=True, timeout=5)
         assert good.ok, good
         assert bad.error is ErrorClass.AUTH, bad
         assert bad.step == ("auth" if name == "submission" else "login")
         assert bad.latency < 5
-    last = probe_from("mxlab-sender", HOST, "imaps", wrong_password=False, timeout=20)
+    last = probe_from(host_spec("sender").netns, HOST, "imaps", wrong_password=False, timeout=20)
     assert last[0].ok  # and the sender's address is left without a penalty
 
 
