@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import smtplib
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -28,57 +26,10 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from orchestrator.deploy import runner
 from orchestrator.lab import control
 from orchestrator.lab.controlled import ControlledLab, mx_at, write_config
+from orchestrator.lab.mailtraffic import SteadySender, subjects_on
 from orchestrator.lab.state import load_lab_state, state_dir
-from tests.deploy.mailclient import Imaps, make_message, tls_context
 
-USER = "alice@example.test"
 MX2 = ["10 mx2.example.test."]
-
-
-class Sender(threading.Thread):
-    """Hands messages to sender's MTA at a steady rate; records those it accepted."""
-
-    def __init__(self, address: str, prefix: str, rate: float) -> None:
-        super().__init__(daemon=True)
-        self.address, self.prefix, self.rate = address, prefix, rate
-        self.accepted: list[str] = []
-        self.refused = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        smtp = smtplib.SMTP(self.address, 25, local_hostname="bench.example.test", timeout=5)
-        n = 0
-        started = time.monotonic()
-        while not self.stop.is_set():
-            subject = f"{self.prefix}-{n:05d}"
-            try:
-                smtp.send_message(make_message("bench@sender.example.test", USER, subject))
-                self.accepted.append(subject)
-            except smtplib.SMTPException:
-                self.refused += 1
-                smtp = smtplib.SMTP(self.address, 25, local_hostname="bench.example.test")
-            n += 1
-            pause = started + n / self.rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-        smtp.quit()
-
-
-def count_on(h: ControlledLab, host: str, prefix: str) -> set[str]:
-    password = (state_dir() / "secrets" / "mail-user-alice-at-example.test").read_text().strip()
-    with Imaps(h.lab.host(host).address, "mail.example.test", tls_context(h.lab.ca_cert)) as imap:
-        imap.login(USER, password)
-        imap.select("INBOX", readonly=True)
-        _, data = imap.search(None, "SUBJECT", f'"{prefix}-"')
-        numbers = data[0].split() if data and data[0] else []
-        found: set[str] = set()
-        for start in range(0, len(numbers), 200):
-            chunk = b",".join(numbers[start : start + 200]).decode()
-            _, fetched = imap.fetch(chunk, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            for part in fetched:
-                if isinstance(part, tuple):
-                    found.add(part[1].decode().split(":", 1)[1].strip())
-        return found
 
 
 def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, int]:
@@ -86,7 +37,7 @@ def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, in
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
     prefix = f"bench-{int(time.time())}-{index}"
-    sender = Sender(h.lab.host("sender").address, prefix, rate)
+    sender = SteadySender(h.lab, prefix, rate)
     sender.start()
     time.sleep(2)
     crashed = time.monotonic()
@@ -107,11 +58,11 @@ def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, in
     control.exec_in("sender", ["postqueue", "-f"], capture=True)
     accepted = set(sender.accepted)
     deadline = time.monotonic() + 60
-    missing = accepted - count_on(h, "mx2", prefix)
+    missing = accepted - subjects_on(h.lab, "mx2", prefix)
     while missing and time.monotonic() < deadline:
         time.sleep(1)
         control.exec_in("sender", ["postqueue", "-f"], capture=True)
-        missing = accepted - count_on(h, "mx2", prefix)
+        missing = accepted - subjects_on(h.lab, "mx2", prefix)
     if rto is None:
         raise SystemExit(f"round {index}: MX never moved to mx2; see {h.directory}")
     return rto, len(accepted), len(missing)
