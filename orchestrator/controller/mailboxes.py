@@ -1,8 +1,9 @@
 """Are the two hosts' mailboxes the same? `doveadm mailbox status` on both, compared.
 
-The replicator keeps mailbox GUIDs and UIDs equal on both sides, so a converged mailbox
-has the same GUID, message count and UIDNEXT on each host. HIGHESTMODSEQ is per replica
-and is not compared. Parsing and comparing are pure; the SSH round trip is separate.
+The replicator keeps mailbox GUIDs and UIDs equal on both sides, so a standby holds
+everything a primary had when its mailbox has the same GUID and at least the same UIDNEXT.
+HIGHESTMODSEQ is per replica and is not compared. Parsing and comparing are pure; the
+SSH round trip is separate.
 """
 
 from __future__ import annotations
@@ -59,21 +60,27 @@ def parse_status(text: str) -> dict[MailboxKey, MailboxState]:
     return states
 
 
-def divergent(
-    a: Mapping[MailboxKey, MailboxState], b: Mapping[MailboxKey, MailboxState]
+def behind(
+    primary: Mapping[MailboxKey, MailboxState], standby: Mapping[MailboxKey, MailboxState]
 ) -> list[str]:
-    """One line per mailbox that differs, naming the user, the mailbox and how."""
+    """One line per mailbox of the primary that the standby does not fully hold.
+
+    Mail keeps arriving while we look, so the primary is read first and the standby a
+    moment later: the standby is caught up when, for every mailbox, it has the same GUID
+    and at least the UIDNEXT the primary had (replication keeps UIDs equal on both).
+    """
     problems = []
-    for key in sorted(set(a) | set(b)):
+    for key in sorted(primary):
         user, box = key
-        left, right = a.get(key), b.get(key)
-        if left is None or right is None:
-            where = "first" if left is None else "second"
-            problems.append(f"{user} {box}: missing on the {where} host")
-        elif left != right:
+        have, want = standby.get(key), primary[key]
+        if have is None:
+            problems.append(f"{user} {box}: missing on the standby")
+        elif have.guid != want.guid:
+            problems.append(f"{user} {box}: a different mailbox on each host (GUIDs differ)")
+        elif have.uidnext < want.uidnext:
             problems.append(
-                f"{user} {box}: {left.messages} messages (uidnext {left.uidnext}) vs "
-                f"{right.messages} (uidnext {right.uidnext})"
+                f"{user} {box}: {want.uidnext - have.uidnext} message(s) behind "
+                f"(uidnext {have.uidnext} < {want.uidnext})"
             )
     return problems
 

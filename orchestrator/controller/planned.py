@@ -142,17 +142,16 @@ class PlannedSteps(FailoverSteps):
             mailboxes.resync(target)
         killed: list[int] = []
         while True:
-            problems = mailboxes.divergent(
-                mailboxes.mailbox_states(old), mailboxes.mailbox_states(new)
-            )
+            before = mailboxes.mailbox_states(old)
+            self.clock.sleep(1.0)  # what the old primary had a moment ago must be on the new
+            problems = mailboxes.behind(before, mailboxes.mailbox_states(new))
             if not problems or self.clock.monotonic() > deadline:
                 break
-            self.clock.sleep(2.0)
             for target in (old, new):
                 killed += mailboxes.unstick(target)
         if problems and not allow_data_loss:
             raise StepFailed(
-                f"mailboxes differ between {move.old_primary} and {move.new_primary}: "
+                f"mailboxes differ: {move.new_primary} lacks mail {move.old_primary} holds: "
                 + "; ".join(problems[:10])
                 + " (resync, or pass --allow-data-loss)",
                 {"divergent": problems},
