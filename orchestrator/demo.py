@@ -15,7 +15,7 @@ import time
 from orchestrator.deploy import runner
 from orchestrator.errors import MxctlError
 from orchestrator.lab import control, lab
-from orchestrator.lab.controlled import ControlledLab, dump, mx_at, serial_at, write_config
+from orchestrator.lab.controlled import ControlledLab, mx_at, serial_at, write_config
 from orchestrator.lab.mailtraffic import SteadySender, subjects_on
 from orchestrator.lab.state import LabState, state_dir
 
@@ -97,8 +97,10 @@ def run() -> int:
     status = run.status()
     print(f"  primary {status['primary']}, fenced: {', '.join(status['fenced'])}")
     step("8. What the controller did and why (mxctl history)")
-    print("  " + dump([e for e in run.journal_events() if e.kind in ("decision", "step")][-14:])
-          .replace("\n", "\n  ")[:4000])  # fmt: skip
+    for e in [e for e in run.journal_events() if e.kind in ("decision", "step")][-16:]:
+        if e.kind == "step" and e.status == "started":
+            continue
+        print(f"  {e.at[11:23]}  {e.kind:8} {e.subject:18} {e.status:7} {e.reason[:90]}")
     step("Result")
     print(f"  RTO: {rto:.1f} s from the crash to the new MX at every nameserver" if rto else
           "  RTO: the MX did not move within 60 s")  # fmt: skip
