@@ -24,11 +24,14 @@ class ProbesConfig:
     cert_warn_days: float
     timeout: float  # each service probe's own timeout
     canary_domain: str | None
+    canary_nameservers: tuple[str, ...]  # resolvers for the canary's MX lookup; () = system
+    canary_every: float  # seconds between canary rounds (each sends one message)
 
 
 def parse_probes(reader: Reader, raw: Table, path: str = "probes") -> ProbesConfig:
     known = {"client_name", "helo_name", "probe_user", "probe_password", "ca_file",
-             "cert_warn_days", "timeout", "canary_domain"}  # fmt: skip
+             "cert_warn_days", "timeout", "canary_domain", "canary_nameservers",
+             "canary_every"}  # fmt: skip
     reader.reject_unknown(raw, known, path)
     user = reader.string(raw, "probe_user", path)
     if user and "@" not in user:
@@ -48,4 +51,6 @@ def parse_probes(reader: Reader, raw: Table, path: str = "probes") -> ProbesConf
         cert_warn_days=reader.number(raw, "cert_warn_days", path, 14.0, 0.0, 365.0),
         timeout=reader.number(raw, "timeout", path, 2.0, 0.1, 60.0),
         canary_domain=reader.string(raw, "canary_domain", path) if canary is not None else None,
+        canary_nameservers=tuple(reader.strings(raw, "canary_nameservers", path)),
+        canary_every=reader.number(raw, "canary_every", path, 60.0, 1.0, 86400.0),
     )

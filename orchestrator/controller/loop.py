@@ -35,9 +35,11 @@ from orchestrator.controller.model import (
 )
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings, snapshot
 from orchestrator.controller.planned import PlannedMove
+from orchestrator.controller.replication import CanaryThread
 from orchestrator.controller.runner import Runner
 from orchestrator.controller.windows import open_windows
 from orchestrator.errors import MxctlError
+from orchestrator.probes.settings import CanarySettings, ProbeSettings
 from orchestrator.remote import run_remote
 
 log = logging.getLogger("mxctl.watch")
@@ -93,6 +95,7 @@ class Controller:
         self.last_sentence = "not started"
         self._lock = threading.Lock()
         self._drained: dict[str, float] = {}
+        self.canary: CanaryThread | None = None
 
     # -- state -------------------------------------------------------------------------
     def load_state(self) -> ControllerState:
@@ -133,6 +136,7 @@ class Controller:
             self.config.probes, self.config.dns, self.config.ssh, state.primary, state.standby
         )
         local = local_round(CONTROLLER, settings, self.clock)
+        local = replace(local, report=replace(local.report, replication_lag_s=self.lag_s()))
         max_age = 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
         snap = snapshot(local, self.config.witnesses, now, max_age)
         self.last_round, self.last_snapshot = local, snap
@@ -316,6 +320,7 @@ class Controller:
             "paused": self.operator.paused(),
             "blocked_until": state.blocked_until.isoformat() if state.blocked_until else None,
             "failover_in_progress": state.failover_in_progress,
+            "replication_lag_s": self.lag_s(),
             "last_cycle": self.last_sentence,
             "observations": observations,
             "probes": {h: [r.to_json() for r in rs] for h, rs in self.last_round.results.items()}
@@ -323,9 +328,36 @@ class Controller:
             else {},
         }
 
+    def lag_s(self) -> float | None:
+        return self.canary.lag_s() if self.canary is not None else None
+
+    def start_canary(self) -> None:
+        """Measure replication lag in the background (when [probes] names a canary domain)."""
+        probes = self.config.probes
+        if probes.canary_domain is None:
+            return
+        canary = CanarySettings(
+            domain=probes.canary_domain,
+            nameservers=probes.canary_nameservers,
+            sender=probes.probe_user,
+        )
+
+        def settings_now() -> ProbeSettings:
+            state = self.load_state()
+            return probe_settings(probes, self.config.dns, self.config.ssh,
+                                  state.primary, state.standby)  # fmt: skip
+
+        self.canary = CanaryThread(settings_now, canary, probes.canary_every, self.clock)
+        self.canary.start()
+
     def run_forever(self, stop: threading.Event) -> None:
         interval = self.config.policy.interval
-        while not stop.is_set():
-            started = self.clock.monotonic()
-            self.cycle()
-            stop.wait(max(0.0, interval - (self.clock.monotonic() - started)))
+        self.start_canary()
+        try:
+            while not stop.is_set():
+                started = self.clock.monotonic()
+                self.cycle()
+                stop.wait(max(0.0, interval - (self.clock.monotonic() - started)))
+        finally:
+            if self.canary is not None:
+                self.canary.stop.set()

@@ -51,7 +51,14 @@ def probe_settings(
         address = next((a for a in addresses if ":" not in a), addresses[0] if addresses else "")
         access = SshAccess(ssh.user, ssh.key_file, ssh.known_hosts, ssh.port) if ssh else None
         hosts.append(MailHostTarget(short_name(fqdn), fqdn.rstrip("."), address, role, access))
-    timeouts = Timeouts(smtp=probes.timeout, submission=probes.timeout, imap=probes.timeout)
+    timeouts = Timeouts(
+        smtp=probes.timeout,
+        submission=probes.timeout,
+        imap=probes.timeout,
+        # A canary runs in the background; 10 s tells "lagging" from "slow" well enough.
+        canary_delivery=10.0,
+        canary_replication=10.0,
+    )
     return ProbeSettings(
         hosts=tuple(hosts),
         client_name=probes.client_name,

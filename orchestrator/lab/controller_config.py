@@ -60,6 +60,8 @@ def render_controller_config(state: LabState) -> str:
         f"ca_file = {_q(state.ca_cert)}",
         "timeout = 1",
         f"canary_domain = {_q(zone)}",
+        "canary_nameservers = [" + ", ".join(_q(h.address) for h in state.nameservers()) + "]",
+        "canary_every = 10",
         "",
         "[policy]",
         "interval = 1",

@@ -16,8 +16,8 @@ import pytest
 
 from orchestrator.lab import control
 from orchestrator.lab.control import MACHINE
-from orchestrator.lab.controlled import ControlledLab, dump, mx_at, serial_at
-from orchestrator.lab.state import state_dir
+from orchestrator.lab.controlled import ControlledLab, dump, mx_at, serial_at, write_config
+from orchestrator.lab.state import LabState, state_dir
 from tests.deploy.mailclient import Imaps, find_by_subject, make_message, tls_context, wait_for
 
 pytestmark = pytest.mark.lab
@@ -204,3 +204,21 @@ def test_old_primary_back_after_failover_stays_fenced(harness: ControlledLab) ->
     assert status["primary"] == "mx2.example.test"
     assert "mx1.example.test" in status["fenced"]
     assert all(mx_at(ns) == MX2 for ns in h.nameservers())
+
+
+def test_a_lagging_standby_is_not_promoted(deployed_pair: LabState, tmp_path: Path) -> None:
+    config = write_config(deployed_pair, tmp_path, canary_every=2, max_replication_lag=5)
+    h = ControlledLab(deployed_pair, tmp_path, config)
+    try:
+        healthy(h)
+        h.wait_status(lambda s: s["replication_lag_s"] is not None, 30, "a first canary")
+        control.fault("mx1", "partition", "mx2")  # replication between them stops
+        h.wait_status(lambda s: (s["replication_lag_s"] or 0) > 5, 60, "the lag to show")
+        control.fault("mx1", "down")
+        time.sleep(INTERVAL * (THRESHOLD + 3))
+        assert all(mx_at(ns) == MX1 for ns in h.nameservers()), dump(h.journal_events())
+        assert "lags" in h.status()["last_cycle"]
+        outcomes = {e.subject for e in h.journal_events() if e.kind == "decision"}
+        assert "standby-lagging" in outcomes, outcomes
+    finally:
+        h.restore()

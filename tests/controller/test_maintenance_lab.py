@@ -4,6 +4,7 @@ TTL choreography, refusal on divergent mailboxes, automatic failover suppressed 
 
 from __future__ import annotations
 
+import json
 import smtplib
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.controller.journal import Journal, Run
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.records import RRset
 from orchestrator.lab import control
@@ -153,3 +155,32 @@ duration = {max(60, int(elapsed + remaining))}
     assert mx_at(lab.lab.host("ns2").address) == ["10 mx2.example.test."], dump(
         lab.journal_events()
     )
+
+
+def test_maintenance_run_hands_both_moves_to_the_running_controller(
+    planned: ControlledLab,
+) -> None:
+    lab = planned
+    lab.start_witness()
+    lab.start_controller()
+    lab.wait_status(lambda s: "healthy" in s["last_cycle"], 20, "a healthy cycle")
+    before = owned(lab)
+    proc = mxctl(lab, "maintenance", "run", "--host", "mx1", "--", "sh", "-c", "exit 3")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "the running controller carries this out" in proc.stdout  # never both
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert report["command_exit"] == 3
+    assert report["result"] == "command failed; mail moved back"
+    assert owned(lab) == before
+    runs = [(r.kind, r.status) for r in lab_runs(lab)]
+    assert runs == [("switchover", "done"), ("switchback", "done")]
+    requested = [e for e in lab.journal_events() if e.kind == "operator"]
+    assert [e.subject for e in requested] == ["switchover", "switchback"]
+
+
+def lab_runs(lab: ControlledLab) -> list[Run]:
+    journal = Journal(lab.config.pair.state_dir / "journal.db")
+    try:
+        return journal.runs()
+    finally:
+        journal.close()
