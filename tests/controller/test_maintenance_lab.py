@@ -165,7 +165,11 @@ def test_maintenance_run_hands_both_moves_to_the_running_controller(
     lab.start_controller()
     lab.wait_status(lambda s: "healthy" in s["last_cycle"], 20, "a healthy cycle")
     before = owned(lab)
-    proc = mxctl(lab, "maintenance", "run", "--host", "mx1", "--", "sh", "-c", "exit 3")
+    proc = subprocess.run(
+        [MXCTL, "maintenance", "run", "--host", "mx1", "--config", str(lab.config_path),
+         "--", "sh", "-c", "exit 3"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "the running controller carries this out" in proc.stdout  # never both
     report = json.loads(proc.stdout[proc.stdout.index("{") :])
