@@ -28,7 +28,8 @@ def _leftovers() -> list[str]:
     links = [p.name for p in Path("/sys/class/net").iterdir()]
     found += [f"link {n}" for n in links if n == BRIDGE or n.startswith(VETH_PREFIX)]
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    found += [f"mount {m.split()[4]}" for m in mounts if str(state_dir()) in m.split()[4]]
+    inside = str(state_dir()) + "/"
+    found += [f"mount {m.split()[4]}" for m in mounts if m.split()[4].startswith(inside)]
     found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob(f"*/{LAB_NAME}")]
     for pid in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
         try:
