@@ -74,9 +74,7 @@ def dry_run(config: MxctlConfig, planned: PlannedMove) -> int:
     move = move_for(planned, state)
     steps = PlannedSteps(config, SYSTEM_CLOCK, journal, "dry-run")
     try:
-        print(
-            f"{planned.kind}: {move.old_primary} -> {move.new_primary} (dry run; nothing changes)"
-        )
+        print(f"{planned.kind}: {move.old_primary} -> {move.new_primary} (dry run: no change)")
         for i, step in enumerate(steps.planned_steps(planned, move), 1):
             print(f"  {i:2}. {step.name}: {step.why}")
         print(build_plan(config.dns, steps.provider(), move.new_primary).describe())

@@ -188,3 +188,19 @@ def lab_runs(lab: ControlledLab) -> list[Run]:
         return journal.runs()
     finally:
         journal.close()
+
+
+def test_dry_run_shows_the_steps_and_the_dns_plan_and_changes_nothing(
+    planned: ControlledLab,
+) -> None:
+    lab = planned
+    before = owned(lab)
+    proc = mxctl(lab, "switchover", "--to", "mx2", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "mx1.example.test -> mx2.example.test (dry run: no change)" in out
+    for step in ("converge", "lower-ttl", "wait-old-ttl", "rewrite-dns", "fence-old-primary"):
+        assert step in out
+    assert "plan: point mail at mx2.example.test" in out
+    assert owned(lab) == before
+    assert not [e for e in lab.journal_events() if e.kind == "step"]
