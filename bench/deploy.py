@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import smtplib
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from orchestrator.deploy import labinv, runner
 from orchestrator.lab.state import LabState, load_lab_state
+from orchestrator.remote import run_remote
 from tests.deploy.mailclient import Imaps, make_message, tls_context
 
 INVENTORY = "inventories/lab.py"
@@ -43,28 +43,9 @@ LAG_TARGET = 2.0
 
 
 def hosts_are_bare(lab: LabState) -> bool:
-    for name in ("mx1", "mx2"):
-        proc = subprocess.run(
-            [
-                "ssh",
-                "-i",
-                lab.ssh_key,
-                "-o",
-                f"UserKnownHostsFile={lab.known_hosts}",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                f"{lab.ssh_user}@{lab.host(name).address}",
-                "dpkg-query -W postfix",
-            ],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-        if proc.returncode == 0:
-            return False
-    return True
+    """Neither mail host has Postfix yet (a deploy from bare can be timed)."""
+    probe = "dpkg-query -W postfix"
+    return all(run_remote(lab.ssh_target(n), probe, 30).exit_code != 0 for n in ("mx1", "mx2"))
 
 
 def deploy(label: str) -> runner.RunResult:

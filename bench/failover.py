@@ -23,6 +23,7 @@ from pathlib import Path
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from orchestrator.config import load_config
 from orchestrator.deploy import runner
 from orchestrator.lab import control
 from orchestrator.lab.controlled import ControlledLab, mx_at, write_config
@@ -77,7 +78,7 @@ def main() -> int:
     result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
     if not result.ok:
         raise SystemExit(f"deploy failed: {result.failed()}")
-    policy = ControlledLab(lab, Path("."), state_dir() / "mxctl.toml").config.policy
+    policy = load_config(state_dir() / "mxctl.toml").policy
     window = policy.interval * policy.failure_threshold
     rtos, sent, lost = [], 0, 0
     print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s")

@@ -64,9 +64,5 @@ class UnsafePlan(DnsError):
         super().__init__("unsafe DNS plan: " + "; ".join(self.problems))
 
 
-class VerificationFailed(DnsError):
-    """The authoritative nameservers did not all serve the desired records before the deadline."""
-
-
 class ProbeError(MxctlError):
     """A health probe could not be set up or run (targets, credentials, vantage host)."""

@@ -7,6 +7,7 @@ worse than one that does nothing. Failures come back as RemoteError with a kind
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paramiko
@@ -37,16 +38,23 @@ class RemoteResult:
     stderr: str
 
 
-def run_remote(target: SshTarget, command: str, timeout: float = 10.0) -> RemoteResult:
+def exec_remote(
+    target: SshTarget,
+    command: str,
+    timeout: float = 10.0,
+    on_step: Callable[[str], None] | None = None,
+) -> RemoteResult:
+    """Run one command with the host key pinned; paramiko's and the socket's exceptions
+    propagate, for callers that classify failures their own way (the probes do)."""
+    step = on_step or (lambda _: None)
     client = paramiko.SSHClient()
     try:
         client.load_host_keys(target.known_hosts)
     except OSError as exc:
-        raise RemoteError(
-            target.name, "host-key", f"cannot read {target.known_hosts}: {exc}"
-        ) from None
+        raise paramiko.SSHException(f"cannot read known_hosts {target.known_hosts}: {exc}") from exc
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
+        step("ssh-connect")
         client.connect(
             target.address,
             port=target.port,
@@ -57,26 +65,34 @@ def run_remote(target: SshTarget, command: str, timeout: float = 10.0) -> Remote
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
+            channel_timeout=timeout,
         )
+        step("ssh-command")
         _, stdout, stderr = client.exec_command(command, timeout=timeout)
         out = stdout.read().decode(errors="replace")
         err = stderr.read().decode(errors="replace")
         return RemoteResult(stdout.channel.recv_exit_status(), out, err)
+    finally:
+        client.close()
+
+
+def run_remote(target: SshTarget, command: str, timeout: float = 10.0) -> RemoteResult:
+    """exec_remote, with every failure as a RemoteError of a named kind."""
+    try:
+        return exec_remote(target, command, timeout)
     except paramiko.BadHostKeyException:
         raise RemoteError(
             target.name, "host-key", f"key does not match {target.known_hosts}: refusing"
         ) from None
+    except paramiko.AuthenticationException:
+        raise RemoteError(target.name, "auth", f"key {target.key_file} refused") from None
     except paramiko.SSHException as exc:
-        if "not found in known_hosts" in str(exc):
+        if "known_hosts" in str(exc):
             raise RemoteError(
-                target.name, "host-key", f"not in {target.known_hosts}: pin its key first"
+                target.name, "host-key", f"not pinned in {target.known_hosts}: {exc}"
             ) from None
-        if isinstance(exc, paramiko.AuthenticationException):
-            raise RemoteError(target.name, "auth", f"key {target.key_file} refused") from None
         raise RemoteError(target.name, "unreachable", str(exc) or type(exc).__name__) from None
     except TimeoutError:
         raise RemoteError(target.name, "timeout", f"no answer within {timeout:.0f} s") from None
     except OSError as exc:
         raise RemoteError(target.name, "unreachable", str(exc)) from None
-    finally:
-        client.close()

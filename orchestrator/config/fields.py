@@ -31,10 +31,6 @@ class Reader:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise ConfigError(self.problems)
-
     def reject_unknown(self, table: Table, known: Collection[str], path: str) -> None:
         for key in table:
             if key not in known:

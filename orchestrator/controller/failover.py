@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +209,3 @@ class FailoverSteps:
         if not report.ok:
             raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
         return report.to_json()
-
-
-StepsFactory = Callable[[Move], list[Step]]

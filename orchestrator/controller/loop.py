@@ -37,7 +37,7 @@ from orchestrator.controller.observe import LocalRound, local_round, probe_setti
 from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.replication import CanaryThread
 from orchestrator.controller.runner import Runner
-from orchestrator.controller.windows import open_windows
+from orchestrator.controller.windows import next_start, open_windows
 from orchestrator.errors import MxctlError
 from orchestrator.probes.settings import CanarySettings, ProbeSettings
 from orchestrator.remote import run_remote
@@ -311,6 +311,7 @@ class Controller:
                     "cron": w.cron,
                     "duration_s": w.duration,
                     "open": bool(open_windows([w], self.clock.now())),
+                    "next_start": next_start(w, self.clock.now()).isoformat(),
                 }
                 for w in windows
             ],

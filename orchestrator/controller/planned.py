@@ -21,6 +21,7 @@ from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.runner import Evidence, Step, StepFailed
+from orchestrator.dns.factory import make_verifier
 from orchestrator.dns.plan import Plan, apply_plan, desired_rrsets
 from orchestrator.dns.records import Change, RRset
 from orchestrator.errors import MxctlError
@@ -231,8 +232,6 @@ class PlannedSteps(FailoverSteps):
         return self._apply(host, self._wanted(host, ttl))
 
     def verify_at(self, host: str, ttl: int | None) -> Evidence:
-        from orchestrator.dns.factory import make_verifier
-
         verifier = make_verifier(self.config.dns, self.provider(), self.clock)
         report = verifier.wait(self._wanted(host, ttl), self.deadline())
         if not report.ok:

@@ -34,10 +34,8 @@ class ReplicationLag:
         self.started = started
         self.last_replicated: datetime | None = None
         self.lag_s: float | None = None
-        self.last_results: list[ProbeResult] = []
 
     def update(self, results: Sequence[ProbeResult], now: datetime) -> float | None:
-        self.last_results = list(results)
         by_name = {r.probe: r for r in results}
         delivery, replicated = by_name.get("canary-delivery"), by_name.get("canary-replication")
         if delivery is None or not delivery.ok:

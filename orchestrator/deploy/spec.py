@@ -51,10 +51,6 @@ class MailUser:
     probe: bool = False
 
     @property
-    def local_part(self) -> str:
-        return self.address.rpartition("@")[0]
-
-    @property
     def domain(self) -> str:
         return self.address.rpartition("@")[2]
 

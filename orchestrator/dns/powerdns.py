@@ -14,9 +14,8 @@ import httpx
 
 from orchestrator.clock import Clock
 from orchestrator.config.dns_section import PowerDnsSettings
-from orchestrator.dns import wire
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
-from orchestrator.dns.records import Change, RRset, in_zone
+from orchestrator.dns.records import Change, RRset
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
 
@@ -123,18 +122,7 @@ class PowerDnsProvider(BaseProvider):
         return Outcome.APPLIED
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
-        data = self._zone(zone)
-        servers = []
-        for target in self._pick(data, zone, "NS").rdatas:
-            home = next((z for z in self.zones if in_zone(target, z)), None)
-            addresses: list[str] = []
-            for rtype in ("A", "AAAA"):
-                found = (
-                    self._read(home, target, rtype) if home else wire.resolve_system(target, rtype)
-                )
-                addresses.extend(found.rdatas)
-            servers.append(Nameserver(target, tuple(addresses)))
-        return servers
+        return self._servers_at(self._pick(self._zone(zone), zone, "NS").rdatas)
 
 
 def _message(response: httpx.Response) -> str:

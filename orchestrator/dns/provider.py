@@ -10,12 +10,13 @@ when its writes are not visible at once, `_is_applied`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.dns import wire
 from orchestrator.dns.records import Change, RRset, in_zone, normalise_name
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsError, DnsUnavailable, StaleExpectation
@@ -111,6 +112,21 @@ class BaseProvider:
 
     def close(self) -> None:
         """Release connections; the provider is not used afterwards."""
+
+    def _servers_at(self, names: Iterable[str]) -> list[Nameserver]:
+        """Nameservers with their addresses: names inside our zones are read from the
+        provider itself (in-zone glue), others from the system resolver."""
+        servers = []
+        for target in names:
+            home = next((z for z in self.zones if in_zone(target, z)), None)
+            addresses: list[str] = []
+            for rtype in ("A", "AAAA"):
+                found = (
+                    self._read(home, target, rtype) if home else wire.resolve_system(target, rtype)
+                )
+                addresses.extend(found.rdatas)
+            servers.append(Nameserver(target, tuple(addresses)))
+        return servers
 
     # -- the protocol -----------------------------------------------------------------
     def zone_of(self, name: str) -> str:

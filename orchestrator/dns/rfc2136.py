@@ -24,7 +24,7 @@ from orchestrator.clock import Clock
 from orchestrator.config.dns_section import Rfc2136Settings
 from orchestrator.dns import wire
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
-from orchestrator.dns.records import Change, RRset, in_zone
+from orchestrator.dns.records import Change, RRset
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
 
@@ -161,15 +161,4 @@ class Rfc2136Provider(BaseProvider):
         return DnsError(f"{self.where} answered {text} to the update of {what}")
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
-        ns_set = self._read(zone, zone, "NS")
-        servers = []
-        for target in sorted(ns_set.rdatas):
-            addresses: list[str] = []
-            home = next((z for z in self.zones if in_zone(target, z)), None)
-            for rtype in ("A", "AAAA"):
-                if home is not None:
-                    addresses.extend(self._read(home, target, rtype).rdatas)
-                else:
-                    addresses.extend(wire.resolve_system(target, rtype).rdatas)
-            servers.append(Nameserver(target, tuple(addresses)))
-        return servers
+        return self._servers_at(sorted(self._read(zone, zone, "NS").rdatas))

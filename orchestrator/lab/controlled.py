@@ -35,6 +35,7 @@ from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.lab import control
 from orchestrator.lab import lab as lab_ops
 from orchestrator.lab.control import MACHINE
+from orchestrator.lab.controller_config import API_PORT
 from orchestrator.lab.state import LabState, state_dir
 from orchestrator.remote import RemoteError
 
@@ -51,7 +52,7 @@ def free_port() -> int:
 def write_config(lab: LabState, directory: Path, **policy: float) -> Path:
     text = (state_dir() / "mxctl.toml").read_text()
     text = re.sub(r"(?m)^state_dir = .*$", f'state_dir = "{directory / "state"}"', text)
-    text = re.sub(r"(?m)^port = 8426$", f"port = {free_port()}", text)
+    text = re.sub(rf"(?m)^port = {API_PORT}$", f"port = {free_port()}", text)
     for key, value in policy.items():
         text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
     path = directory / "mxctl.toml"
@@ -77,10 +78,16 @@ class ControlledLab:
     directory: Path
     config_path: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _config: tuple[int, MxctlConfig] | None = field(default=None, repr=False)
 
     @property
     def config(self) -> MxctlConfig:
-        return load_config(self.config_path)
+        # Loaded again only when the file changed (tests edit it before starting the
+        # controller), not at every status poll.
+        stamp = self.config_path.stat().st_mtime_ns
+        if self._config is None or self._config[0] != stamp:
+            self._config = (stamp, load_config(self.config_path))
+        return self._config[1]
 
     def start_witness(self) -> None:
         sender = self.lab.host("sender")

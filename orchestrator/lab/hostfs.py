@@ -7,6 +7,7 @@ everything a mail host serves comes later from the deploy, over SSH.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from orchestrator.lab import bind
@@ -69,8 +70,6 @@ def _seed_bind(root: Path, spec: HostSpec, tsig_secret: str) -> None:
     conf = root / "etc/bind/named.conf"
     conf.write_text(bind.named_conf(spec, tsig_secret))
     conf.chmod(0o640)
-    import os
-
     os.chown(conf, 0, gid)
     zone_dir = root / bind.ZONE_DIR.lstrip("/")
     for name, text in bind.zone_files(spec).items():

@@ -29,8 +29,15 @@ from orchestrator.lab import credentials, hostfs, image, network, nspawn
 from orchestrator.lab.controller_config import render_controller_config
 from orchestrator.lab.mirror import find_mirrors
 from orchestrator.lab.mxctl_config import render_lab_config
-from orchestrator.lab.procs import alive
-from orchestrator.lab.state import LabHost, LabState, cache_dir, lab_json_path, state_dir
+from orchestrator.lab.procs import alive, run
+from orchestrator.lab.state import (
+    LabHost,
+    LabState,
+    cache_dir,
+    lab_json_path,
+    load_lab_state,
+    state_dir,
+)
 from orchestrator.lab.topology import (
     BRIDGE,
     GATEWAY,
@@ -116,7 +123,8 @@ class _Images:
     nspawn: nspawn.Nspawn
 
 
-def _build_images(mirror: str | None) -> _Images:
+def build_images(mirror: str | None = None) -> _Images:
+    """Every cached build product the hosts need (built first when missing)."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     mirrors = find_mirrors(mirror)
@@ -189,10 +197,6 @@ def _serves(address: str, zone: str) -> bool:
     return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA)
 
 
-def current_images(mirror: str | None = None) -> _Images:
-    return _build_images(mirror)
-
-
 def is_up() -> bool:
     return lab_json_path().exists() and all(nspawn_pid(h.name) for h in HOSTS)
 
@@ -202,8 +206,6 @@ def up(mirror: str | None = None) -> LabState:
     with lab_lock():
         if is_up():
             log.info("the lab is already up: nothing to do")
-            from orchestrator.lab.state import load_lab_state
-
             return load_lab_state()
         if lab_json_path().exists() or network.lab_namespaces():
             raise LabError("a previous lab is half up: run `mxctl lab down` first")
@@ -216,7 +218,7 @@ def up(mirror: str | None = None) -> LabState:
 
 
 def _build(mirror: str | None) -> LabState:
-    images = _build_images(mirror)
+    images = build_images(mirror)
     sdir = state_dir()
     sdir.mkdir(parents=True, exist_ok=True)
     sdir.chmod(0o700)
@@ -299,8 +301,6 @@ def _teardown() -> None:
     for name in names:
         nspawn.stop(name, nspawn_pid(name))
     for point in _lab_mounts():
-        from orchestrator.lab.procs import run
-
         run(["umount", "--lazy", point], what=f"unmounting {point}", check=False)
     for name in names:
         nspawn.remove_cgroups(name)

@@ -65,24 +65,38 @@ class SteadySender(threading.Thread):
         smtp.quit()
 
 
-class _Imaps(imaplib.IMAP4_SSL):
-    """IMAPS to an address, verifying the certificate for the client-facing name."""
+class Imaps(imaplib.IMAP4_SSL):
+    """IMAP over TLS (993) to `address`, verifying the certificate for `server_name`: the
+    machine does not resolve lab names, so TLS checks the name a real client would use."""
 
-    def __init__(self, address: str, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        address: str,
+        server_name: str,
+        context: ssl.SSLContext,
+        timeout: float = 5.0,
+    ) -> None:
         self._address = address
+        self._server_name = server_name
         self._context = context
-        super().__init__(address, 993, ssl_context=context, timeout=10)
+        super().__init__(address, 993, ssl_context=context, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> ssl.SSLSocket:
         sock = socket.create_connection((self._address, self.port), timeout)
-        return self._context.wrap_socket(sock, server_hostname=CLIENT_NAME)
+        return self._context.wrap_socket(sock, server_hostname=self._server_name)
+
+    def peer_names(self) -> list[str]:
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        names = (sock.getpeercert() or {}).get("subjectAltName", ())
+        return [str(entry[1]) for entry in names if entry[0] == "DNS"]
 
 
 def subjects_on(lab: LabState, host: str, prefix: str, user: str = USER) -> set[str]:
     """Subjects starting with `prefix-` in the user's INBOX on `host` (IMAPS, lab CA)."""
     secret = state_dir() / "secrets" / f"mail-user-{user.replace('@', '-at-')}"
     context = ssl.create_default_context(cafile=lab.ca_cert)
-    with _Imaps(lab.host(host).address, context) as imap:
+    with Imaps(lab.host(host).address, CLIENT_NAME, context, timeout=10) as imap:
         imap.login(user, secret.read_text().strip())
         imap.select("INBOX", readonly=True)
         _, data = imap.search(None, "SUBJECT", f'"{prefix}-"')

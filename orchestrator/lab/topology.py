@@ -11,6 +11,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from orchestrator.errors import LabError
+
 DEFAULT_LAB = "mxlab"
 # A second lab can run beside the default one (e.g. while another is in use):
 # MXCTL_LAB_NAME=mxlab2 MXCTL_LAB_SUBNET=10.254.78.0/24 MXCTL_LAB_DIR=/var/lib/mxctl-lab2.
@@ -82,8 +84,6 @@ def host_spec(name: str) -> HostSpec:
         if spec.name == name:
             return spec
     known = ", ".join(h.name for h in HOSTS)
-    from orchestrator.errors import LabError
-
     raise LabError(f"no lab host named {name!r} (lab hosts: {known})")
 
 

@@ -1,4 +1,4 @@
-"""The host-state probe: one SSH command (paramiko, pinned host keys), parsed by hoststate.
+"""The host-state probe: one SSH command (orchestrator.remote, pinned host keys), parsed.
 
 paramiko is blocking, so the session runs in a worker thread; its own connect, banner,
 auth and channel timeouts equal the probe's, so a thread never outlives a round for long.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import dataclass
 
 import paramiko
 
@@ -17,13 +16,7 @@ from orchestrator.probes.hoststate import HostState, parse_host_state, state_scr
 from orchestrator.probes.result import ErrorClass, ProbeResult, Progress, StepFailed
 from orchestrator.probes.runner import run_probe
 from orchestrator.probes.settings import MailHostTarget, ProbeSettings, SshAccess
-
-
-@dataclass(frozen=True)
-class CommandOutput:
-    stdout: str
-    stderr: str
-    rc: int
+from orchestrator.remote import RemoteResult, SshTarget, exec_remote
 
 
 def _translate(exc: Exception, step: str) -> StepFailed | Exception:
@@ -49,37 +42,17 @@ def _translate(exc: Exception, step: str) -> StepFailed | Exception:
 
 def run_ssh_command(
     access: SshAccess, address: str, command: str, timeout: float, progress: Progress
-) -> CommandOutput:
+) -> RemoteResult:
     """Run one command; host keys come only from `access.known_hosts`, unknown ones refused."""
-    client = paramiko.SSHClient()
-    client.load_host_keys(access.known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    target = SshTarget(address, address, access.user, access.key_file, access.known_hosts,
+                       access.port)  # fmt: skip
     try:
-        progress.at("ssh-connect")
-        client.connect(
-            address,
-            port=access.port,
-            username=access.user,
-            key_filename=access.key_file,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            channel_timeout=timeout,
-        )
-        progress.at("ssh-command")
-        _, stdout, stderr = client.exec_command(command, timeout=timeout)
-        out = stdout.read().decode("utf-8", "replace")
-        err = stderr.read().decode("utf-8", "replace")
-        return CommandOutput(out, err, stdout.channel.recv_exit_status())
+        return exec_remote(target, command, timeout, progress.at)
     except Exception as exc:
         translated = _translate(exc, progress.step)
         if translated is exc:
             raise
         raise translated from exc
-    finally:
-        client.close()
 
 
 def describe(state: HostState, progress: Progress) -> None:

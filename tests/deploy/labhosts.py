@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from orchestrator.lab.state import LabState
+from orchestrator.remote import run_remote
 
 
 def ssh(lab: LabState, host: str, command: str) -> str:
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            lab.ssh_key,
-            "-o",
-            f"UserKnownHostsFile={lab.known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            f"{lab.ssh_user}@{lab.host(host).address}",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return proc.stdout
+    result = run_remote(lab.ssh_target(host), command, timeout=30)
+    assert result.exit_code == 0, f"{host}: {command}: exit {result.exit_code}: {result.stderr}"
+    return result.stdout

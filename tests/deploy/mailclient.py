@@ -9,13 +9,16 @@ from __future__ import annotations
 import email
 import imaplib
 import smtplib
-import socket
 import ssl
 import time
 import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TypeVar
+
+from orchestrator.lab.mailtraffic import Imaps
+
+__all__ = ["Imaps"]  # the lab's IMAPS client, shared with the demo and benches
 
 T = TypeVar("T")
 
@@ -24,25 +27,6 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
-
-
-class Imaps(imaplib.IMAP4_SSL):
-    """IMAP over TLS (993) to `address`, verifying the certificate for `server_name`."""
-
-    def __init__(
-        self, address: str, server_name: str, context: ssl.SSLContext, timeout: float = 5.0
-    ) -> None:
-        self._address = address
-        self._server_name = server_name
-        super().__init__(address, 993, ssl_context=context, timeout=timeout)
-
-    def _create_socket(self, timeout: float | None) -> ssl.SSLSocket:
-        sock = socket.create_connection((self._address, self.port), timeout)
-        return self.ssl_context.wrap_socket(sock, server_hostname=self._server_name)
-
-    def peer_names(self) -> list[str]:
-        cert = self.sock.getpeercert()  # type: ignore[attr-defined]
-        return [value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
 
 
 def imap_starttls(address: str, server_name: str, context: ssl.SSLContext) -> imaplib.IMAP4:

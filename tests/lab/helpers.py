@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import socket
 
-import paramiko
-
 from orchestrator.lab import control
 from orchestrator.lab.state import LabState
+from orchestrator.remote import exec_remote
 
 
 def tcp_connects(address: str, port: int, timeout: float = 1.0) -> bool:
@@ -35,20 +34,6 @@ def host_reaches(src: str, address: str, port: int = 22) -> bool:
 
 
 def ssh_run(state: LabState, host: str, command: str, known_hosts: str | None = None) -> str:
-    """Run a command over SSH with strict host-key checking against the lab's known_hosts."""
-    client = paramiko.SSHClient()
-    client.load_host_keys(known_hosts or state.known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    try:
-        client.connect(
-            state.host(host).address,
-            username=state.ssh_user,
-            key_filename=state.ssh_key,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=5,
-        )
-        _, stdout, _ = client.exec_command(command, timeout=10)
-        return stdout.read().decode().strip()
-    finally:
-        client.close()
+    """Run a command over SSH with strict host-key checking against the lab's known_hosts
+    (paramiko's own exceptions propagate, so a test can tell a refused host key)."""
+    return exec_remote(state.ssh_target(host, known_hosts), command, timeout=10).stdout.strip()

@@ -15,11 +15,10 @@ import httpx
 
 from orchestrator.clock import Clock
 from orchestrator.config.dns_section import CloudflareSettings
-from orchestrator.dns import wire
 from orchestrator.dns.cloudflare import mapping
 from orchestrator.dns.cloudflare.transport import CloudflareApiError, build_client, call
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
-from orchestrator.dns.records import Change, RRset, in_zone
+from orchestrator.dns.records import Change, RRset
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsError, DnsUnavailable, StaleExpectation
 
@@ -138,14 +137,4 @@ class CloudflareProvider(BaseProvider):
             raise DnsUnavailable(f"Cloudflare answered success:false to the batch for {what}")
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
-        servers = []
-        for target in self._zone(zone)[1]:
-            home = next((z for z in self.zones if in_zone(target, z)), None)
-            addresses: list[str] = []
-            for rtype in ("A", "AAAA"):
-                found = (
-                    self._read(home, target, rtype) if home else wire.resolve_system(target, rtype)
-                )
-                addresses.extend(found.rdatas)
-            servers.append(Nameserver(target, tuple(addresses)))
-        return servers
+        return self._servers_at(self._zone(zone)[1])
