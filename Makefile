@@ -10,18 +10,19 @@ bootstrap:
 	@bash .ci/bootstrap
 
 lint: bootstrap
-	$(VENV)/bin/ruff check orchestrator deploys inventories tests bench
-	$(VENV)/bin/ruff format --check orchestrator deploys inventories tests bench
+	$(VENV)/bin/ruff check orchestrator deploys inventories lab tests bench
+	$(VENV)/bin/ruff format --check orchestrator deploys inventories lab tests bench
 
 typecheck: bootstrap
 	$(VENV)/bin/mypy --strict orchestrator
+	$(VENV)/bin/mypy --strict lab/mxlab --exclude lab/mxlab/deploys  # deploys: pyinfra, like deploys/
 
 # The whole suite, lab tests included. A missing prerequisite fails; nothing is skipped.
 test: lint typecheck
 	MXCTL_REQUIRE_LAB=1 $(PY) -m pytest -ra -p no:cacheprovider tests
 
 demo: bootstrap
-	$(PY) -m orchestrator.demo
+	$(PY) -m mxlab.demo
 
 lab-up: bootstrap
 	$(MXCTL) lab up

@@ -31,12 +31,15 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
-from orchestrator.deploy import labinv, runner
-from orchestrator.lab.state import LabState, load_lab_state
-from orchestrator.remote import run_remote
-from tests.deploy.mailclient import Imaps, make_message, tls_context
+from mxlab import inventory as labinv
+from mxlab.deploying import LAB_INVENTORY
+from mxlab.mailclient import Imaps, make_message, tls_context
+from mxlab.state import LabState, load_lab_state
 
-INVENTORY = "inventories/lab.py"
+from orchestrator.deploy import runner
+from orchestrator.remote import run_remote
+
+INVENTORY = LAB_INVENTORY
 CLIENT_NAME = "mail.example.test"
 NOOP_TARGET = 0.15
 LAG_TARGET = 2.0
@@ -49,7 +52,7 @@ def hosts_are_bare(lab: LabState) -> bool:
 
 
 def deploy(label: str) -> runner.RunResult:
-    result = runner.run_deploy(INVENTORY, [runner.MAIL_DEPLOY])
+    result = runner.run_deploy(INVENTORY, runner.MAIL_DEPLOY)
     if not result.ok:
         sys.exit(f"{label} deploy failed: {result.failed()}\n{result.stderr[-3000:]}")
     return result

@@ -23,12 +23,14 @@ from pathlib import Path
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from mxlab import control
+from mxlab.controlled import ControlledLab, mx_at, write_config
+from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.mailtraffic import SteadySender, subjects_on
+from mxlab.state import load_lab_state, state_dir
+
 from orchestrator.config import load_config
 from orchestrator.deploy import runner
-from orchestrator.lab import control
-from orchestrator.lab.controlled import ControlledLab, mx_at, write_config
-from orchestrator.lab.mailtraffic import SteadySender, subjects_on
-from orchestrator.lab.state import load_lab_state, state_dir
 
 MX2 = ["10 mx2.example.test."]
 
@@ -75,7 +77,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
     args = parser.parse_args()
     lab = load_lab_state()
-    result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
+    result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     if not result.ok:
         raise SystemExit(f"deploy failed: {result.failed()}")
     policy = load_config(state_dir() / "mxctl.toml").policy

@@ -20,8 +20,8 @@ from pathlib import Path
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from orchestrator.lab import lab, nspawn
-from orchestrator.lab.topology import HOSTS
+from mxlab import lab, nspawn
+from mxlab.topology import HOSTS
 
 
 def _timed(step: str, func: object) -> float:

@@ -35,6 +35,9 @@ from typing import Any
 # Run as a script, bench/ is first on sys.path, and bench/dns.py would shadow dnspython.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from mxlab.standins.certs import make_authority, server_context
+from mxlab.standins.mailservers import PASSWORD, USER, Behaviour, serve
+
 from orchestrator.config.secrets import Secret
 from orchestrator.probes.fanout import ProbeJob, ProbePool
 from orchestrator.probes.settings import (
@@ -44,8 +47,6 @@ from orchestrator.probes.settings import (
     ProbeUser,
     Timeouts,
 )
-from tests.probes.certs import make_authority, server_context
-from tests.probes.mailservers import PASSWORD, USER, Behaviour, serve
 
 NAME = "mx.bench.test"
 

@@ -21,10 +21,12 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from mxlab.controlled import MXCTL, ControlledLab, mx_at, write_config
+from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.mailtraffic import SteadySender, subjects_on
+from mxlab.state import load_lab_state
+
 from orchestrator.deploy import runner
-from orchestrator.lab.controlled import MXCTL, ControlledLab, mx_at, write_config
-from orchestrator.lab.mailtraffic import SteadySender, subjects_on
-from orchestrator.lab.state import load_lab_state
 
 OLD_TTL, LOW_TTL = 30, 5
 
@@ -72,7 +74,7 @@ def phases(lab: ControlledLab, kind: str) -> list[tuple[str, float]]:
 
 def main() -> int:
     state = load_lab_state()
-    if not runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY)).ok:
+    if not runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY).ok:
         raise SystemExit("deploy failed")
     with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
         path = write_config(state, Path(tmp), ttl=OLD_TTL)

@@ -1,4 +1,7 @@
-"""pyinfra deploys: `mailpair.py` (the mail pair) and `sender.py` (the lab's outside MTA).
+"""pyinfra deploys of mxctl, installed as the `mxctl_deploys` package.
 
-Run from the repository root: `pyinfra inventories/<env>.py deploys/mailpair.py`.
+    pyinfra INVENTORY mxctl_deploys.mailpair.apply      # the mail pair
+    pyinfra INVENTORY mxctl_deploys.controller.apply    # the failover controller
+
+Templates are package data (`templates/`), found wherever mxctl is installed.
 """

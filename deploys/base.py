@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from io import StringIO
 
+from mxctl_deploys.common import host_vars
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server
 
-from deploys.common import host_vars
 from orchestrator.deploy.hostfiles import VMAIL_HOME, VMAIL_UID, VMAIL_USER
 
 MAIL_PACKAGES = [

@@ -16,7 +16,8 @@ from orchestrator.deploy.hostfiles import template_vars
 from orchestrator.deploy.spec import MailPair, load_pair
 from orchestrator.errors import ConfigError
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Package data in an installed mxctl; in a checkout, deploys/templates links to templates/.
+TEMPLATES = Path(__file__).parent / "templates"
 MAIL_GROUP = "mail"
 
 _pairs: dict[int, MailPair] = {}
@@ -65,14 +66,16 @@ def template(
     variables: dict[str, Any],
     mode: str = "644",
     group: str = "root",
+    root: Path = TEMPLATES,
 ) -> OperationMeta:
-    """Render templates/<src> to `dest`; named, so pyinfra does not echo the arguments.
+    """Render <root>/<src> (mxctl's templates by default) to `dest`; named, so pyinfra
+    does not echo the arguments.
 
     The directory of `dest` must exist (made by a package or an earlier operation): not
     checking it saves one round trip per file on every run."""
     return files.template(
         name=name,
-        src=str(TEMPLATES / src),
+        src=str(root / src),
         dest=dest,
         user="root",
         group=group,

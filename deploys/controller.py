@@ -1,4 +1,4 @@
-"""Install the mxctl controller on a host: `pyinfra INVENTORY deploys/controller.py`.
+"""Install the mxctl controller on a host: `pyinfra INVENTORY mxctl_deploys.controller.apply`.
 
 Targets the `controller` group. mxctl is installed into a venv from wheels built on the
 deploying machine (no package index needed on the host), with its config and the files
@@ -6,14 +6,13 @@ the config references, and runs as the `mxctl-watch` systemd service. A change o
 config or unit restarts the service; a second run changes nothing.
 """
 
+from mxctl_deploys.base import install_packages
+from mxctl_deploys.common import InventoryError, template
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import NoGroupError
 from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
-
-from deploys.base import install_packages
-from deploys.common import InventoryError, template
 
 CONTROLLER_GROUP = "controller"
 VENV = "/opt/mxctl/venv"
@@ -24,14 +23,21 @@ CONFIG = "/etc/mxctl/mxctl.toml"
 def _data(key: str) -> object:
     value = host.data.get(key)
     if not value:
-        raise InventoryError(
-            f"{host.name}.{key}: missing (see orchestrator/deploy/controllerinv.py)"
-        )
+        raise InventoryError(f"{host.name}.{key}: missing (see mxlab/controllerinv.py for the lab)")
     return value
 
 
 @deploy("mxctl controller")
-def controller() -> None:
+def apply() -> None:
+    try:
+        controllers = {h.name for h in inventory.get_group(CONTROLLER_GROUP)}
+    except NoGroupError:
+        controllers = set()
+    if host.name in controllers:
+        _controller()
+
+
+def _controller() -> None:
     wheels = str(_data("controller_wheels"))
     config = str(_data("controller_config"))
     uploads = _data("controller_files")
@@ -76,11 +82,3 @@ def controller() -> None:
         restarted=True,
         _if=any_changed(installed, reinstalled, conf, unit, *put),
     )
-
-
-try:
-    _controllers = {h.name for h in inventory.get_group(CONTROLLER_GROUP)}
-except NoGroupError:
-    _controllers = set()
-if host.name in _controllers:
-    controller()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from mxctl_deploys.common import host_vars, mail_pair, secret_file, template
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.common import host_vars, mail_pair, secret_file, template
 from orchestrator.deploy.hostfiles import DKIM_KEY_DIR, dkim_key_path, dkim_private_key
 
 

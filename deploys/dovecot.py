@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from mxctl_deploys.common import host_vars, template
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
-
-from deploys.common import host_vars, template
 
 
 @deploy("Dovecot")

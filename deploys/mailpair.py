@@ -1,19 +1,24 @@
-"""Entry deploy for the mail pair: `pyinfra inventories/<env>.py deploys/mailpair.py`.
+"""Entry deploy for the mail pair: `pyinfra INVENTORY mxctl_deploys.mailpair.apply`.
 
+Works from any directory once mxctl is installed (`mxctl deploy -i INVENTORY` wraps it).
 Both hosts get the complete configuration (the standby can serve at any moment); they differ
 only in their own name and their replication peer. The inventory is validated, and every
 secret resolved on this machine, before any operation is planned on any host.
 """
 
+from mxctl_deploys import base, dkim, dovecot, postfix, replication, tls, users
+from mxctl_deploys.common import is_mail_host, mail_pair
 from pyinfra import host, logger
+from pyinfra.api import deploy
 
-from deploys import base, dkim, dovecot, postfix, replication, tls, users
-from deploys.common import is_mail_host, mail_pair
 from orchestrator.deploy.dkim import records
 
-pair = mail_pair()
 
-if is_mail_host():
+@deploy("Mail pair")
+def apply() -> None:
+    pair = mail_pair()  # validates the whole inventory first, on every host alike
+    if not is_mail_host():
+        return
     if host.name == pair.primary.name:
         for record in records(pair.dkim_selector, pair.domains, pair.dkim_key.reveal()):
             logger.info(f"--> DKIM record to publish: {record.zone_line()}")

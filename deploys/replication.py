@@ -3,12 +3,12 @@ doveadm TCP channel (see /work/shared/notes/LAB.md for the pitfalls)."""
 
 from __future__ import annotations
 
+from mxctl_deploys.common import host_vars, mail_pair, secret_file, template
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
-from deploys.common import host_vars, mail_pair, secret_file, template
 from orchestrator.deploy.hostfiles import DOVECOT_SECRETS, dovecot_secrets_conf
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from mxctl_deploys.common import mail_pair
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
-from deploys.common import mail_pair
 from orchestrator.deploy.hostfiles import TLS_CERT, TLS_DIR, TLS_KEY, TLS_PEER_CA
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shlex
 
+from mxctl_deploys.common import host_vars, mail_pair, secret_file, template
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.operation import OperationMeta
 
-from deploys.common import host_vars, mail_pair, secret_file, template
 from orchestrator.deploy.hostfiles import DOVECOT_USERS, parse_passwd_file, passwd_file
 
 

@@ -1,14 +1,14 @@
 """A production inventory, documented: copy it, change the names, keep the shape.
 
-    pyinfra inventories/example.py deploys/mailpair.py        # or: mxctl deploy -i ...
+    pyinfra inventories/example.py mxctl_deploys.mailpair.apply   # or: mxctl deploy -i ...
 
 Two hosts by name; `mail_role` says which one is primary (in MX) and which is standby (an
 identical host kept in sync by Dovecot replication, ready to take over). Secrets are never
 written here: each is a reference, `env:NAME` (an environment variable of the deploying
 shell) or `file:/path` (a file readable by its owner only, mode 0600), resolved on the
 deploying machine. User passwords are hashed (SHA512-CRYPT) before they reach a host.
-Tunables with defaults (ports, size limits) live in group_data/all.py; set them here to
-override.
+Tunables (ports, size limits) have defaults (orchestrator/deploy/spec.py, DEFAULTS): set
+them here to override.
 """
 
 # The group must be called `mail` and hold exactly two hosts.

@@ -11,9 +11,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
-from orchestrator.lab import lab as lab_module
-from orchestrator.lab.state import LabState
+from mxlab import lab as lab_module
+from mxlab.state import LabState
 
 REQUIRE_LAB = os.environ.get("MXCTL_REQUIRE_LAB") == "1" or bool(os.environ.get("CI"))
 

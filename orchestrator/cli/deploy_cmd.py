@@ -1,31 +1,41 @@
 """`mxctl deploy`: validate the inventory, then run the pyinfra deploys (a thin wrapper).
 
-mxctl deploy --lab                    # the local lab: mail pair + sender, DKIM published
 mxctl deploy -i inventories/prod.py   # production: the mail pair
 mxctl deploy -i ... --check           # validate only: no connection to any host
+
+The deploys come from the installed `mxctl_deploys` package, so this works from any
+directory holding an inventory. `report_deploy` is shared with `mxctl lab deploy`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from orchestrator.deploy import dkim, labdns, runner
+from orchestrator.deploy import dkim, runner
+from orchestrator.deploy.dkim import DkimRecord
 from orchestrator.deploy.spec import MailPair
 from orchestrator.errors import UsageError
-from orchestrator.lab.state import load_lab_state
 
-LAB_INVENTORY = "inventories/lab.py"
+# What happens to the DKIM records after a successful deploy: returns the names it
+# published (the lab writes them into its DNS; production leaves that to the operator).
+Publisher = Callable[[Sequence[DkimRecord]], list[str]]
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "deploy", help="deploy the mail pair with pyinfra (validates the inventory first)"
     )
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("-i", "--inventory", help="pyinfra inventory file, e.g. inventories/x.py")
-    where.add_argument("--lab", action="store_true", help=f"the local lab ({LAB_INVENTORY})")
+    parser.add_argument(
+        "-i", "--inventory", required=True, help="pyinfra inventory file, e.g. inventories/x.py"
+    )
+    add_run_options(parser)
+    parser.set_defaults(func=cmd_deploy)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="validate the inventory and stop (no host touched)"
     )
@@ -36,7 +46,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--timeout", type=float, default=runner.DEFAULT_TIMEOUT, help="seconds")
     parser.add_argument("--json", action="store_true", help="machine-readable result")
-    parser.set_defaults(func=cmd_deploy)
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -58,7 +67,18 @@ def _describe(pair: MailPair) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    inventory = LAB_INVENTORY if args.lab else args.inventory
+    return report_deploy(args, args.inventory, runner.MAIL_DEPLOY)
+
+
+def report_deploy(
+    args: argparse.Namespace,
+    inventory: str,
+    deploy: str,
+    publish: Publisher | None = None,
+    where: str = "",
+) -> int:
+    """Validate `inventory`, run `deploy`, print (or --json) what changed and the DKIM
+    records; `publish` puts the records into DNS after a successful run (`where` names it)."""
     data = _overrides(args.data)
     pair = runner.preflight(inventory)
     records = dkim.records(pair.dkim_selector, pair.domains, pair.dkim_key.reveal())
@@ -71,14 +91,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             for record in records:
                 print(f"DKIM record to publish: {record.zone_line()}")
         return 0
-    deploys = [runner.MAIL_DEPLOY] + ([runner.SENDER_DEPLOY] if args.lab else [])
     result = runner.run_deploy(
-        inventory, deploys, limit=args.limit, data=data, dry=args.dry, timeout=args.timeout
+        inventory, deploy, limit=args.limit, data=data, dry=args.dry, timeout=args.timeout
     )
-    published: list[str] = []  # names whose record this run wrote into the lab DNS
-    in_lab_dns = args.lab and result.ok and not args.dry
-    if in_lab_dns:
-        published = labdns.publish(load_lab_state(), records)
+    published: list[str] = []  # names whose record this run wrote into DNS
+    in_dns = publish is not None and result.ok and not args.dry
+    if publish is not None and in_dns:
+        published = publish(records)
     if args.json:
         print(
             json.dumps(
@@ -105,8 +124,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                 print(f"  {op.name}: {state.strip()}")
         print(("deploy done: " if result.ok else "deploy FAILED: ") + result.summary())
         for record in records:
-            if in_lab_dns:
-                verb = "published in the lab DNS" if record.name in published else "in the lab DNS"
+            if in_dns:
+                verb = f"published in {where}" if record.name in published else f"in {where}"
             else:
                 verb = "to publish"
             print(f"DKIM record {verb}: {record.zone_line()}")

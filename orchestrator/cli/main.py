@@ -1,7 +1,9 @@
 """Entry point of `mxctl`: one argparse tree, one module per subcommand group.
 
 Each module in COMMAND_MODULES exposes `register(subparsers)`, which adds its subcommands
-and sets `func` on each parser; `func(args) -> int` returns the exit code.
+and sets `func` on each parser; `func(args) -> int` returns the exit code. Other installed
+distributions add command groups the same way through the `mxctl.commands` entry point
+(the lab's `mxctl lab` exists only where the mxctl-lab distribution is installed).
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from orchestrator import __version__
 from orchestrator.errors import MxctlError
 
 COMMAND_MODULES = [
-    "orchestrator.cli.lab_cmd",
     "orchestrator.cli.dns_cmd",
     "orchestrator.cli.deploy_cmd",
     "orchestrator.cli.probe_cmd",
     "orchestrator.cli.controller_cmd",
     "orchestrator.cli.maintenance_cmd",
 ]
+
+PLUGIN_GROUP = "mxctl.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        try:
+            module = plugin.load()
+        except ImportError as exc:
+            # A half-removed plugin must not take the whole CLI (and failover tooling) down.
+            print(
+                f"mxctl: warning: command group {plugin.name!r} unavailable: {exc}", file=sys.stderr
+            )
+            continue
+        module.register(subparsers)
     return parser
 
 

@@ -13,8 +13,6 @@ from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.controller_section import SshConfig
 from orchestrator.config.loader import load_config
 from orchestrator.controller.observe import probe_settings
-from orchestrator.lab.state import load_lab_state
-from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.parity import Finding, parity_check
 from orchestrator.probes.round import probe_round
 from orchestrator.probes.settings import ProbeSettings
@@ -25,48 +23,61 @@ def register(subparsers: Any) -> None:
     probe = subparsers.add_parser(
         "probe", help="one round of health probes against every mail host, as a table"
     )
-    _common(probe)
-    probe.add_argument("--no-canary", action="store_true", help="skip the end-to-end canary")
-    probe.add_argument("--no-ssh", action="store_true", help="skip the host state over SSH")
+    add_probe_options(probe)
+    _add_config(probe)
     probe.set_defaults(func=cmd_probe)
 
     check = subparsers.add_parser(
         "check", help="parity of primary and standby: users, DKIM, certificates, MX/SPF/DKIM"
     )
-    _common(check)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_config(check)
     check.set_defaults(func=cmd_check)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_probe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--no-canary", action="store_true", help="skip the end-to-end canary")
+    parser.add_argument("--no-ssh", action="store_true", help="skip the host state over SSH")
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="mxctl.toml with [dns], [pair] and [probes] (default: the running lab's targets)",
+        help="mxctl.toml with [dns], [pair] and [probes] (default: $MXCTL_CONFIG, "
+        "else /etc/mxctl/mxctl.toml)",
     )
 
 
 def load_settings(args: argparse.Namespace) -> ProbeSettings:
-    """Where the probes' targets come from; the one place to wire the config loader into."""
-    # paramiko logs every connection at INFO; one line per host per round is noise here.
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
-    if args.config:
-        # The controller's view: hosts in their configured roles, no canary or parity
-        # settings yet (mxctl.toml has no section for them), so those parts are skipped.
-        config = load_config(Path(args.config), required=("dns", "pair", "probes"))
-        ssh = config.sections.get("ssh")
-        return probe_settings(
-            config.probes,
-            config.dns,
-            ssh if isinstance(ssh, SshConfig) else None,
-            config.pair.primary,
-            config.pair.standby,
-        )
-    return lab_settings(load_lab_state())
+    """The controller's view: hosts in their configured roles, from mxctl.toml (no canary
+    or parity settings there yet, so those parts are skipped)."""
+    config = load_config(
+        Path(args.config) if args.config else None, required=("dns", "pair", "probes")
+    )
+    ssh = config.sections.get("ssh")
+    return probe_settings(
+        config.probes,
+        config.dns,
+        ssh if isinstance(ssh, SshConfig) else None,
+        config.pair.primary,
+        config.pair.standby,
+    )
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    return run_probe(load_settings(args), args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return run_check(load_settings(args), args)
+
+
+def run_probe(settings: ProbeSettings, args: argparse.Namespace) -> int:
+    """One round against `settings`' targets, printed as a table or --json."""
+    # paramiko logs every connection at INFO; one line per host per round is noise here.
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
     result = asyncio.run(
         probe_round(
             settings,
@@ -94,8 +105,9 @@ def _render_findings(findings: list[Finding]) -> str:
     )
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+def run_check(settings: ProbeSettings, args: argparse.Namespace) -> int:
+    """Parity of the pair under `settings`, printed as a table or --json."""
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
     findings = asyncio.run(parity_check(settings, SYSTEM_CLOCK))
     ok = all(f.ok for f in findings)
     if args.json:

@@ -20,9 +20,10 @@ from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.deploy.spec import MailPair, load_pair
 from orchestrator.errors import ConfigError, MxctlError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MAIL_DEPLOY = "deploys/mailpair.py"
-SENDER_DEPLOY = "deploys/sender.py"
+# pyinfra runs a deploy function by its import path, so the deploys work from any directory
+# once mxctl is installed: no checkout needed, the inventory is the operator's own file.
+MAIL_DEPLOY = "mxctl_deploys.mailpair.apply"
+CONTROLLER_DEPLOY = "mxctl_deploys.controller.apply"
 DEFAULT_TIMEOUT = 600.0
 
 
@@ -102,7 +103,7 @@ def parse_results(stdout: str) -> tuple[tuple[OperationResult, ...], tuple[str, 
 
 def deploy_command(
     inventory: str,
-    deploys: Sequence[str],
+    deploy: str,
     limit: Sequence[str] = (),
     data: Mapping[str, str] | None = None,
     dry: bool = False,
@@ -115,23 +116,23 @@ def deploy_command(
         command += ["--data", f"{key}={value}"]
     if dry:
         command.append("--dry")
-    return [*command, inventory, *deploys]
+    return [*command, inventory, deploy]
 
 
 def run_deploy(
     inventory: str,
-    deploys: Sequence[str] = (MAIL_DEPLOY,),
+    deploy: str = MAIL_DEPLOY,
     limit: Sequence[str] = (),
     data: Mapping[str, str] | None = None,
     dry: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
-    cwd: Path = REPO_ROOT,
+    cwd: Path | None = None,
     clock: Clock = SYSTEM_CLOCK,
     extra_args: Sequence[str] = (),
 ) -> RunResult:
     """Run pyinfra (always under a timeout); a result even when it fails, so callers can
     show what failed. DeployFailed only when there is nothing to read."""
-    command = deploy_command(inventory, deploys, limit, data, dry, extra_args)
+    command = deploy_command(inventory, deploy, limit, data, dry, extra_args)
     start = clock.monotonic()
     try:
         proc = subprocess.run(
@@ -157,7 +158,7 @@ def run_deploy(
 
 
 def inventory_hosts(
-    inventory: str, cwd: Path = REPO_ROOT, timeout: float = 120.0
+    inventory: str, cwd: Path | None = None, timeout: float = 120.0
 ) -> list[dict[str, Any]]:
     """[{name, groups, data}] as pyinfra sees the inventory (group data merged)."""
     command = [*_pyinfra(), "--json", inventory, "debug-inventory"]
@@ -174,7 +175,7 @@ def inventory_hosts(
     return hosts
 
 
-def preflight(inventory: str, cwd: Path = REPO_ROOT) -> MailPair:
+def preflight(inventory: str, cwd: Path | None = None) -> MailPair:
     """Validate the inventory's mail pair and resolve its secrets, touching no host."""
     hosts = inventory_hosts(inventory, cwd)
     mail = {h["name"]: h["data"] for h in hosts if "mail" in h.get("groups", ())}

@@ -26,8 +26,19 @@ _LOCAL_PART = re.compile(r"^[a-z0-9!#%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#%&'*+/=?^_`{|
 _SELECTOR = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DOVEADM_PASSWORD = re.compile(r'^[^\s"\\]{16,}$')
 
-# Settings every pair needs, with the field that holds them; the tunables have defaults in
-# inventories/group_data/all.py, so a missing one means that file was not picked up.
+# Tunables with their defaults, the one place they are written: an inventory (host or group
+# data) or `pyinfra --data key=value` overrides them. Changing one and re-running the
+# deploy reloads only the service it belongs to.
+DEFAULTS: dict[str, int] = {
+    # TCP port of the doveadm server the two hosts replicate through (peer-only).
+    "mail_replication_port": 12345,
+    # Postfix: largest message accepted, in bytes (50 MiB).
+    "postfix_message_size_limit": 52428800,
+    # Dovecot: concurrent IMAP connections per user and client address.
+    "dovecot_mail_max_userip_connections": 20,
+}
+
+# Settings every pair shares, with the field that holds them.
 SHARED_FIELDS = (
     "mail_domains",
     "mail_client_name",
@@ -150,7 +161,11 @@ def load_pair(
     all_users = (*users, *([probe] if probe else []))
     aliases = _read_aliases(shared.get("mail_aliases"), domains, all_users, problems)
     port = _read_int(
-        shared.get("mail_replication_port"), "mail_replication_port", 1, 65535, problems
+        shared.get("mail_replication_port", DEFAULTS["mail_replication_port"]),
+        "mail_replication_port",
+        1,
+        65535,
+        problems,
     )
     repl_password = _read_secret(
         shared.get("mail_replication_password"), "mail_replication_password", problems, environ
@@ -169,14 +184,17 @@ def load_pair(
             problems.add("mail_dkim_key", error)
     tunables = Tunables(
         message_size_limit=_read_int(
-            shared.get("postfix_message_size_limit"),
+            shared.get("postfix_message_size_limit", DEFAULTS["postfix_message_size_limit"]),
             "postfix_message_size_limit",
             1 << 20,
             1 << 30,
             problems,
         ),
         max_userip_connections=_read_int(
-            shared.get("dovecot_mail_max_userip_connections"),
+            shared.get(
+                "dovecot_mail_max_userip_connections",
+                DEFAULTS["dovecot_mail_max_userip_connections"],
+            ),
             "dovecot_mail_max_userip_connections",
             1,
             10_000,
@@ -268,7 +286,8 @@ def _shared_data(hosts: Mapping[str, HostData], problems: _Problems) -> dict[str
             problems.add(
                 key, f"differs between {name_a} and {name_b}: set it once, in the group data"
             )
-        shared[key] = a
+        if a is not None:  # absent: the reader's default (DEFAULTS) or its "required"
+            shared[key] = a
     return shared
 
 

@@ -6,16 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mxlab.controlled import ControlledLab, write_config
+from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.state import LabState
 
 from orchestrator.deploy import runner
-from orchestrator.lab.controlled import ControlledLab, write_config
-from orchestrator.lab.state import LabState
 
 
 @pytest.fixture(scope="session")
 def deployed_pair(lab: LabState) -> LabState:
     """The mail pair and the sender, deployed (a no-op, seconds, when they already are)."""
-    result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
+    result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     assert result.ok, f"deploy failed: {result.failed()}\n{result.stderr[-3000:]}"
     return lab
 

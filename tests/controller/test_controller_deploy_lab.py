@@ -1,4 +1,4 @@
-"""deploys/controller.py on a lab host: mxctl installed offline, a running systemd service."""
+"""mxctl_deploys.controller on a lab host: mxctl installed offline, a running systemd service."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import time
 
 import httpx
 import pytest
+from mxlab import control
+from mxlab.deploying import LAB_CONTROLLER_INVENTORY
+from mxlab.state import LabState
 
 from orchestrator.deploy import runner
-from orchestrator.lab import control
-from orchestrator.lab.state import LabState
 
 pytestmark = pytest.mark.lab
 
-INVENTORY = "inventories/lab_controller.py"
-DEPLOY = "deploys/controller.py"
+INVENTORY = LAB_CONTROLLER_INVENTORY
+DEPLOY = runner.CONTROLLER_DEPLOY
 
 
 def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: LabState) -> None:
     lab = deployed_pair
-    first = runner.run_deploy(INVENTORY, (DEPLOY,), limit=("sender",))
+    first = runner.run_deploy(INVENTORY, DEPLOY, limit=("sender",))
     assert first.ok, f"{first.failed()}\n{first.stderr[-3000:]}"
     try:
         active = control.exec_in("sender", ["systemctl", "is-active", "mxctl-watch"], capture=True)
@@ -44,7 +45,7 @@ def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: La
         mode = control.exec_in("sender", ["stat", "-c", "%a", "/etc/mxctl/secrets/tsig.key"],
                                capture=True)  # fmt: skip
         assert mode.stdout.strip() == "600"
-        second = runner.run_deploy(INVENTORY, (DEPLOY,), limit=("sender",))
+        second = runner.run_deploy(INVENTORY, DEPLOY, limit=("sender",))
         assert second.ok
         assert second.changed("sender") == [], second.changed("sender")
     finally:

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from orchestrator.lab import control
-from orchestrator.lab.control import MACHINE
-from orchestrator.lab.controlled import ControlledLab, dump, mx_at, serial_at, write_config
-from orchestrator.lab.state import LabState, state_dir
-from tests.deploy.mailclient import Imaps, find_by_subject, make_message, tls_context, wait_for
+from mxlab import control
+from mxlab.control import MACHINE
+from mxlab.controlled import ControlledLab, dump, mx_at, serial_at, write_config
+from mxlab.mailclient import Imaps, find_by_subject, make_message, tls_context, wait_for
+from mxlab.state import LabState, state_dir
 
 pytestmark = pytest.mark.lab
 

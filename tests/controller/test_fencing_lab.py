@@ -6,10 +6,10 @@ import socket
 import time
 
 import pytest
+from mxlab import control
+from mxlab.state import LabState
 
 from orchestrator.controller.fencing import fence, is_fenced, unfence
-from orchestrator.lab import control
-from orchestrator.lab.state import LabState
 from orchestrator.remote import SshTarget
 
 pytestmark = pytest.mark.lab

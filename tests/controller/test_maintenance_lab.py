@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from mxlab import control
+from mxlab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
+from mxlab.mailtraffic import SteadySender, message, subjects_on
+from mxlab.state import LabState
 
 from orchestrator.controller.journal import Journal, Run
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.records import RRset
-from orchestrator.lab import control
-from orchestrator.lab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
-from orchestrator.lab.mailtraffic import SteadySender, message, subjects_on
-from orchestrator.lab.state import LabState
 
 pytestmark = pytest.mark.lab
 

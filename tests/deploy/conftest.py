@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from mxlab import dkimdns as labdns
+from mxlab import inventory as labinv
+from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.mailclient import tls_context
+from mxlab.state import LabState
 
-from orchestrator.deploy import dkim, labdns, labinv, runner
+from orchestrator.deploy import dkim, runner
 from orchestrator.deploy.spec import MailPair
-from orchestrator.lab.state import LabState
 from tests.deploy.factories import valid_inventory
-from tests.deploy.mailclient import tls_context
 
-LAB_INVENTORY = "inventories/lab.py"
-LAB_DEPLOYS = (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY)
+LAB_DEPLOYS = LAB_DEPLOY  # one pyinfra run: the mail pair and the outside MTA
 
 
 @pytest.fixture(scope="session")

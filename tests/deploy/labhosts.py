@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.lab.state import LabState
+from mxlab.state import LabState
+
 from orchestrator.remote import run_remote
 
 

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mxlab import inventory as labinv
+from mxlab.deploying import LAB_INVENTORY
 
-from orchestrator.deploy import labinv, runner
-from tests.deploy.conftest import LAB_DEPLOYS, LAB_INVENTORY, DeployedLab
+from orchestrator.deploy import runner
+from tests.deploy.conftest import LAB_DEPLOYS, DeployedLab
 from tests.deploy.labhosts import ssh
 
 pytestmark = pytest.mark.lab
@@ -121,22 +123,18 @@ BAD_INVENTORIES = [
 def test_bad_input_stops_before_any_host(
     deployed: DeployedLab, tmp_path: Path, change: str, message: str
 ) -> None:
-    """The real CLI (`pyinfra INVENTORY deploys/mailpair.py`) on a broken copy of the lab
+    """The real CLI (`pyinfra INVENTORY mxctl_deploys.mailpair.apply`) on a broken copy of the lab
     inventory: it stops with the field named, and no operation runs on any host."""
     inventory = tmp_path / "broken.py"
     inventory.write_text(
         "import copy\n"
-        "from orchestrator.deploy.labinv import build\n"
+        "from mxlab.inventory import build\n"
         "_lab = build()\n"
         "mail = copy.deepcopy((_lab.mail, _lab.mail_data))\n"
         f"{change}\n"
     )
     stamp = ssh(deployed.lab, "mx1", "stat -c %Y /etc/postfix/main.cf /etc/dovecot/dovecot.conf")
-    result = runner.run_deploy(
-        str(inventory),
-        [runner.MAIL_DEPLOY],
-        extra_args=["--group-data", str(runner.REPO_ROOT / "inventories" / "group_data")],
-    )
+    result = runner.run_deploy(str(inventory), runner.MAIL_DEPLOY)
     assert result.returncode != 0
     assert not result.operations  # nothing was planned, let alone executed
     assert message in result.stderr, result.stderr[-2000:]

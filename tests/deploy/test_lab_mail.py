@@ -11,10 +11,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
-
-from tests.deploy.conftest import DeployedLab
-from tests.deploy.labhosts import ssh
-from tests.deploy.mailclient import (
+from mxlab.mailclient import (
     Imaps,
     find_by_subject,
     imap_starttls,
@@ -22,6 +19,9 @@ from tests.deploy.mailclient import (
     smtp_starttls,
     wait_for,
 )
+
+from tests.deploy.conftest import DeployedLab
+from tests.deploy.labhosts import ssh
 
 pytestmark = pytest.mark.lab
 

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from mxlab import inventory as labinv
+from mxlab.deploying import LAB_INVENTORY
+from mxlab.state import LabHost, LabState
 
-from orchestrator.deploy import labinv, runner
-from orchestrator.lab.state import LabHost, LabState
+from orchestrator.deploy import runner, spec
 from tests.deploy.factories import make_ca
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,13 +74,14 @@ def test_lab_inventory_is_complete_and_stable(fake_lab: LabState, tmp_path: Path
     assert {p: p.read_bytes() for p in contents} == contents  # nothing regenerated
 
 
-def test_pyinfra_sees_the_lab_inventory_with_group_data(fake_lab: LabState) -> None:
-    hosts = {h["name"]: h for h in runner.inventory_hosts("inventories/lab.py")}
+def test_pyinfra_sees_the_lab_inventory_and_the_spec_fills_defaults(fake_lab: LabState) -> None:
+    hosts = {h["name"]: h for h in runner.inventory_hosts(LAB_INVENTORY)}
     assert set(hosts) == {"mx1", "mx2", "sender"}
     assert "mail" in hosts["mx1"]["groups"]
-    assert hosts["mx1"]["data"]["mail_replication_port"] == 12345  # from group_data/all.py
-    pair = runner.preflight("inventories/lab.py")
+    assert "mail_replication_port" not in hosts["mx1"]["data"]  # no group_data file needed
+    pair = runner.preflight(LAB_INVENTORY)
     assert (pair.primary.fqdn, pair.standby.fqdn) == ("mx1.example.test", "mx2.example.test")
+    assert pair.replication_port == spec.DEFAULTS["mail_replication_port"] == 12345
 
 
 def test_first_deploy_record_is_kept(fake_lab: LabState) -> None:
@@ -135,9 +138,9 @@ def test_bare_install_detection() -> None:
 
 def test_deploy_command_never_prompts() -> None:
     command = runner.deploy_command(
-        "inventories/lab.py", ["deploys/mailpair.py"], data={"a": "1"}, limit=["mx1"]
+        "inventories/x.py", runner.MAIL_DEPLOY, data={"a": "1"}, limit=["mx1"]
     )
-    assert command[-2:] == ["inventories/lab.py", "deploys/mailpair.py"]
+    assert command[-2:] == ["inventories/x.py", "mxctl_deploys.mailpair.apply"]
     assert {"--json", "-y"} <= set(command)
     assert command[command.index("--data") + 1] == "a=1"
 
@@ -168,7 +171,7 @@ def test_mxctl_deploy_check_on_the_example_names_every_missing_secret() -> None:
 
 
 def test_mxctl_deploy_check_on_the_lab_prints_the_dkim_record(fake_lab: LabState) -> None:
-    proc = mxctl("deploy", "--lab", "--check")
+    proc = mxctl("lab", "deploy", "--check")
     assert proc.returncode == 0, proc.stderr
     assert "inventory OK: mx1 primary (mx1.example.test), mx2 standby" in proc.stdout
     assert "mail._domainkey.example.test. 3600 IN TXT" in proc.stdout
@@ -179,7 +182,7 @@ def test_bad_inventory_stops_mxctl_before_any_connection(
 ) -> None:
     inventory = tmp_path / "bad.py"
     inventory.write_text(
-        "from orchestrator.deploy.labinv import build\n"
+        "from mxlab.inventory import build\n"
         "_lab = build()\n"
         "_lab.mail[1][1]['mail_role'] = 'primary'\n"
         "mail = (_lab.mail, _lab.mail_data)\n"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mxlab.mxctl_config import render_lab_config
+from mxlab.state import LabHost, LabState
+
 from orchestrator.config import parse_config
 from orchestrator.config.dns_section import Rfc2136Settings
-from orchestrator.lab.mxctl_config import render_lab_config
-from orchestrator.lab.state import LabHost, LabState
 
 from .servers import TSIG_SECRET
 

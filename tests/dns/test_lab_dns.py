@@ -14,9 +14,8 @@ import dns.flags
 import dns.message
 import dns.query
 import pytest
-
-from orchestrator.lab.mxctl_config import render_lab_config
-from orchestrator.lab.state import LabState
+from mxlab.mxctl_config import render_lab_config
+from mxlab.state import LabState
 
 from .conftest import run_mxctl
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from orchestrator.lab import control
-from orchestrator.lab.state import LabState
+from mxlab import control
+from mxlab.state import LabState
+
 from orchestrator.remote import exec_remote
 
 

@@ -14,11 +14,11 @@ import dns.tsigkeyring
 import dns.update
 import paramiko
 import pytest
+from mxlab import control
+from mxlab import lab as lab_ops
+from mxlab.state import LabState
 
 from orchestrator.errors import LabError
-from orchestrator.lab import control
-from orchestrator.lab import lab as lab_ops
-from orchestrator.lab.state import LabState
 from tests.lab.helpers import host_reaches, ssh_banner, ssh_run, tcp_connects
 
 pytestmark = pytest.mark.lab

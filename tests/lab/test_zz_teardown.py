@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from orchestrator.lab import lab as lab_ops
-from orchestrator.lab.state import LabState, state_dir
-from orchestrator.lab.topology import BRIDGE, LAB_NAME, VETH_PREFIX
+from mxlab import lab as lab_ops
+from mxlab.state import LabState, state_dir
+from mxlab.topology import BRIDGE, LAB_NAME, VETH_PREFIX
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 

@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from mxlab import control
+
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.lab import control
 from orchestrator.probes.result import ErrorClass, ProbeResult
 from orchestrator.probes.services import SERVICE_PROBES, probe_service
 from orchestrator.probes.settings import ProbeSettings

@@ -13,10 +13,11 @@ import asyncio
 import json
 from dataclasses import replace
 
+from mxlab.state import load_lab_state
+from mxlab.targets import lab_settings
+
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.secrets import Secret
-from orchestrator.lab.state import load_lab_state
-from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.services import probe_service
 from orchestrator.probes.settings import ProbeUser, Timeouts
 

@@ -6,12 +6,13 @@ import asyncio
 import socket
 from pathlib import Path
 
+from mxlab.standins.certs import make_authority, server_context
+from mxlab.standins.mailservers import PASSWORD, USER, Behaviour, serve
+
 from orchestrator.config.secrets import Secret
 from orchestrator.probes.fanout import ProbeJob, ProbePool
 from orchestrator.probes.result import ErrorClass
 from orchestrator.probes.settings import MailHostTarget, Ports, ProbeSettings, ProbeUser
-from tests.probes.certs import make_authority, server_context
-from tests.probes.mailservers import PASSWORD, USER, Behaviour, serve
 
 
 def _closed_port() -> int:

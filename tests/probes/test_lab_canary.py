@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import runpy
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,20 +12,21 @@ from pathlib import Path
 
 import dns.resolver
 import pytest
+from mxlab.standins.certs import make_authority
+from mxlab.state import LabState, state_dir
+from mxlab.targets import lab_settings
+from mxlab.topology import host_spec
 
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.lab.state import LabState, state_dir
-from orchestrator.lab.topology import host_spec
+from orchestrator.deploy import spec
 from orchestrator.probes.canary import canary_round
-from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.result import ErrorClass, ProbeResult
 from orchestrator.probes.settings import ProbeSettings
-from tests.probes.certs import make_authority
 from tests.probes.lab_helpers import REPO, in_host, probe, resync_replication, wait_serving
 
 pytestmark = pytest.mark.lab
 # The doveadm port the deploy opens between the two replicators (no fact typed twice).
-GROUP_DEFAULTS = runpy.run_path(str(REPO / "inventories/group_data/all.py"))
+GROUP_DEFAULTS = spec.DEFAULTS
 DOVEADM_PORT = int(GROUP_DEFAULTS["mail_replication_port"])
 BLOCK_TABLE = "mxctl_probe_test"  # our own table, never the lab's mxlab_fault
 
@@ -153,7 +153,7 @@ def _mxctl(*args: str) -> tuple[int, dict[str, object]]:
 
 
 def test_mxctl_probe_json_covers_every_probe_of_both_hosts(settings: ProbeSettings) -> None:
-    rc, report = _mxctl("probe", "--json")
+    rc, report = _mxctl("lab", "probe", "--json")
     results = report["results"]
     assert isinstance(results, list)
     seen = {(r["target"], r["probe"]) for r in results}
@@ -166,7 +166,7 @@ def test_mxctl_probe_json_covers_every_probe_of_both_hosts(settings: ProbeSettin
 
 
 def test_mxctl_check_finds_the_pair_in_parity(settings: ProbeSettings) -> None:
-    rc, report = _mxctl("check", "--json")
+    rc, report = _mxctl("lab", "check", "--json")
     findings = {(f["check"], f["subject"]): f for f in report["findings"]}  # type: ignore[attr-defined]
     for key in [("users", "mx1+mx2"), ("dkim-key", "mx1+mx2"), ("certificates", "mx1"),
                 ("certificates", "mx2"), ("mx", "example.test"), ("dkim-record", "example.test"),

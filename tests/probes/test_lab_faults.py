@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from mxlab import control
+from mxlab.state import LabState
+from mxlab.targets import lab_settings
+from mxlab.topology import host_spec
 
-from orchestrator.lab import control
-from orchestrator.lab.state import LabState
-from orchestrator.lab.topology import host_spec
-from orchestrator.probes.labtargets import lab_settings
 from orchestrator.probes.result import ErrorClass
 from orchestrator.probes.services import SERVICE_PROBES
 from orchestrator.probes.settings import ProbeSettings

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from mxlab.standins.certs import Authority, make_authority, server_context
+from mxlab.standins.mailservers import PASSWORD, USER, Behaviour, serve
 
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.secrets import Secret
@@ -20,8 +22,6 @@ from orchestrator.probes.settings import (
     ProbeUser,
     Timeouts,
 )
-from tests.probes.certs import Authority, make_authority, server_context
-from tests.probes.mailservers import PASSWORD, USER, Behaviour, serve
 
 MX = "mx.test"
 CLIENT = "mail.test"

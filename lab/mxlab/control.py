@@ -1,0 +1,123 @@
+"""Working with a running lab: status, commands inside hosts, and fault injection."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mxlab import lab, network, nspawn
+from mxlab.topology import HOSTS, host_spec
+from orchestrator.errors import LabError, UsageError
+
+FAULTS_ONE_HOST = ("down", "up", "link-down", "link-up", "freeze", "thaw")
+FAULTS_TWO_HOSTS = ("partition", "heal")
+MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    name: str
+    fqdn: str
+    address: str
+    role: str
+    running: bool
+    frozen: bool
+    link_up: bool
+    ssh_open: bool
+    cut_from: list[str]
+
+
+def status() -> list[HostStatus]:
+    rows = []
+    for spec in HOSTS:
+        running = lab.nspawn_pid(spec.name) is not None
+        frozen = nspawn.is_frozen(spec.name)
+        has_netns = (network.NETNS_DIR / spec.netns).exists()
+        rows.append(
+            HostStatus(
+                name=spec.name,
+                fqdn=spec.fqdn,
+                address=spec.address,
+                role=spec.role,
+                running=running,
+                frozen=frozen,
+                link_up=network.link_is_up(spec),
+                ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
+                cut_from=network.cut_hosts(spec) if has_netns else [],
+            )
+        )
+    return rows
+
+
+def status_dicts() -> list[dict[str, object]]:
+    return [asdict(row) for row in status()]
+
+
+def container_init_pid(name: str) -> int:
+    """The PID (in the machine's namespace) of the host's systemd: nspawn's child."""
+    pid = lab.nspawn_pid(name)
+    if pid is None:
+        raise LabError(f"lab host {name} is not running: `mxctl lab fault {name} up` starts it")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        if children:
+            return int(children[0])
+    raise LabError(f"lab host {name} has no init process yet: retry in a second")
+
+
+def exec_in(
+    name: str, command: Sequence[str], *, capture: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a command inside a lab host's namespaces (works even when its network is cut)."""
+    if not command:
+        raise UsageError("give the command to run after `--`, e.g. mxctl lab exec mx1 -- hostname")
+    host_spec(name)
+    init = container_init_pid(name)
+    argv = [
+        "nsenter", f"--target={init}", "--mount", "--uts", "--ipc", "--net", "--pid", "--",
+        "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8",
+        *command,
+    ]  # fmt: skip
+    return subprocess.run(argv, capture_output=capture, text=True, check=False)
+
+
+def fault(host: str, action: str, peer: str | None = None) -> str:
+    """Inject or remove a fault; returns a sentence saying what was done."""
+    spec = host_spec(host)
+    if action in FAULTS_TWO_HOSTS:
+        if peer is None:
+            raise UsageError(f"`{action}` needs two hosts: mxctl lab fault {action} A B")
+        if peer == MACHINE:
+            network.partition_from_machine(spec, heal=action == "heal")
+            verb = "healed the cut between" if action == "heal" else "cut"
+            return f"{verb} {spec.name} and the machine (the controller's vantage point)"
+        other = host_spec(peer)
+        if other == spec:
+            raise UsageError(f"`{action}` needs two different hosts")
+        network.partition(spec, other, heal=action == "heal")
+        verb = "healed the partition between" if action == "heal" else "partitioned"
+        return f"{verb} {spec.name} and {other.name}"
+    if peer is not None:
+        raise UsageError(f"`{action}` takes one host, got a second one ({peer})")
+    if action == "down":
+        nspawn.kill(spec.name)
+        return f"crashed {spec.name} (every process killed, no shutdown)"
+    if action == "up":
+        if lab.nspawn_pid(spec.name) is not None:
+            return f"{spec.name} is already running"
+        lab.boot_host(spec, lab.build_images())
+        lab.wait_for([spec], 22)
+        return f"restarted {spec.name}"
+    if action in ("link-down", "link-up"):
+        network.set_link(spec, up=action == "link-up")
+        return f"{spec.name} link is {'up' if action == 'link-up' else 'down'}"
+    if action == "freeze":
+        nspawn.freeze(spec.name)
+        return f"froze every process of {spec.name}"
+    if action == "thaw":
+        nspawn.thaw(spec.name)
+        return f"thawed {spec.name}"
+    choices = ", ".join(FAULTS_ONE_HOST + FAULTS_TWO_HOSTS)
+    raise UsageError(f"unknown fault {action!r}: choose one of {choices}")

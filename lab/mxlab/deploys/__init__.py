@@ -1,0 +1,1 @@
+"""pyinfra deploys that exist only in the lab (the outside MTA)."""

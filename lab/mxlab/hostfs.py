@@ -1,0 +1,78 @@
+"""Each lab host's root filesystem: an overlay on the cached image, seeded before boot.
+
+Only what a freshly installed machine would have is written here (hostname, resolver,
+host key, the operator's authorized key, and for the DNS hosts their BIND config):
+everything a mail host serves comes later from the deploy, over SSH.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mxlab import bind
+from mxlab.credentials import ssh_keypair, write_secret
+from mxlab.procs import run
+from mxlab.topology import HOSTS, HostSpec, nameserver_addresses
+
+
+def mounted(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as info:
+        return any(line.split()[4] == target for line in info)
+
+
+def mount_root(host_dir: Path, lowers: list[Path]) -> Path:
+    """Mount the host's overlay root (idempotent); return the mount point."""
+    upper, work, root = host_dir / "upper", host_dir / "work", host_dir / "root"
+    for d in (upper, work, root):
+        d.mkdir(parents=True, exist_ok=True)
+    if not mounted(root):
+        lower = ":".join(str(p) for p in lowers)
+        run(
+            ["mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={lower},upperdir={upper},workdir={work}", str(root)],
+            what=f"mounting the root filesystem of {host_dir.name}",
+            fix="the kernel needs overlayfs (modprobe overlay)",
+        )  # fmt: skip
+    return root
+
+
+def _owner(root: Path, user: str) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return int(fields[2]), int(fields[3])
+    raise KeyError(user)
+
+
+def seed(root: Path, spec: HostSpec, *, authorized_key: str, tsig_secret: str) -> str:
+    """Write the host's first-boot files; return its SSH host public key line."""
+    (root / "etc/hostname").write_text(spec.fqdn + "\n")
+    hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    hosts += [f"{h.address} {h.fqdn} {h.name}" for h in HOSTS]
+    (root / "etc/hosts").write_text("\n".join(hosts) + "\n")
+    resolv = root / "etc/resolv.conf"
+    resolv.unlink(missing_ok=True)  # may be a symlink into /run in the image
+    servers = "".join(f"nameserver {a}\n" for a in nameserver_addresses())
+    resolv.write_text(f"search example.test\n{servers}options timeout:1 attempts:2\n")
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    write_secret(ssh_dir / "authorized_keys", authorized_key + "\n")
+    host_key = ssh_keypair(root / "etc/ssh/ssh_host_ed25519_key", f"root@{spec.fqdn}")
+    if spec.role.startswith("dns-"):
+        _seed_bind(root, spec, tsig_secret)
+    return host_key
+
+
+def _seed_bind(root: Path, spec: HostSpec, tsig_secret: str) -> None:
+    uid, gid = _owner(root, "bind")
+    conf = root / "etc/bind/named.conf"
+    conf.write_text(bind.named_conf(spec, tsig_secret))
+    conf.chmod(0o640)
+    os.chown(conf, 0, gid)
+    zone_dir = root / bind.ZONE_DIR.lstrip("/")
+    for name, text in bind.zone_files(spec).items():
+        path = zone_dir / name
+        path.write_text(text)
+        os.chown(path, uid, gid)

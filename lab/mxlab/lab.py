@@ -1,0 +1,315 @@
+"""`mxctl lab up|down|status`: build, describe and remove the whole lab.
+
+`up` is all or nothing: if any step fails, whatever it made is torn down before the error
+is reported. `down` works from what exists on the machine (namespaces, cgroups, mounts),
+not from lab.json, so it also cleans up after a crash or an interrupted `up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+
+from mxlab import credentials, hostfs, image, network, nspawn
+from mxlab.controller_config import render_controller_config
+from mxlab.mirror import find_mirrors
+from mxlab.mxctl_config import render_lab_config
+from mxlab.procs import alive, run
+from mxlab.state import (
+    LabHost,
+    LabState,
+    cache_dir,
+    lab_json_path,
+    load_lab_state,
+    state_dir,
+)
+from mxlab.topology import (
+    BRIDGE,
+    GATEWAY,
+    HOSTS,
+    LAB_NAME,
+    LAYERS,
+    SUBNET,
+    TSIG_ALGORITHM,
+    TSIG_NAME,
+    ZONES,
+    HostSpec,
+)  # fmt: skip
+from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.errors import LabError
+
+log = logging.getLogger(__name__)
+# One lock for every lab on the machine: labs are built and torn down one at a time.
+LOCK_PATH = Path("/run/mxctl-lab.lock")
+BOOT_TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def lab_lock(wait: bool = False) -> Iterator[None]:
+    """One lab command at a time on this machine (two labs cannot be built at once)."""
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LabError(
+                f"another `mxctl lab` command (pid {holder}) is running: wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def preflight() -> None:
+    """Refuse early, in one line, when this machine cannot host a lab."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts): run as root")
+    filesystems = Path("/proc/filesystems").read_text()
+    if "overlay" not in filesystems:
+        raise LabError("the kernel has no overlayfs: run `modprobe overlay` and retry")
+    if not Path("/proc/self/ns/net").exists():
+        raise LabError("the kernel has no network namespaces (CONFIG_NET_NS): the lab needs them")
+    nspawn.check_cgroups()
+    for tool in ("ip", "nft", "debootstrap", "apt-ftparchive", "ssh-keygen", "openssl", "nsenter"):
+        if shutil.which(tool) is None:
+            raise LabError(f"`{tool}` is missing: run `make bootstrap` (installs the lab's tools)")
+
+
+def _host_dir(name: str) -> Path:
+    return state_dir() / "hosts" / name
+
+
+def _pid_file(name: str) -> Path:
+    return _host_dir(name) / "nspawn.pid"
+
+
+def nspawn_pid(name: str) -> int | None:
+    try:
+        pid = int(_pid_file(name).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def tcp_open(address: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class _Images:
+    base: Path
+    layers: dict[str, Path]
+    repo: Path
+    nspawn: nspawn.Nspawn
+
+
+def build_images(mirror: str | None = None) -> _Images:
+    """Every cached build product the hosts need (built first when missing)."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    mirrors = find_mirrors(mirror)
+    base = image.build_base(cache, mirrors)
+    layers = {name: image.build_layer(cache, base, name, pkgs) for name, pkgs in LAYERS.items()}
+    repo = image.build_repo(cache, base, image.repo_packages())
+    return _Images(base, layers, repo, nspawn.fetch_nspawn(cache))
+
+
+def boot_host(spec: HostSpec, images: _Images) -> None:
+    """Start a host's container on its (already seeded) root; does not wait for it."""
+    lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
+    root = hostfs.mount_root(_host_dir(spec.name), lowers)
+    pid = nspawn.start(
+        images.nspawn,
+        host=spec.name,
+        machine=spec.machine,
+        fqdn=spec.fqdn,
+        root=root,
+        netns=spec.netns,
+        binds_ro={str(images.repo): image.REPO_PATH_IN_HOST},
+        log_path=_host_dir(spec.name) / "console.log",
+    )
+    _pid_file(spec.name).write_text(str(pid))
+
+
+def wait_for(specs: list[HostSpec], port: int, clock: Clock = SYSTEM_CLOCK) -> None:
+    deadline = clock.monotonic() + BOOT_TIMEOUT
+    waiting = list(specs)
+    while waiting:
+        waiting = [s for s in waiting if not tcp_open(s.address, port)]
+        dead = [s.name for s in waiting if nspawn_pid(s.name) is None]
+        if dead:
+            raise LabError(
+                f"lab host(s) {', '.join(dead)} stopped while booting: see "
+                f"{_host_dir(dead[0]) / 'console.log'}"
+            )
+        if waiting and clock.monotonic() > deadline:
+            names = ", ".join(s.name for s in waiting)
+            raise LabError(
+                f"lab host(s) {names} did not open port {port} within {BOOT_TIMEOUT:.0f} s: "
+                f"see {_host_dir(waiting[0].name) / 'console.log'}"
+            )
+        if waiting:
+            clock.sleep(0.05)
+
+
+def wait_serving(spec: HostSpec, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Wait until a nameserver answers authoritatively for every lab zone."""
+    deadline = clock.monotonic() + BOOT_TIMEOUT
+    pending = list(ZONES)
+    while pending:
+        pending = [zone for zone in pending if not _serves(spec.address, zone)]
+        if pending and clock.monotonic() > deadline:
+            raise LabError(
+                f"{spec.name} does not serve {', '.join(pending)} after {BOOT_TIMEOUT:.0f} s: "
+                f"see `mxctl lab exec {spec.name} -- journalctl -u named`"
+            )
+        if pending:
+            clock.sleep(0.05)
+
+
+def _serves(address: str, zone: str) -> bool:
+    query = dns.message.make_query(zone, "SOA")
+    query.flags = dns.flags.Flag(0)  # no recursion: we ask the authority itself
+    try:
+        reply = dns.query.udp(query, address, timeout=0.5)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA)
+
+
+def is_up() -> bool:
+    return lab_json_path().exists() and all(nspawn_pid(h.name) for h in HOSTS)
+
+
+def up(mirror: str | None = None) -> LabState:
+    preflight()
+    with lab_lock():
+        if is_up():
+            log.info("the lab is already up: nothing to do")
+            return load_lab_state()
+        if lab_json_path().exists() or network.lab_namespaces():
+            raise LabError("a previous lab is half up: run `mxctl lab down` first")
+        try:
+            return _build(mirror)
+        except BaseException:
+            log.error("lab up failed: tearing down what was built")
+            _teardown()
+            raise
+
+
+def _build(mirror: str | None) -> LabState:
+    images = build_images(mirror)
+    sdir = state_dir()
+    sdir.mkdir(parents=True, exist_ok=True)
+    sdir.chmod(0o700)
+    client_pub = credentials.ssh_keypair(sdir / "id_ed25519", "mxctl-lab")
+    tsig_file = sdir / "tsig.key"
+    tsig = credentials.tsig_secret(tsig_file)
+    ca_cert, ca_key = credentials.certificate_authority(sdir)
+    network.create_bridge()
+    known_hosts = []
+    for spec in HOSTS:
+        network.create_host_link(spec)
+        lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
+        root = hostfs.mount_root(_host_dir(spec.name), lowers)
+        host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+        key_type_and_body = " ".join(host_key.split()[:2])
+        known_hosts.append(f"{spec.address},{spec.name},{spec.fqdn} {key_type_and_body}")
+    (sdir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
+    # DNS first: every other host resolves through it, and lookups timing out would slow
+    # mail daemons' start by tens of seconds.
+    # The primary before the secondary: a secondary that finds its primary closed backs off
+    # its first zone transfer for tens of seconds.
+    dns_hosts = sorted((s for s in HOSTS if s.role.startswith("dns-")), key=lambda s: s.role)
+    for spec in sorted(dns_hosts, key=lambda s: s.role != "dns-primary"):
+        boot_host(spec, images)
+        wait_for([spec], 53)
+        wait_serving(spec)
+    others = [s for s in HOSTS if s not in dns_hosts]
+    for spec in others:
+        boot_host(spec, images)
+    wait_for(list(HOSTS), 22)
+    state = LabState(
+        name=LAB_NAME,
+        subnet=str(SUBNET),
+        bridge=BRIDGE,
+        gateway=str(GATEWAY),
+        zones=list(ZONES),
+        hosts={s.name: LabHost(s.name, s.fqdn, s.address, s.role, s.netns, s.mac) for s in HOSTS},
+        ssh_user="root",
+        ssh_key=str(sdir / "id_ed25519"),
+        known_hosts=str(sdir / "known_hosts"),
+        tsig_name=TSIG_NAME,
+        tsig_algorithm=TSIG_ALGORITHM,
+        tsig_secret_file=str(tsig_file),
+        ca_cert=str(ca_cert),
+        ca_key=str(ca_key),
+    )
+    write_client_config(state)
+    lab_json_path().write_text(state.to_json())
+    return state
+
+
+def write_client_config(state: LabState) -> None:
+    """The lab's mxctl.toml: DNS provider and records, the pair, probes, witness, API."""
+    text = render_lab_config(state) + render_controller_config(state)
+    (state_dir() / "mxctl.toml").write_text(text)
+
+
+def down() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts): run as root")
+    with lab_lock():
+        _teardown()
+
+
+def _lab_mounts() -> list[str]:
+    prefix = str(state_dir()) + "/"
+    with open("/proc/self/mountinfo") as info:
+        points = [line.split()[4] for line in info]
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+
+def _teardown() -> None:
+    """Remove every process, mount, cgroup, namespace and link of the lab; keep the cache."""
+    names = [h.name for h in HOSTS]
+    for name in names:
+        pid = nspawn_pid(name)
+        if pid is not None:
+            nspawn.thaw(name)
+            os.kill(pid, 15)
+    for name in names:
+        nspawn.stop(name, nspawn_pid(name))
+    for point in _lab_mounts():
+        run(["umount", "--lazy", point], what=f"unmounting {point}", check=False)
+    for name in names:
+        nspawn.remove_cgroups(name)
+        machine = next(h.machine for h in HOSTS if h.name == name)
+        shutil.rmtree(Path("/run/systemd/nspawn/propagate") / machine, ignore_errors=True)
+    for hierarchy in nspawn.HIERARCHIES:
+        with contextlib.suppress(OSError):
+            (nspawn.CGROUP_ROOT / hierarchy / LAB_NAME).rmdir()
+    network.destroy()
+    if _lab_mounts():
+        raise LabError(f"lab mounts remain after teardown: {_lab_mounts()}")
+    shutil.rmtree(state_dir(), ignore_errors=True)
