@@ -22,13 +22,27 @@ class RemoteError(MxctlError):
 
 
 @dataclass(frozen=True)
-class SshTarget:
-    name: str
-    address: str
+class SshAccess:
+    """How mxctl logs in to the hosts it manages: the one shape of SSH credentials, from
+    `[ssh]` in mxctl.toml, the probes' targets and the lab alike."""
+
     user: str
     key_file: str
-    known_hosts: str
+    known_hosts: str  # host keys are verified against this file, never learnt
     port: int = 22
+    timeout: float = 10.0  # seconds for connect, auth and each command
+
+    def to(self, name: str, address: str) -> SshTarget:
+        return SshTarget(name, address, self)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """One host to reach with `access`; `name` is what errors call it."""
+
+    name: str
+    address: str
+    access: SshAccess
 
 
 @dataclass(frozen=True)
@@ -48,18 +62,19 @@ def exec_remote(
     propagate, for callers that classify failures their own way (the probes do)."""
     step = on_step or (lambda _: None)
     client = paramiko.SSHClient()
+    access = target.access
     try:
-        client.load_host_keys(target.known_hosts)
+        client.load_host_keys(access.known_hosts)
     except OSError as exc:
-        raise paramiko.SSHException(f"cannot read known_hosts {target.known_hosts}: {exc}") from exc
+        raise paramiko.SSHException(f"cannot read known_hosts {access.known_hosts}: {exc}") from exc
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         step("ssh-connect")
         client.connect(
             target.address,
-            port=target.port,
-            username=target.user,
-            key_filename=target.key_file,
+            port=access.port,
+            username=access.user,
+            key_filename=access.key_file,
             look_for_keys=False,
             allow_agent=False,
             timeout=timeout,
@@ -82,14 +97,14 @@ def run_remote(target: SshTarget, command: str, timeout: float = 10.0) -> Remote
         return exec_remote(target, command, timeout)
     except paramiko.BadHostKeyException:
         raise RemoteError(
-            target.name, "host-key", f"key does not match {target.known_hosts}: refusing"
+            target.name, "host-key", f"key does not match {target.access.known_hosts}: refusing"
         ) from None
     except paramiko.AuthenticationException:
-        raise RemoteError(target.name, "auth", f"key {target.key_file} refused") from None
+        raise RemoteError(target.name, "auth", f"key {target.access.key_file} refused") from None
     except paramiko.SSHException as exc:
         if "known_hosts" in str(exc):
             raise RemoteError(
-                target.name, "host-key", f"not pinned in {target.known_hosts}: {exc}"
+                target.name, "host-key", f"not pinned in {target.access.known_hosts}: {exc}"
             ) from None
         raise RemoteError(target.name, "unreachable", str(exc) or type(exc).__name__) from None
     except TimeoutError:

@@ -196,9 +196,7 @@ def build_repo(cache: Path, base: Path, packages: list[str]) -> Path:
     )
     debs = sorted((tmp / "upper/var/cache/apt/archives").glob("*.deb"))
     if not debs:
-        raise LabError(
-            "the lab repository came out empty: check lab/mxlab/repo-packages.txt"
-        )
+        raise LabError("the lab repository came out empty: check lab/mxlab/repo-packages.txt")
     repo = tmp / "repo"
     for deb in debs:
         shutil.move(str(deb), repo / deb.name)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import LabError
-from orchestrator.remote import SshTarget
+from orchestrator.remote import SshAccess, SshTarget
 
 DEFAULT_STATE_DIR = Path("/var/lib/mxctl-lab")
 DEFAULT_CACHE_DIR = Path("/var/cache/mxctl-lab")
@@ -65,8 +65,8 @@ class LabState:
     def ssh_target(self, name: str, known_hosts: str | None = None) -> SshTarget:
         """How to reach a lab host over SSH, its key pinned by the lab's known_hosts."""
         host = self.host(name)
-        return SshTarget(host.fqdn, host.address, self.ssh_user, self.ssh_key,
-                         known_hosts or self.known_hosts)  # fmt: skip
+        access = SshAccess(self.ssh_user, self.ssh_key, known_hosts or self.known_hosts)
+        return access.to(host.fqdn, host.address)
 
     def nameservers(self) -> list[LabHost]:
         return [h for h in self.hosts.values() if h.role.startswith("dns-")]

@@ -17,9 +17,9 @@ from orchestrator.probes.settings import (
     ParitySettings,
     ProbeSettings,
     ProbeUser,
-    SshAccess,
     Timeouts,
 )
+from orchestrator.remote import SshAccess
 
 # One second is enough on the lab bridge (answers take 1-100 ms) and is what LAB.md's
 # detection timings were measured with; the canary gets longer, replication batches.

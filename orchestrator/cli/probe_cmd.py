@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.config.controller_section import SshConfig
 from orchestrator.config.loader import load_config
 from orchestrator.controller.observe import probe_settings
 from orchestrator.probes.parity import Finding, parity_check
 from orchestrator.probes.round import probe_round
 from orchestrator.probes.settings import ProbeSettings
 from orchestrator.probes.table import render
+from orchestrator.remote import SshAccess
 
 
 def register(subparsers: Any) -> None:
@@ -60,7 +60,7 @@ def load_settings(args: argparse.Namespace) -> ProbeSettings:
     return probe_settings(
         config.probes,
         config.dns,
-        ssh if isinstance(ssh, SshConfig) else None,
+        ssh if isinstance(ssh, SshAccess) else None,
         config.pair.primary,
         config.pair.standby,
     )

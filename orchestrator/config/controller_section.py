@@ -13,6 +13,8 @@ from pathlib import Path
 
 from orchestrator.config.fields import Reader, Table, join
 from orchestrator.config.secrets import Secret
+from orchestrator.controller.model import Policy
+from orchestrator.remote import SshAccess
 
 
 @dataclass(frozen=True)
@@ -20,15 +22,6 @@ class PairConfig:
     primary: str  # a name in dns.mail_hosts, e.g. mx1.example.test
     standby: str
     state_dir: Path  # journal and controller state
-
-
-@dataclass(frozen=True)
-class SshConfig:
-    user: str
-    key_file: str
-    known_hosts: str
-    port: int
-    timeout: float
 
 
 @dataclass(frozen=True)
@@ -95,9 +88,9 @@ def parse_pair(reader: Reader, raw: Table, path: str = "pair") -> PairConfig:
     return PairConfig(primary, standby, Path(state_dir))
 
 
-def parse_ssh(reader: Reader, raw: Table, path: str = "ssh") -> SshConfig:
+def parse_ssh(reader: Reader, raw: Table, path: str = "ssh") -> SshAccess:
     reader.reject_unknown(raw, {"user", "key_file", "known_hosts", "port", "timeout"}, path)
-    return SshConfig(
+    return SshAccess(
         reader.string(raw, "user", path, default="root"),
         _file(reader, raw, "key_file", path, private=True),
         _file(reader, raw, "known_hosts", path, private=False),
@@ -112,9 +105,10 @@ def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConf
     reader.reject_unknown(raw, known, path)
     return PolicyConfig(
         reader.number(raw, "interval", path, 5.0, 0.2, 3600.0),
-        reader.integer(raw, "failure_threshold", path, 3, 1, 100),
-        reader.number(raw, "max_replication_lag", path, 60.0, 0.0, 86400.0),
-        reader.number(raw, "anti_flap", path, 3600.0, 0.0, 7 * 86400.0),
+        # The decision rules' defaults live with them (controller.model.Policy), once.
+        reader.integer(raw, "failure_threshold", path, Policy.failure_threshold, 1, 100),
+        reader.number(raw, "max_replication_lag", path, Policy.max_replication_lag_s, 0.0, 86400.0),
+        reader.number(raw, "anti_flap", path, Policy.anti_flap_s, 0.0, 7 * 86400.0),
         reader.number(raw, "failover_deadline", path, 120.0, 1.0, 3600.0),
     )
 

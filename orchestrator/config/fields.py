@@ -128,8 +128,13 @@ class Reader:
         reference = self.string(table, key, path)
         if not reference:
             return Secret("", "")
+        return self.resolve(reference, join(path, key))
+
+    def resolve(self, reference: str, path: str) -> Secret:
+        """The secret behind an `env:`/`file:` reference; a problem (and an empty secret)
+        when it cannot be read."""
         try:
-            return resolve_secret(reference, join(path, key), self._environ)
+            return resolve_secret(reference, path, self._environ)
         except ConfigError as exc:
             self.problems.extend(exc.problems)
             return Secret("", reference)

@@ -20,6 +20,7 @@ from orchestrator.config.fields import Reader, Table
 from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
 from orchestrator.config.probes_section import ProbesConfig, parse_probes
 from orchestrator.errors import ConfigError
+from orchestrator.remote import SshAccess
 
 T = TypeVar("T")
 DEFAULT_CONFIG_PATH = Path("/etc/mxctl/mxctl.toml")
@@ -72,8 +73,8 @@ class MxctlConfig:
         return self.section("pair", cs.PairConfig)
 
     @property
-    def ssh(self) -> cs.SshConfig:
-        return self.section("ssh", cs.SshConfig)
+    def ssh(self) -> SshAccess:
+        return self.section("ssh", SshAccess)
 
     @property
     def policy(self) -> cs.PolicyConfig:

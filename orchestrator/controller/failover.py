@@ -46,7 +46,7 @@ def ssh_target(config: MxctlConfig, fqdn: str) -> SshTarget:
     found = config.dns.mail_host(fqdn)
     address = next(iter(found[1]), "") if found else ""
     ssh = config.ssh
-    return SshTarget(fqdn, address, ssh.user, ssh.key_file, ssh.known_hosts, ssh.port)
+    return ssh.to(fqdn, address)
 
 
 def run_hooks(commands: tuple[tuple[str, ...], ...], move: Move, timeout: float) -> Evidence:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from orchestrator.clock import Clock
-from orchestrator.config.controller_section import SshConfig, WitnessConfig
+from orchestrator.config.controller_section import WitnessConfig
 from orchestrator.config.dns_section import DnsConfig
 from orchestrator.config.probes_section import ProbesConfig
 from orchestrator.controller.model import Health, ObserverReport, Snapshot
@@ -28,9 +28,9 @@ from orchestrator.probes.settings import (
     MailHostTarget,
     ProbeSettings,
     ProbeUser,
-    SshAccess,
     Timeouts,
 )
+from orchestrator.remote import SshAccess
 
 log = logging.getLogger(__name__)
 HEALTH_PROBES = ("smtp", "imaps")
@@ -41,7 +41,7 @@ def short_name(fqdn: str) -> str:
 
 
 def probe_settings(
-    probes: ProbesConfig, dns: DnsConfig, ssh: SshConfig | None, primary: str, standby: str
+    probes: ProbesConfig, dns: DnsConfig, ssh: SshAccess | None, primary: str, standby: str
 ) -> ProbeSettings:
     """Probe targets for the pair as it is now (roles change at each failover)."""
     hosts = []
@@ -49,7 +49,7 @@ def probe_settings(
         found = dns.mail_host(fqdn)
         addresses = found[1] if found else ()
         address = next((a for a in addresses if ":" not in a), addresses[0] if addresses else "")
-        access = SshAccess(ssh.user, ssh.key_file, ssh.known_hosts, ssh.port) if ssh else None
+        access = ssh
         hosts.append(MailHostTarget(short_name(fqdn), fqdn.rstrip("."), address, role, access))
     timeouts = Timeouts(
         smtp=probes.timeout,

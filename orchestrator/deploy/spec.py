@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config.secrets import Secret, resolve_secret
+from orchestrator.config.fields import Reader
+from orchestrator.config.secrets import Secret
 from orchestrator.deploy import dkim, tlscerts
 from orchestrator.errors import ConfigError
 
@@ -122,28 +123,17 @@ def is_hostname(name: str) -> bool:
     return len(labels) >= 2 and all(_LABEL.match(lb) for lb in labels) and not labels[-1].isdigit()
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, field: str, message: str) -> None:
-        self.items.append(f"{field}: {message}")
-
-    def extend(self, items: Sequence[str]) -> None:
-        self.items.extend(items)
-
-
 def load_pair(
     hosts: Mapping[str, HostData],
     environ: Mapping[str, str] | None = None,
     check_files: bool = True,
 ) -> MailPair:
     """Validate the pair and resolve its secrets; ConfigError listing every problem."""
-    problems = _Problems()
+    problems = Reader(environ)
     if len(hosts) != 2:
         names = ", ".join(sorted(hosts)) or "none"
-        problems.add("mail", f"the pair needs exactly two hosts in group `mail`, found {names}")
-        raise ConfigError(problems.items)
+        problems.problem("mail", f"the pair needs exactly two hosts in group `mail`, found {names}")
+        raise ConfigError(problems.problems)
 
     read = [_read_host(name, data, problems) for name, data in hosts.items()]
     parsed_hosts = [h for h, _ in read]
@@ -152,12 +142,14 @@ def load_pair(
 
     domains = _read_domains(shared.get("mail_domains"), problems)
     client_name = _read_hostname(shared.get("mail_client_name"), "mail_client_name", problems)
-    users = _read_users(shared.get("mail_users"), domains, problems, environ)
-    probe = _read_user(shared.get("mail_probe_user"), "mail_probe_user", domains, problems, environ)
+    users = _read_users(shared.get("mail_users"), domains, problems)
+    probe = _read_user(shared.get("mail_probe_user"), "mail_probe_user", domains, problems)
     if probe is not None:
         probe = MailUser(probe.address, probe.password, probe=True)
         if any(u.address == probe.address for u in users):
-            problems.add("mail_probe_user.address", "must be a dedicated user, not in mail_users")
+            problems.problem(
+                "mail_probe_user.address", "must be a dedicated user, not in mail_users"
+            )
     all_users = (*users, *([probe] if probe else []))
     aliases = _read_aliases(shared.get("mail_aliases"), domains, all_users, problems)
     port = _read_int(
@@ -168,20 +160,20 @@ def load_pair(
         problems,
     )
     repl_password = _read_secret(
-        shared.get("mail_replication_password"), "mail_replication_password", problems, environ
+        shared.get("mail_replication_password"), "mail_replication_password", problems
     )
     if repl_password.reveal() and not _DOVEADM_PASSWORD.match(repl_password.reveal()):
-        problems.add(
+        problems.problem(
             "mail_replication_password",
             "must be 16+ characters without spaces, quotes or backslashes "
             "(it goes into Dovecot's configuration)",
         )
     selector = _read_selector(shared.get("mail_dkim_selector"), problems)
-    dkim_key = _read_secret(shared.get("mail_dkim_key"), "mail_dkim_key", problems, environ)
+    dkim_key = _read_secret(shared.get("mail_dkim_key"), "mail_dkim_key", problems)
     if dkim_key.reveal():
         error = dkim.check_private_key(dkim_key.reveal())
         if error:
-            problems.add("mail_dkim_key", error)
+            problems.problem("mail_dkim_key", error)
     tunables = Tunables(
         message_size_limit=_read_int(
             shared.get("postfix_message_size_limit", DEFAULTS["postfix_message_size_limit"]),
@@ -206,10 +198,10 @@ def load_pair(
         for h, paths_given in read:
             if h.fqdn and paths_given:
                 for problem in tlscerts.check_pair(h.tls_cert, h.tls_key, (h.fqdn, client_name)):
-                    problems.add(f"mail[{h.name}].mail_tls_cert", problem)
+                    problems.problem(f"mail[{h.name}].mail_tls_cert", problem)
 
-    if problems.items:
-        raise ConfigError(problems.items)
+    if problems.problems:
+        raise ConfigError(problems.problems)
     primary = next(h for h in parsed_hosts if h.role == "primary")
     standby = next(h for h in parsed_hosts if h.role == "standby")
     assert probe is not None
@@ -229,20 +221,20 @@ def load_pair(
     )
 
 
-def _read_host(name: str, data: HostData, problems: _Problems) -> tuple[MailHost, bool]:
+def _read_host(name: str, data: HostData, problems: Reader) -> tuple[MailHost, bool]:
     """The host, and whether its certificate paths are there to be checked."""
     role = data.get("mail_role")
     if role is None:
-        problems.add(f"mail[{name}].mail_role", "required: primary or standby")
+        problems.problem(f"mail[{name}].mail_role", "required: primary or standby")
         role = ""
     elif role not in ROLES:
-        problems.add(
+        problems.problem(
             f"mail[{name}].mail_role", f"unknown role {role!r}: must be primary or standby"
         )
         role = ""
     fqdn = data.get("mail_fqdn", name)
     if not isinstance(fqdn, str) or not is_hostname(fqdn):
-        problems.add(
+        problems.problem(
             f"mail[{name}].mail_fqdn",
             f"{fqdn!r} is not a fully qualified host name (set mail_fqdn, e.g. mx1.example.com)",
         )
@@ -252,7 +244,7 @@ def _read_host(name: str, data: HostData, problems: _Problems) -> tuple[MailHost
     for key in ("mail_tls_cert", "mail_tls_key"):
         value = data.get(key)
         if not isinstance(value, str) or not value.startswith("/"):
-            problems.add(
+            problems.problem(
                 f"mail[{name}].{key}", "required: an absolute path on the deploying machine"
             )
             paths.append(Path("/nonexistent"))
@@ -263,27 +255,27 @@ def _read_host(name: str, data: HostData, problems: _Problems) -> tuple[MailHost
     return host, paths_given
 
 
-def _check_roles(hosts: Sequence[MailHost], problems: _Problems) -> None:
+def _check_roles(hosts: Sequence[MailHost], problems: Reader) -> None:
     for role in ROLES:
         holders = [h.name for h in hosts if h.role == role]
         if len(holders) > 1:
-            problems.add(
+            problems.problem(
                 "mail_role",
                 f"two {role} hosts ({', '.join(holders)}): exactly one primary and one standby",
             )
     fqdns = [h.fqdn for h in hosts if h.fqdn]
     if len(fqdns) == 2 and fqdns[0] == fqdns[1]:
-        problems.add("mail_fqdn", f"both hosts are named {fqdns[0]}: each needs its own name")
+        problems.problem("mail_fqdn", f"both hosts are named {fqdns[0]}: each needs its own name")
 
 
-def _shared_data(hosts: Mapping[str, HostData], problems: _Problems) -> dict[str, Any]:
+def _shared_data(hosts: Mapping[str, HostData], problems: Reader) -> dict[str, Any]:
     """Settings both hosts must agree on (they are normally group data)."""
     (name_a, data_a), (name_b, data_b) = hosts.items()
     shared: dict[str, Any] = {}
     for key in SHARED_FIELDS:
         a, b = data_a.get(key), data_b.get(key)
         if a != b:
-            problems.add(
+            problems.problem(
                 key, f"differs between {name_a} and {name_b}: set it once, in the group data"
             )
         if a is not None:  # absent: the reader's default (DEFAULTS) or its "required"
@@ -291,68 +283,62 @@ def _shared_data(hosts: Mapping[str, HostData], problems: _Problems) -> dict[str
     return shared
 
 
-def _read_domains(value: object, problems: _Problems) -> list[str]:
+def _read_domains(value: object, problems: Reader) -> list[str]:
     if not isinstance(value, list | tuple) or not value:
-        problems.add("mail_domains", "required: a non-empty list of domain names")
+        problems.problem("mail_domains", "required: a non-empty list of domain names")
         return []
     domains: list[str] = []
     for i, item in enumerate(value):
         field = f"mail_domains[{i}]"
         if not isinstance(item, str) or not is_hostname(item):
-            problems.add(field, f"{item!r} is not a valid lower-case domain name")
+            problems.problem(field, f"{item!r} is not a valid lower-case domain name")
         elif item in domains:
-            problems.add(field, f"{item} is listed twice")
+            problems.problem(field, f"{item} is listed twice")
         else:
             domains.append(item)
     return domains
 
 
-def _read_hostname(value: object, field: str, problems: _Problems) -> str:
+def _read_hostname(value: object, field: str, problems: Reader) -> str:
     if not isinstance(value, str) or not is_hostname(value):
-        problems.add(field, f"{value!r} is not a fully qualified host name")
+        problems.problem(field, f"{value!r} is not a fully qualified host name")
         return ""
     return value
 
 
-def _read_int(value: object, field: str, low: int, high: int, problems: _Problems) -> int:
+def _read_int(value: object, field: str, low: int, high: int, problems: Reader) -> int:
     # `pyinfra --data key=value` passes strings; accept their integer form.
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        problems.add(field, f"must be an integer between {low} and {high}")
+        problems.problem(field, f"must be an integer between {low} and {high}")
         return low
     if not low <= value <= high:
-        problems.add(field, f"{value} is out of range: must be between {low} and {high}")
+        problems.problem(field, f"{value} is out of range: must be between {low} and {high}")
         return low
     return value
 
 
-def _read_secret(
-    value: object, field: str, problems: _Problems, environ: Mapping[str, str] | None
-) -> Secret:
+def _read_secret(value: object, field: str, problems: Reader) -> Secret:
     if not isinstance(value, str) or not value:
-        problems.add(field, "required: a secret reference, `env:NAME` or `file:/path` (0600)")
+        problems.problem(field, "required: a secret reference, `env:NAME` or `file:/path` (0600)")
         return Secret("", "")
-    try:
-        return resolve_secret(value, field, environ)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return Secret("", value)
+    return problems.resolve(value, field)
 
 
-def _read_address(value: object, field: str, domains: Sequence[str], problems: _Problems) -> str:
+def _read_address(value: object, field: str, domains: Sequence[str], problems: Reader) -> str:
     if not isinstance(value, str) or value.count("@") != 1:
-        problems.add(field, f"{value!r} is not a mail address (local@domain)")
+        problems.problem(field, f"{value!r} is not a mail address (local@domain)")
         return ""
     local, _, domain = value.partition("@")
     if len(local) > 64 or not _LOCAL_PART.match(local):
-        problems.add(field, f"{value!r}: invalid local part (lower case, no spaces or colons)")
+        problems.problem(field, f"{value!r}: invalid local part (lower case, no spaces or colons)")
         return ""
     if domains and domain not in domains:
-        problems.add(field, f"{value!r}: domain {domain} is not in mail_domains")
+        problems.problem(field, f"{value!r}: domain {domain} is not in mail_domains")
         return ""
     if not is_hostname(domain):
-        problems.add(field, f"{value!r}: {domain!r} is not a valid domain name")
+        problems.problem(field, f"{value!r}: {domain!r} is not a valid domain name")
         return ""
     return value
 
@@ -361,48 +347,45 @@ def _read_user(
     value: object,
     field: str,
     domains: Sequence[str],
-    problems: _Problems,
-    environ: Mapping[str, str] | None,
+    problems: Reader,
 ) -> MailUser | None:
     if not isinstance(value, Mapping):
-        problems.add(field, "required: a mapping with `address` and `password` (a reference)")
+        problems.problem(field, "required: a mapping with `address` and `password` (a reference)")
         return None
     unknown = sorted(set(value) - {"address", "password"})
     if unknown:
-        problems.add(field, f"unknown keys {', '.join(unknown)} (known: address, password)")
+        problems.problem(field, f"unknown keys {', '.join(unknown)} (known: address, password)")
     address = _read_address(value.get("address"), f"{field}.address", domains, problems)
     if value.get("password") is None:
-        problems.add(f"{field}.password", "missing: a reference, `env:NAME` or `file:/path`")
+        problems.problem(f"{field}.password", "missing: a reference, `env:NAME` or `file:/path`")
         return None
-    password = _read_secret(value.get("password"), f"{field}.password", problems, environ)
+    password = _read_secret(value.get("password"), f"{field}.password", problems)
     return MailUser(address, password) if address else None
 
 
-def _read_users(
-    value: object, domains: Sequence[str], problems: _Problems, environ: Mapping[str, str] | None
-) -> list[MailUser]:
+def _read_users(value: object, domains: Sequence[str], problems: Reader) -> list[MailUser]:
     if not isinstance(value, list | tuple) or not value:
-        problems.add("mail_users", "required: a non-empty list of {address, password} mappings")
+        problems.problem("mail_users", "required: a non-empty list of {address, password} mappings")
         return []
     users: list[MailUser] = []
     for i, item in enumerate(value):
-        user = _read_user(item, f"mail_users[{i}]", domains, problems, environ)
+        user = _read_user(item, f"mail_users[{i}]", domains, problems)
         if user is None:
             continue
         if any(u.address == user.address for u in users):
-            problems.add(f"mail_users[{i}].address", f"{user.address} is listed twice")
+            problems.problem(f"mail_users[{i}].address", f"{user.address} is listed twice")
             continue
         users.append(user)
     return users
 
 
 def _read_aliases(
-    value: object, domains: Sequence[str], users: Sequence[MailUser], problems: _Problems
+    value: object, domains: Sequence[str], users: Sequence[MailUser], problems: Reader
 ) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, Mapping):
-        problems.add("mail_aliases", "must be a mapping of alias address -> target address")
+        problems.problem("mail_aliases", "must be a mapping of alias address -> target address")
         return ()
     out: list[tuple[str, str]] = []
     for source, target in sorted(value.items()):
@@ -410,27 +393,27 @@ def _read_aliases(
         src = _read_address(source, field, domains, problems)
         dst = _read_address(target, field, (), problems)
         if src and any(u.address == src for u in users):
-            problems.add(field, f"{src} is a mailbox; an alias cannot shadow it")
+            problems.problem(field, f"{src} is a mailbox; an alias cannot shadow it")
         elif src and dst:
             out.append((src, dst))
     return tuple(out)
 
 
-def _read_ca_bundle(value: object, problems: _Problems, check_files: bool) -> Path | None:
+def _read_ca_bundle(value: object, problems: Reader, check_files: bool) -> Path | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.startswith("/"):
-        problems.add("mail_tls_ca", "must be an absolute path to a PEM CA bundle (or unset)")
+        problems.problem("mail_tls_ca", "must be an absolute path to a PEM CA bundle (or unset)")
         return None
     if check_files:
         error = tlscerts.check_ca_bundle(Path(value))
         if error:
-            problems.add("mail_tls_ca", error)
+            problems.problem("mail_tls_ca", error)
     return Path(value)
 
 
-def _read_selector(value: object, problems: _Problems) -> str:
+def _read_selector(value: object, problems: Reader) -> str:
     if not isinstance(value, str) or not _SELECTOR.match(value):
-        problems.add("mail_dkim_selector", f"{value!r} is not a DNS label (e.g. mail, 2026a)")
+        problems.problem("mail_dkim_selector", f"{value!r} is not a DNS label (e.g. mail, 2026a)")
         return ""
     return value

@@ -9,14 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.config.secrets import Secret
-
-
-@dataclass(frozen=True)
-class SshAccess:
-    user: str
-    key_file: str
-    known_hosts: str  # host keys are verified against this file, never learnt
-    port: int = 22
+from orchestrator.remote import SshAccess
 
 
 @dataclass(frozen=True)

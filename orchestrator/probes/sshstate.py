@@ -15,8 +15,8 @@ from orchestrator.clock import Clock
 from orchestrator.probes.hoststate import HostState, parse_host_state, state_script
 from orchestrator.probes.result import ErrorClass, ProbeResult, Progress, StepFailed
 from orchestrator.probes.runner import run_probe
-from orchestrator.probes.settings import MailHostTarget, ProbeSettings, SshAccess
-from orchestrator.remote import RemoteResult, SshTarget, exec_remote
+from orchestrator.probes.settings import MailHostTarget, ProbeSettings
+from orchestrator.remote import RemoteResult, SshAccess, exec_remote
 
 
 def _translate(exc: Exception, step: str) -> StepFailed | Exception:
@@ -44,8 +44,7 @@ def run_ssh_command(
     access: SshAccess, address: str, command: str, timeout: float, progress: Progress
 ) -> RemoteResult:
     """Run one command; host keys come only from `access.known_hosts`, unknown ones refused."""
-    target = SshTarget(address, address, access.user, access.key_file, access.known_hosts,
-                       access.port)  # fmt: skip
+    target = access.to(address, address)
     try:
         return exec_remote(target, command, timeout, progress.at)
     except Exception as exc:

@@ -10,7 +10,7 @@ from mxlab import control
 from mxlab.state import LabState
 
 from orchestrator.controller.fencing import fence, is_fenced, unfence
-from orchestrator.remote import SshTarget
+from orchestrator.remote import SshAccess
 
 pytestmark = pytest.mark.lab
 
@@ -52,7 +52,7 @@ def test_fence_rejects_clients_keeps_ssh_and_survives_reboot(lab: LabState) -> N
         capture=True,
     )
     assert install.returncode == 0, install.stderr
-    target = SshTarget("sender", sender.address, lab.ssh_user, lab.ssh_key, lab.known_hosts)
+    target = SshAccess(lab.ssh_user, lab.ssh_key, lab.known_hosts).to("sender", sender.address)
     # 587 stands for a mail client port, 12345 for the doveadm replication port.
     _listen("sender", 587, 12345)
     assert _wait_open(sender.address, 587) == "open"
@@ -79,6 +79,6 @@ def test_fence_rejects_clients_keeps_ssh_and_survives_reboot(lab: LabState) -> N
 
 
 def test_fencing_an_unreachable_host_reports_it(lab: LabState) -> None:
-    target = SshTarget("ghost", "10.254.77.99", lab.ssh_user, lab.ssh_key, lab.known_hosts)
+    target = SshAccess(lab.ssh_user, lab.ssh_key, lab.known_hosts).to("ghost", "10.254.77.99")
     result = fence(target, "test", timeout=1)
     assert not result.fenced and "unreachable" in result.detail

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.runner import Runner, Step, StepFailed
+from tests.fakes import FakeClock
 
 
 class Crash(BaseException):

@@ -21,7 +21,6 @@ import dns.update
 import pytest
 
 from orchestrator.cli import dns_cmd
-from orchestrator.clock import FakeClock
 from orchestrator.config import parse_config
 from orchestrator.config.dns_section import DnsConfig
 from orchestrator.dns.factory import make_provider
@@ -29,6 +28,7 @@ from orchestrator.dns.provider import BaseProvider
 from orchestrator.dns.records import RRset
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import MxctlError
+from tests.fakes import FakeClock
 
 from .cloudflare_standin import CloudflareStandIn
 from .servers import MX1, PDNS_API_KEY, TSIG_NAME, TSIG_SECRET, ZONES, BindPair, PowerDns, zone_text

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.config import parse_config
 from orchestrator.controller.failover import FailoverSteps, Move
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.runner import Runner, Step
 from orchestrator.errors import MxctlError
+from tests.fakes import FakeClock
 
 from .conftest import ENVIRON, ProviderEnv
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsAuthError, DnsUnavailable
+from tests.fakes import FakeClock
 
 
 def flaky(failures: list[Exception]) -> tuple[list[int], object]:
