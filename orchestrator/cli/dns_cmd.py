@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def _setup(args: argparse.Namespace) -> tuple[DnsConfig, BaseProvider]:
-    config = load_config(args.config, required=("dns",)).dns
+    config = load_config(args.config, required=("dns",), only=("dns",)).dns
     return config, make_provider(config, SYSTEM_CLOCK)
 
 

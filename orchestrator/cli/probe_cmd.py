@@ -54,7 +54,9 @@ def load_settings(args: argparse.Namespace) -> ProbeSettings:
     """The controller's view: hosts in their configured roles, from mxctl.toml (no canary
     or parity settings there yet, so those parts are skipped)."""
     config = load_config(
-        Path(args.config) if args.config else None, required=("dns", "pair", "probes")
+        Path(args.config) if args.config else None,
+        required=("dns", "pair", "probes"),
+        only=("ssh",),
     )
     ssh = config.sections.get("ssh")
     return probe_settings(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,8 +115,13 @@ def load_config(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     required: tuple[str, ...] = (),
+    only: Collection[str] | None = None,
 ) -> MxctlConfig:
-    """Read and validate the config; ConfigError lists every problem with its path."""
+    """Read and validate the config; ConfigError lists every problem with its path.
+
+    `only` names the sections a command uses: the others are not parsed (nor their
+    secrets resolved), so `mxctl dns show` works before the first deploy has created the
+    probe password. Section names are still checked, so a typo is never ignored."""
     path = path or default_config_path(environ)
     try:
         text = path.read_text()
@@ -126,7 +131,7 @@ def load_config(
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    return parse_config(text, path, environ, required)
+    return parse_config(text, path, environ, required, only)
 
 
 def parse_config(
@@ -134,7 +139,9 @@ def parse_config(
     path: Path = Path("<config>"),
     environ: Mapping[str, str] | None = None,
     required: tuple[str, ...] = (),
+    only: Collection[str] | None = None,
 ) -> MxctlConfig:
+    wanted = set(SECTIONS) if only is None else {*only, *required}
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -145,18 +152,21 @@ def parse_config(
         parser = SECTIONS.get(key)
         if parser is None:
             reader.problem(key, f"unknown section (known: {', '.join(sorted(SECTIONS))})")
+        elif key not in wanted:
+            continue
         elif not isinstance(value, dict):
             reader.problem(key, "must be a table")
         else:
             sections[key] = parser(reader, value, key)
     for key, default in DEFAULTS.items():
-        if key not in raw:
+        if key not in raw and key in wanted:
             sections[key] = SECTIONS[key](reader, default, key)
     for key in required:
         if key not in raw:
             reader.problem(key, f"missing section [{key}]")
     if "pair" in sections and "dns" in sections:
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
+    if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])

@@ -99,3 +99,19 @@ listen = "localhost"
     for want in expected:
         assert any(want in p for p in problems), (want, problems)
     assert len(problems) == len(expected)
+
+
+def test_a_command_validates_only_the_sections_it_uses(tmp_path: Path) -> None:
+    """`mxctl dns show` on a lab that is up but not deployed: the probe password file the
+    first deploy creates does not exist yet, and DNS needs none of it."""
+    probes = f'[probes]\nprobe_user = "probe@example.test"\nprobe_password = "file:{tmp_path}/x"\n'
+    text = DNS + "\n" + probes
+    with pytest.raises(ConfigError) as everything:
+        parse_config(text, environ={"TSIG": "c2VjcmV0"})
+    assert "probes.probe_password" in str(everything.value)
+    config = parse_config(text, environ={"TSIG": "c2VjcmV0"}, required=("dns",), only=("dns",))
+    assert config.dns.zones == ("example.test.",)
+    assert "probes" not in config.sections
+    # A section the command skips is still a known name: a typo is never ignored.
+    with pytest.raises(ConfigError, match="dnss: unknown section"):
+        parse_config(text + "[dnss]\n", environ={"TSIG": "c2VjcmV0"}, only=("dns",))
