@@ -37,6 +37,7 @@ from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
+from orchestrator.errors import LabError
 from orchestrator.remote import RemoteError
 
 MXCTL = str(Path(sys.executable).with_name("mxctl"))
@@ -127,7 +128,7 @@ class ControlledLab:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise AssertionError(f"{what} did not start: see {self.directory}")
+        raise LabError(f"{what} did not start: see {self.directory}")
 
     def status(self) -> dict[str, Any]:
         reply = httpx.get(f"http://127.0.0.1:{self.config.api.port}/status", timeout=2)
@@ -143,7 +144,7 @@ class ControlledLab:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; last: {self.status()}")
+        raise LabError(f"timed out waiting for {what}; last: {self.status()}")
 
     def journal_events(self) -> list[Event]:
         journal = Journal(self.config.pair.state_dir / "journal.db")
