@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mxlab import bind
+from mxlab import bind, unbound
 from mxlab.credentials import ssh_keypair, write_secret
 from mxlab.procs import run
-from mxlab.topology import HOSTS, HostSpec, nameserver_addresses
+from mxlab.topology import HOSTS, HostSpec, resolver_addresses
 
 
 def mounted(path: Path) -> bool:
@@ -54,7 +54,7 @@ def seed(root: Path, spec: HostSpec, *, authorized_key: str, tsig_secret: str) -
     (root / "etc/hosts").write_text("\n".join(hosts) + "\n")
     resolv = root / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)  # may be a symlink into /run in the image
-    servers = "".join(f"nameserver {a}\n" for a in nameserver_addresses())
+    servers = "".join(f"nameserver {a}\n" for a in resolver_addresses(spec))
     resolv.write_text(f"search example.test\n{servers}options timeout:1 attempts:2\n")
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
@@ -62,6 +62,8 @@ def seed(root: Path, spec: HostSpec, *, authorized_key: str, tsig_secret: str) -
     host_key = ssh_keypair(root / "etc/ssh/ssh_host_ed25519_key", f"root@{spec.fqdn}")
     if spec.role.startswith("dns-"):
         _seed_bind(root, spec, tsig_secret)
+    if spec.role == "resolver":
+        (root / unbound.CONF_PATH.lstrip("/")).write_text(unbound.unbound_conf())
     return host_key
 
 

@@ -52,15 +52,17 @@ from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.errors import LabError
 
 log = logging.getLogger(__name__)
-# One lock for every lab on the machine: labs are built and torn down one at a time.
-LOCK_PATH = Path("/run/mxctl-lab.lock")
+# One lock per lab: its commands run one at a time. Labs beside it (MXCTL_LAB_NAME) have
+# their own; what they share, the image cache, has CACHE_LOCK_PATH, which waits.
+LOCK_PATH = Path(f"/run/mxctl-lab.{LAB_NAME}.lock")
+CACHE_LOCK_PATH = Path("/run/mxctl-lab-cache.lock")
 BOOT_TIMEOUT = 60.0
 
 
 @contextlib.contextmanager
-def lab_lock(wait: bool = False) -> Iterator[None]:
-    """One lab command at a time on this machine (two labs cannot be built at once)."""
-    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+def lab_lock(wait: bool = False, path: Path = LOCK_PATH) -> Iterator[None]:
+    """One command at a time on this lab (another lab on the machine has its own lock)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -86,9 +88,23 @@ def preflight() -> None:
     if not Path("/proc/self/ns/net").exists():
         raise LabError("the kernel has no network namespaces (CONFIG_NET_NS): the lab needs them")
     nspawn.check_cgroups()
+    _raise_inotify_instances()
     for tool in ("ip", "nft", "debootstrap", "apt-ftparchive", "ssh-keygen", "openssl", "nsenter"):
         if shutil.which(tool) is None:
             raise LabError(f"`{tool}` is missing: run `make bootstrap` (installs the lab's tools)")
+
+
+# Each container's systemd takes several inotify instances; the kernel's default of 128
+# per user (all lab hosts run as root) is exhausted by two labs of seven hosts, and a
+# host's PID 1 then exits at boot ("Failed to allocate manager object: Too many open files").
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 4096
+
+
+def _raise_inotify_instances() -> None:
+    if int(INOTIFY_INSTANCES.read_text()) < MIN_INOTIFY_INSTANCES:
+        log.info("raising fs.inotify.max_user_instances to %d", MIN_INOTIFY_INSTANCES)
+        INOTIFY_INSTANCES.write_text(f"{MIN_INOTIFY_INSTANCES}\n")
 
 
 def _host_dir(name: str) -> Path:
@@ -127,11 +143,12 @@ def build_images(mirror: str | None = None) -> _Images:
     """Every cached build product the hosts need (built first when missing)."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    mirrors = find_mirrors(mirror)
-    base = image.build_base(cache, mirrors)
-    layers = {name: image.build_layer(cache, base, name, pkgs) for name, pkgs in LAYERS.items()}
-    repo = image.build_repo(cache, base, image.repo_packages())
-    return _Images(base, layers, repo, nspawn.fetch_nspawn(cache))
+    with lab_lock(wait=True, path=CACHE_LOCK_PATH):  # another lab may be building them
+        mirrors = find_mirrors(mirror)
+        base = image.build_base(cache, mirrors)
+        layers = {n: image.build_layer(cache, base, n, pkgs) for n, pkgs in LAYERS.items()}
+        repo = image.build_repo(cache, base, image.repo_packages())
+        return _Images(base, layers, repo, nspawn.fetch_nspawn(cache))
 
 
 def boot_host(spec: HostSpec, images: _Images) -> None:
@@ -173,27 +190,33 @@ def wait_for(specs: list[HostSpec], port: int, clock: Clock = SYSTEM_CLOCK) -> N
 
 
 def wait_serving(spec: HostSpec, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Wait until a nameserver answers authoritatively for every lab zone."""
+    """Wait until a nameserver answers authoritatively for every lab zone (the resolver:
+    answers them through its stub zones)."""
     deadline = clock.monotonic() + BOOT_TIMEOUT
     pending = list(ZONES)
+    recursive = spec.role == "resolver"
     while pending:
-        pending = [zone for zone in pending if not _serves(spec.address, zone)]
+        pending = [zone for zone in pending if not _serves(spec.address, zone, recursive)]
         if pending and clock.monotonic() > deadline:
             raise LabError(
                 f"{spec.name} does not serve {', '.join(pending)} after {BOOT_TIMEOUT:.0f} s: "
-                f"see `mxctl lab exec {spec.name} -- journalctl -u named`"
+                f"see `mxctl lab exec {spec.name} -- journalctl -u "
+                f"{'unbound' if recursive else 'named'}`"
             )
         if pending:
             clock.sleep(0.05)
 
 
-def _serves(address: str, zone: str) -> bool:
+def _serves(address: str, zone: str, recursive: bool = False) -> bool:
     query = dns.message.make_query(zone, "SOA")
-    query.flags = dns.flags.Flag(0)  # no recursion: we ask the authority itself
+    if not recursive:
+        query.flags = dns.flags.Flag(0)  # no recursion: we ask the authority itself
     try:
         reply = dns.query.udp(query, address, timeout=0.5)
     except (OSError, dns.exception.DNSException):
         return False
+    if recursive:
+        return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
     return reply.rcode() == dns.rcode.NOERROR and bool(reply.flags & dns.flags.AA)
 
 
@@ -245,7 +268,12 @@ def _build(mirror: str | None) -> LabState:
         boot_host(spec, images)
         wait_for([spec], 53)
         wait_serving(spec)
-    others = [s for s in HOSTS if s not in dns_hosts]
+    # The cache next: the outside hosts resolve through it.
+    for spec in (s for s in HOSTS if s.role == "resolver"):
+        boot_host(spec, images)
+        wait_for([spec], 53)
+        wait_serving(spec)
+    others = [s for s in HOSTS if s not in dns_hosts and s.role != "resolver"]
     for spec in others:
         boot_host(spec, images)
     wait_for(list(HOSTS), 22)

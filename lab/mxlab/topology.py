@@ -34,7 +34,7 @@ TSIG_ALGORITHM = "hmac-sha256"
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    role: str  # dns-primary | dns-secondary | mail | sender
+    role: str  # dns-primary | dns-secondary | resolver | mail | sender | client
     host_octet: int
     layer: str  # "" for the bare base image, else the name of an image layer on top
 
@@ -70,13 +70,21 @@ class HostSpec:
 HOSTS: tuple[HostSpec, ...] = (
     HostSpec("ns1", "dns-primary", 11, "dns"),
     HostSpec("ns2", "dns-secondary", 12, "dns"),
+    # A caching resolver, as a remote MTA or a mail user resolves through one.
+    HostSpec("resolver", "resolver", 13, "resolver"),
     HostSpec("mx1", "mail", 21, ""),
     HostSpec("mx2", "mail", 22, ""),
+    # The outside world: a remote MTA, and a mail user's machine (IMAP/submission client).
     HostSpec("sender", "sender", 31, ""),
+    HostSpec("client", "client", 32, ""),
 )
 
 # Layers built on top of the base image, each a list of Debian packages.
-LAYERS: dict[str, tuple[str, ...]] = {"dns": ("bind9",)}
+LAYERS: dict[str, tuple[str, ...]] = {"dns": ("bind9",), "resolver": ("unbound",)}
+
+# Hosts of the outside world resolve through the caching resolver; the lab's own hosts
+# (mail hosts, nameservers) ask the authoritative servers, as a site's own hosts would.
+BEHIND_CACHE = ("sender", "client")
 
 
 def host_spec(name: str) -> HostSpec:
@@ -89,6 +97,13 @@ def host_spec(name: str) -> HostSpec:
 
 def nameserver_addresses() -> list[str]:
     return [h.address for h in HOSTS if h.role.startswith("dns-")]
+
+
+def resolver_addresses(spec: HostSpec) -> list[str]:
+    """What `spec` puts in its resolv.conf."""
+    if spec.role in BEHIND_CACHE:
+        return [h.address for h in HOSTS if h.role == "resolver"]
+    return nameserver_addresses()
 
 
 def zone_text(zone: str, serial: int = 1) -> str:

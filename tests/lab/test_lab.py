@@ -175,3 +175,46 @@ def test_up_when_up_is_a_no_op(lab: LabState) -> None:
 def test_two_lab_commands_cannot_run_at_once(lab: LabState) -> None:
     with lab_ops.lab_lock(), pytest.raises(LabError, match="another `mxctl lab`"):
         lab_ops.up()
+
+
+def _lookup_from(host: str, name: str) -> str:
+    """What `host` resolves `name` to, through its own resolv.conf (glibc, as Postfix or a
+    mail client does)."""
+    proc = control.exec_in(host, ["getent", "ahostsv4", name], capture=True)
+    return proc.stdout.split()[0] if proc.stdout.split() else ""
+
+
+def test_outside_hosts_resolve_through_a_cache_that_honours_ttls(lab: LabState) -> None:
+    """sender and client ask the caching resolver, which keeps an answer for its TTL: a
+    change at the authoritative servers reaches them only when the old answer expires."""
+    resolver = lab.host("resolver").address
+    for host in ("sender", "client"):
+        conf = control.exec_in(host, ["cat", "/etc/resolv.conf"], capture=True).stdout
+        assert f"nameserver {resolver}" in conf and lab.host("ns1").address not in conf
+    ns1 = lab.host("ns1").address
+    secret = Path(lab.tsig_secret_file).read_text().strip()
+    keyring = dns.tsigkeyring.from_text({lab.tsig_name: secret})
+    name, ttl = f"cache-{time.time_ns()}.example.test", 4
+
+    def publish(address: str) -> None:
+        update = dns.update.UpdateMessage(
+            "example.test", keyring=keyring, keyalgorithm=lab.tsig_algorithm
+        )
+        update.replace(name.split(".")[0], ttl, "A", address)
+        assert dns.query.tcp(update, ns1, timeout=5).rcode() == dns.rcode.NOERROR
+
+    publish("192.0.2.1")
+    assert _lookup_from("client", name) == "192.0.2.1"  # now cached for `ttl` seconds
+    cached_at = time.monotonic()
+    publish("192.0.2.2")
+    assert [r.to_text() for r in _query(ns1, name, "A").answer[0]] == ["192.0.2.2"]
+    assert _lookup_from("sender", name) == "192.0.2.1"  # the cache still has the old one
+    deadline = cached_at + ttl + 5
+    while _lookup_from("sender", name) != "192.0.2.2" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _lookup_from("sender", name) == "192.0.2.2"
+    assert time.monotonic() - cached_at >= ttl - 0.5  # not before the TTL ran out
+    # Names outside the lab are refused (answered at once), not timed out against the
+    # internet the lab cannot reach.
+    outside = dns.query.udp(dns.message.make_query("www.example.com", "A"), resolver, timeout=2)
+    assert outside.rcode() == dns.rcode.REFUSED
