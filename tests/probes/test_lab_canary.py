@@ -203,8 +203,8 @@ def test_canary_from_a_vantage_host_enters_through_the_mx_from_its_address(
     # mxctl run in the sender's network namespace probes from the sender's address, as a
     # witness host would: the canary reaches the MX as mail from an outside MTA.
     proc = subprocess.run(
-        ["ip", "netns", "exec", host_spec("sender").netns, str(REPO / ".venv/bin/mxctl"), "probe",
-         "--json", "--no-ssh"],
+        ["ip", "netns", "exec", host_spec("sender").netns, str(REPO / ".venv/bin/mxctl"), "lab",
+         "probe", "--json", "--no-ssh"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     report = json.loads(proc.stdout)
