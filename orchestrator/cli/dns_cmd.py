@@ -33,6 +33,11 @@ def register(subparsers: Any) -> None:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         if mx:
             p.add_argument("--mx", required=True, metavar="HOST", help="mail host to point MX at")
+            p.add_argument(
+                "--backup",
+                metavar="HOST",
+                help="the other mail host, as a lower-priority MX (only when healthy, unfenced)",
+            )
         p.set_defaults(func=func)
         return p
 
@@ -73,7 +78,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     config, provider = _setup(args)
     try:
-        plan = build_plan(config, provider, args.mx)
+        plan = build_plan(config, provider, args.mx, backup=args.backup)
     finally:
         provider.close()
     _emit(args, plan.to_json(), plan.describe())
@@ -83,7 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     config, provider = _setup(args)
     try:
-        plan = build_plan(config, provider, args.mx)
+        plan = build_plan(config, provider, args.mx, backup=args.backup)
         if not args.json:
             print(plan.describe())
         if plan.empty:

@@ -24,11 +24,17 @@ log = logging.getLogger(__name__)
 Reader = Callable[[str, str], RRset]
 
 
+# A standby published as backup MX gets the primary's preference plus this: a remote MTA
+# that finds the primary dead tries it in the same delivery attempt (RFC 5321 5.1).
+BACKUP_PREFERENCE_STEP = 10
+
+
 @dataclass(frozen=True)
 class Plan:
     mx_host: str
     changes: tuple[Change, ...]
     unchanged: tuple[RRset, ...]
+    backup_host: str | None = None  # the standby, listed as a lower-priority MX
 
     @property
     def empty(self) -> bool:
@@ -41,7 +47,8 @@ class Plan:
         return tuple(sorted(merged, key=lambda r: r.key))
 
     def describe(self) -> str:
-        lines = [f"plan: point mail at {self.mx_host}"]
+        backup = f" (backup MX {self.backup_host})" if self.backup_host else ""
+        lines = [f"plan: point mail at {self.mx_host}{backup}"]
         lines += [f"  {c.describe()}" for c in self.changes]
         lines += [f"  keep {r.describe()}" for r in self.unchanged]
         if self.empty:
@@ -51,6 +58,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "mx_host": self.mx_host,
+            "backup_host": self.backup_host,
             "changes": [c.to_json() for c in self.changes],
             "unchanged": [r.to_json() for r in self.unchanged],
         }
@@ -61,20 +69,32 @@ class Plan:
             raw["mx_host"],
             tuple(Change.from_json(c) for c in raw["changes"]),
             tuple(RRset.from_json(r) for r in raw["unchanged"]),
+            raw.get("backup_host"),
         )
 
 
-def desired_rrsets(config: DnsConfig, mx_host: str) -> list[RRset]:
-    """The owned RRsets as they must be when mail goes to `mx_host`."""
-    found = config.mail_host(mx_host)
+def _mail_host(config: DnsConfig, name: str) -> tuple[str, tuple[str, ...]]:
+    found = config.mail_host(name)
     if found is None:
         known = ", ".join(sorted(config.mail_hosts))
-        raise UnsafePlan([f"{mx_host} is not a configured mail host (dns.mail_hosts: {known})"])
-    host, addresses = found
+        raise UnsafePlan([f"{name} is not a configured mail host (dns.mail_hosts: {known})"])
+    return found[0], tuple(found[1])
+
+
+def desired_rrsets(config: DnsConfig, mx_host: str, backup: str | None = None) -> list[RRset]:
+    """The owned RRsets as they must be when mail goes to `mx_host`, with `backup` (the
+    healthy, unfenced standby) as a lower-priority MX; client names follow `mx_host` only."""
+    host, addresses = _mail_host(config, mx_host)
+    backup_host = _mail_host(config, backup)[0] if backup else None
+    if backup_host == host:
+        raise UnsafePlan([f"{backup} cannot back up itself: the backup MX must be the other host"])
     wanted = []
     for record in config.records:
         if record.rtype == "MX":
             rdatas: tuple[str, ...] = (mx_rdata(record.priority, host),)
+            if backup_host:
+                step = record.priority + BACKUP_PREFERENCE_STEP
+                rdatas += (mx_rdata(step, backup_host),)
         else:
             rdatas = tuple(a for a in addresses if address_type(a) == record.rtype)
         wanted.append(RRset(record.name, record.rtype, record.ttl, rdatas))
@@ -82,12 +102,16 @@ def desired_rrsets(config: DnsConfig, mx_host: str) -> list[RRset]:
 
 
 def build_plan(
-    config: DnsConfig, provider: DnsProvider, mx_host: str, resolve: Reader | None = None
+    config: DnsConfig,
+    provider: DnsProvider,
+    mx_host: str,
+    resolve: Reader | None = None,
+    backup: str | None = None,
 ) -> Plan:
     """Read every owned RRset and plan the changes; UnsafePlan if any is unsafe."""
     changes = []
     unchanged = []
-    for want in desired_rrsets(config, mx_host):
+    for want in desired_rrsets(config, mx_host, backup):
         current = provider.read(want.name, want.rtype)
         if current.serves_as(want):
             unchanged.append(current)
@@ -97,6 +121,7 @@ def build_plan(
         _host(config, mx_host),
         tuple(sorted(changes, key=apply_order)),
         tuple(sorted(unchanged, key=lambda r: r.key)),
+        _host(config, backup) if backup else None,
     )
     check_plan(plan, config, _address_reader(config, provider, resolve))
     return plan

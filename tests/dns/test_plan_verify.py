@@ -191,3 +191,26 @@ def test_serial_arithmetic_is_rfc1982() -> None:
     assert serial_lt(4294967295, 0)  # wrapped
     assert not serial_lt(0, 4294967295)
     assert not serial_lt(7, 7)
+
+
+def test_standby_as_backup_mx_is_planned_applied_and_verified(bind_setup: ProviderEnv) -> None:
+    """The healthy standby as a lower-priority MX: a remote MTA that finds the primary dead
+    tries it in the same attempt. Client-facing names still point at the primary only."""
+    config = bind_setup.config
+    provider = bind_setup.provider()
+    plan = build_plan(config, provider, "mx1.example.test", backup="mx2.example.test")
+    assert [c.key for c in plan.changes] == [("example.org.", "MX"), ("example.test.", "MX")]
+    assert all(c.desired.rdatas == ("10 mx1.example.test.", "20 mx2.example.test.")
+               for c in plan.changes)  # fmt: skip
+    assert "backup MX mx2.example.test" in plan.describe()
+    assert Plan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    apply_plan(plan, config, provider)
+    report = make_verifier(config, provider, SYSTEM_CLOCK).wait(plan.desired)
+    assert report.ok, report.to_json()
+    # Failing over drops the old primary from the set (it is fenced): one compare-and-swap.
+    after = build_plan(config, provider, "mx2.example.test")
+    mx = next(c for c in after.changes if c.key == ("example.test.", "MX"))
+    assert mx.expected.rdatas == ("10 mx1.example.test.", "20 mx2.example.test.")
+    assert mx.desired.rdatas == ("10 mx2.example.test.",)
+    with pytest.raises(UnsafePlan, match="cannot back up itself"):
+        build_plan(config, provider, "mx1.example.test", backup="mx1.example.test")
