@@ -71,16 +71,20 @@ def exec_in(
     name: str, command: Sequence[str], *, capture: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run a command inside a lab host's namespaces (works even when its network is cut)."""
+    return subprocess.run(exec_argv(name, command), capture_output=capture, text=True, check=False)
+
+
+def exec_argv(name: str, command: Sequence[str]) -> list[str]:
+    """The argv that runs `command` inside a lab host, as its own processes run there."""
     if not command:
         raise UsageError("give the command to run after `--`, e.g. mxctl lab exec mx1 -- hostname")
     host_spec(name)
     init = container_init_pid(name)
-    argv = [
+    return [
         "nsenter", f"--target={init}", "--mount", "--uts", "--ipc", "--net", "--pid", "--",
         "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8",
         *command,
     ]  # fmt: skip
-    return subprocess.run(argv, capture_output=capture, text=True, check=False)
 
 
 def fault(host: str, action: str, peer: str | None = None) -> str:

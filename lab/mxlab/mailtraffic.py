@@ -42,6 +42,7 @@ class SteadySender(threading.Thread):
         self.address = lab.host("sender").address
         self.prefix, self.rate = prefix, rate
         self.accepted: list[str] = []
+        self.accepted_at: dict[str, float] = {}  # subject -> time.time() sender took it
         self.refused = 0
         self.stop = threading.Event()
 
@@ -55,6 +56,7 @@ class SteadySender(threading.Thread):
             try:
                 smtp.send_message(message(subject))
                 self.accepted.append(subject)
+                self.accepted_at[subject] = time.time()
             except (smtplib.SMTPException, OSError):
                 self.refused += 1
                 smtp = self._connect()
@@ -94,6 +96,12 @@ class Imaps(imaplib.IMAP4_SSL):
 
 def subjects_on(lab: LabState, host: str, prefix: str, user: str = USER) -> set[str]:
     """Subjects starting with `prefix-` in the user's INBOX on `host` (IMAPS, lab CA)."""
+    return set(arrivals_on(lab, host, prefix, user))
+
+
+def arrivals_on(lab: LabState, host: str, prefix: str, user: str = USER) -> dict[str, float]:
+    """Subject -> INTERNALDATE (when the mailbox first received it; a replicated copy keeps
+    the original's), for subjects starting with `prefix-` on `host`."""
     secret = state_dir() / "secrets" / f"mail-user-{user.replace('@', '-at-')}"
     context = ssl.create_default_context(cafile=lab.ca_cert)
     with Imaps(lab.host(host).address, CLIENT_NAME, context, timeout=10) as imap:
@@ -101,11 +109,13 @@ def subjects_on(lab: LabState, host: str, prefix: str, user: str = USER) -> set[
         imap.select("INBOX", readonly=True)
         _, data = imap.search(None, "SUBJECT", f'"{prefix}-"')
         numbers = data[0].split() if data and data[0] else []
-        found: set[str] = set()
+        found: dict[str, float] = {}
         for start in range(0, len(numbers), 200):
             chunk = b",".join(numbers[start : start + 200]).decode()
-            _, fetched = imap.fetch(chunk, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            _, fetched = imap.fetch(chunk, "(INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
             for part in fetched:
                 if isinstance(part, tuple):
-                    found.add(part[1].decode().split(":", 1)[1].strip())
+                    received = imaplib.Internaldate2tuple(part[0])
+                    subject = part[1].decode().split(":", 1)[1].strip()
+                    found[subject] = time.mktime(received) if received else 0.0
         return found
