@@ -239,7 +239,10 @@ def pdns_api_env(pdns: PowerDns) -> ProviderEnv:
     force = pdns_force(pdns)
     for rrset in BASELINE:
         force(rrset)
-    block = f'api_url = "{pdns.api_url}"\napi_key = "env:MXCTL_TEST_PDNS_KEY"\ntimeout = 3\n'
+    block = (
+        f'api_url = "{pdns.api_url}"\napi_key = "env:MXCTL_TEST_PDNS_KEY"\ntimeout = 3\n'
+        "allow_insecure_http = true  # the test server listens on loopback\n"
+    )
     endpoint = [f"{pdns.address}:{pdns.port}"]
     text = dns_toml("powerdns", block, endpoint)
     bad = text.replace("env:MXCTL_TEST_PDNS_KEY", "env:MXCTL_TEST_BAD_KEY")
@@ -247,7 +250,10 @@ def pdns_api_env(pdns: PowerDns) -> ProviderEnv:
 
 
 def cloudflare_env(standin: CloudflareStandIn) -> ProviderEnv:
-    block = f'api_token = "env:MXCTL_TEST_CF"\nbase_url = "{standin.base_url}"\ntimeout = 2\n'
+    block = (
+        f'api_token = "env:MXCTL_TEST_CF"\nbase_url = "{standin.base_url}"\ntimeout = 2\n'
+        "allow_insecure_http = true  # the stand-in listens on loopback\n"
+    )
     text = dns_toml("cloudflare", block, [])
     bad = text.replace("env:MXCTL_TEST_CF", "env:MXCTL_TEST_BAD_KEY")
     return ProviderEnv(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from orchestrator.config import parse_config
-from orchestrator.config.dns_section import Rfc2136Settings
+from orchestrator.dns.rfc2136 import Rfc2136Settings
 from orchestrator.lab.mxctl_config import render_lab_config
 from orchestrator.lab.state import LabHost, LabState
 

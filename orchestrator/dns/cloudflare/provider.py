@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import httpx
 
 from orchestrator.clock import Clock
-from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.config.fields import Reader, Table
 from orchestrator.dns.cloudflare import mapping
+from orchestrator.dns.cloudflare.settings import CloudflareSettings, parse_cloudflare
 from orchestrator.dns.cloudflare.transport import CloudflareApiError, build_client, call
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset
@@ -38,12 +39,16 @@ class CloudflareProvider(BaseProvider):
         clock: Clock | None = None,
         per_page: int = 100,
     ) -> None:
-        super().__init__(zones, policy, clock)
+        super().__init__(settings, zones, policy, clock)
         self.settings = settings
         self.per_page = per_page
         self.credential = f"dns.cloudflare.api_token ({settings.api_token.reference or 'set'})"
         self.client = build_client(settings, self._on_request)
         self._zones: dict[str, tuple[str, list[str]]] = {}  # name -> (id, name servers)
+
+    @classmethod
+    def parse_settings(cls, reader: Reader, table: Table, where: str) -> CloudflareSettings:
+        return parse_cloudflare(reader, table, where)
 
     def _on_request(self, _request: httpx.Request) -> None:
         self.count_request()

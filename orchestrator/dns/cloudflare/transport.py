@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import cloudflare
 import httpx
 
-from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.dns.cloudflare.settings import CloudflareSettings
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable
 
 T = TypeVar("T")
