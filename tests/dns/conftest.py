@@ -152,10 +152,7 @@ def pdns_force(pdns: PowerDns) -> Callable[[RRset], None]:
 def standin_force(standin: CloudflareStandIn) -> Callable[[RRset], None]:
     def force(rrset: RRset) -> None:
         zone = standin.zone(next(z for z in ZONES if rrset.name.endswith(z)).rstrip("."))
-        with standin.lock:
-            for rid, record in list(zone.records.items()):
-                if record["name"] == rrset.name.rstrip(".") and record["type"] == rrset.rtype:
-                    del zone.records[rid]
+        standin.remove_records(zone.name, rrset.name, rrset.rtype)
         for rdata in rrset.rdatas:
             body: dict[str, object] = {"name": rrset.name, "type": rrset.rtype, "ttl": rrset.ttl}
             if rrset.rtype == "MX":
