@@ -20,6 +20,7 @@ PROVIDERS: dict[str, str] = {
     "rfc2136": "orchestrator.dns.rfc2136:Rfc2136Provider",
     "cloudflare": "orchestrator.dns.cloudflare.provider:CloudflareProvider",
     "powerdns": "orchestrator.dns.powerdns:PowerDnsProvider",
+    "route53": "orchestrator.dns.route53:Route53Provider",
 }
 
 

@@ -30,6 +30,7 @@ from orchestrator.dns.records import RRset
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import MxctlError
 
+from . import route53_moto
 from .cloudflare_standin import CloudflareStandIn
 from .servers import MX1, PDNS_API_KEY, TSIG_NAME, TSIG_SECRET, ZONES, BindPair, PowerDns, zone_text
 
@@ -40,6 +41,8 @@ ENVIRON = {
     "MXCTL_TEST_CF": CF_TOKEN,
     "MXCTL_TEST_PDNS_KEY": PDNS_API_KEY,
     "MXCTL_TEST_BAD_KEY": "not-the-credential",
+    "MXCTL_TEST_AWS_KEY": "mxctl-test-key",
+    "MXCTL_TEST_AWS_SECRET": "mxctl-test-secret",
 }
 
 OWNED = """
@@ -205,6 +208,15 @@ def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDns]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_route53() -> Iterator[route53_moto.MotoRoute53]:
+    moto = route53_moto.start_moto()
+    try:
+        yield moto
+    finally:
+        moto.stop()
+
+
 def bind_env(bind: BindPair) -> ProviderEnv:
     force = rfc2136_force(bind.address, bind.port)
     for rrset in BASELINE:
@@ -263,7 +275,28 @@ def cloudflare_env(standin: CloudflareStandIn) -> ProviderEnv:
     )
 
 
-PROVIDERS = ["rfc2136-bind", "rfc2136-pdns", "powerdns", "cloudflare"]
+def route53_env(moto: route53_moto.MotoRoute53) -> ProviderEnv:
+    route53_moto.reset_zones(moto)
+    block = (
+        'access_key_id = "env:MXCTL_TEST_AWS_KEY"\n'
+        'secret_access_key = "env:MXCTL_TEST_AWS_SECRET"\n'
+        f'endpoint_url = "{moto.url}"\n'
+        "allow_insecure_http = true  # moto on loopback\ntimeout = 3\n"
+    )
+    text = dns_toml("route53", block, [])
+    # moto takes any key, so the wrong credential is a profile no AWS config holds.
+    bad = text.replace(
+        'access_key_id = "env:MXCTL_TEST_AWS_KEY"\nsecret_access_key = "env:MXCTL_TEST_AWS_SECRET"',
+        'profile = "mxctl-no-such-profile"',
+    )
+
+    def force(rrset: RRset) -> None:
+        route53_moto.force(moto, rrset)
+
+    return ProviderEnv("route53", text, force, [], (bad, "mxctl-no-such-profile"))
+
+
+PROVIDERS = ["rfc2136-bind", "rfc2136-pdns", "powerdns", "cloudflare", "route53"]
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -282,6 +315,11 @@ def cf_setup(request: pytest.FixtureRequest) -> Iterator[ProviderEnv]:
 
 
 @pytest.fixture
+def route53_setup(request: pytest.FixtureRequest) -> Iterator[ProviderEnv]:
+    yield from _env(request, "route53")
+
+
+@pytest.fixture
 def pdns_setup(request: pytest.FixtureRequest) -> Iterator[ProviderEnv]:
     yield from _env(request, "powerdns")
 
@@ -294,6 +332,8 @@ def _env(request: pytest.FixtureRequest, name: str) -> Iterator[ProviderEnv]:
         setup = pdns_rfc2136_env(request.getfixturevalue("pdns"))
     elif name == "powerdns":
         setup = pdns_api_env(request.getfixturevalue("pdns"))
+    elif name == "route53":
+        setup = route53_env(request.getfixturevalue("moto_route53"))
     else:
         standin = make_standin()
         setup = cloudflare_env(standin)

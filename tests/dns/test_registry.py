@@ -34,7 +34,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_every_registered_kind_resolves_to_a_provider_that_parses_its_settings() -> None:
-    assert set(registry.PROVIDERS) == {"rfc2136", "cloudflare", "powerdns"}
+    assert set(registry.PROVIDERS) == {"rfc2136", "cloudflare", "powerdns", "route53"}
     for kind in registry.PROVIDERS:
         cls = registry.provider_class(kind)
         assert issubclass(cls, BaseProvider) and cls.kind == kind
