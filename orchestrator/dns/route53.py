@@ -177,6 +177,10 @@ class Route53Provider(BaseProvider):
     def _on_send(self, **_kwargs: Any) -> None:
         self.count_request()
 
+    def forget_zone_ids(self) -> None:
+        """Look hosted zones up again (one was deleted and created anew)."""
+        self._zone_ids = dict(self.settings.zone_ids)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -260,7 +264,10 @@ class Route53Provider(BaseProvider):
                     "mxctl rewrites only simple records; replace it with a simple one"
                 )
             values = tuple(r["Value"] for r in found.get("ResourceRecords", []))
-            return RRset(name, rtype, int(found.get("TTL", 0)), values)
+            try:
+                return RRset(name, rtype, int(found.get("TTL", 0)), values)
+            except ValueError as exc:
+                raise DnsError(f"Route 53 returned {name} {rtype} unreadable: {exc}") from None
         return RRset(name, rtype)
 
     def _write(self, zone: str, change: Change) -> Outcome:

@@ -12,6 +12,7 @@ each write; the server-side refusals are tested with botocore's Stubber (test_ro
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ class MotoRoute53:
 
 
 def start_moto() -> MotoRoute53:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
