@@ -206,14 +206,14 @@ def main() -> int:
         f"DNS rewrite bench: {args.rounds} rewrites per provider, 4 RRsets in 2 zones each, "
         f"{args.pause:g} s apart, loopback (servers 0: confirmed by the provider, not by DNS)"
     )
-    header = f"{'provider':<24}{'median apply->verified':>24}{'max':>9}{'servers':>9}"
+    header = f"{'provider':<28}{'median apply->verified':>24}{'max':>9}{'servers':>9}"
     header += f"{'requests/rewrite (plan+apply)':>32}{'per RRset':>11}"
     print(header)
     for r in results:
         total = r["plan_requests"] + r["apply_requests"]
         per = r["apply_requests"] / r["rrsets"]
         print(
-            f"{r['provider']:<24}{r['median_s'] * 1000:>21.1f} ms{r['max_s'] * 1000:>6.0f} ms"
+            f"{r['provider']:<28}{r['median_s'] * 1000:>21.1f} ms{r['max_s'] * 1000:>6.0f} ms"
             f"{r['servers']:>9}{total:>17g} ({r['plan_requests']:g}+{r['apply_requests']:g})"
             f"{per:>13.2f}"
         )

@@ -1,9 +1,10 @@
 """Fixtures for the DNS tests: real BIND9 and PowerDNS on loopback, the Cloudflare stand-in.
 
 `env` is parametrised over every provider setup, so a test that takes it is a contract
-test run against each: RFC 2136 to BIND, RFC 2136 to PowerDNS, the PowerDNS HTTP API, and
+test run against each: RFC 2136 to BIND, RFC 2136 to PowerDNS, the PowerDNS HTTP API,
 Cloudflare (real SDK against the stand-in server in cloudflare_standin.py, the one
-sanctioned stand-in). Each test starts from the baseline zones: MX -> mx1, mail A -> mx1.
+sanctioned stand-in), and Route 53 (real boto3 against moto's server, route53_moto.py).
+Each test starts from the baseline zones: MX -> mx1, mail A -> mx1.
 """
 
 from __future__ import annotations
