@@ -79,7 +79,7 @@ def test_a_reader_polling_the_edge_never_sees_an_empty_mx_set(
     key = ("example.test", "example.test", "MX")
     with EdgeReader(cf_setup, [key]) as reader:
         assert cf_setup.provider().apply_change(Change(before, after)).outcome is Outcome.APPLIED
-    assert len(reader.seen[key]) > 10  # the reader did poll during the rewrite
+    assert len(reader.seen[key]) >= 2  # the reader did poll during the rewrite
     assert [] not in reader.seen[key]
     assert [] not in published  # every single edge step, not only those the poller caught
     assert reader.seen[key][-1] == sorted(_cf(r) for r in after.rdatas)
@@ -130,6 +130,22 @@ def test_surplus_records_are_deleted_only_after_the_new_ones_exist(cf_setup: Pro
         r["id"] for r in cf_setup.standin.zone("example.test").records.values() if r["type"] == "MX"
     ]
     assert len(remaining) == 1 and remaining[0] in ids
+
+
+def test_a_lost_reply_between_the_two_batches_finishes_the_rewrite_once(
+    cf_setup: ProviderEnv,
+) -> None:
+    assert cf_setup.standin is not None
+    cf_setup.force(BOTH)
+    cf_setup.standin.writes.clear()
+    cf_setup.standin.inject("lose_reply", method="POST", path="batch", times=1)
+    one = RRset("example.test.", "MX", 300, ("10 mx1.example.test.",))
+    # The first batch (mx2's record edited into mx1) lands but its reply is lost; the
+    # retry reads {mx1, mx9}: a step of this very rewrite, so it finishes it.
+    result = cf_setup.provider().apply_change(Change(BOTH, one))
+    assert result.outcome is Outcome.APPLIED
+    assert [k for k, _ in cf_setup.standin.writes] == ["patches", "deletes"]
+    assert cf_setup.provider().read("example.test.", "MX") == one
 
 
 @pytest.mark.parametrize(

@@ -219,7 +219,7 @@ def test_edge_propagation_is_not_atomic(
     standin.publish = lambda _zone, records: states.append(
         sorted(r["content"] for r in records.values() if r["type"] == "MX")
     )
-    standin.edge_delay = 0.05
+    standin.edge_delay = 0.5  # long enough to look at the edge before the first step
     client.dns.records.batch(
         zone_id=zone.id,
         deletes=[{"id": old["id"]}],
