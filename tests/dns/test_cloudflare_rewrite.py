@@ -16,12 +16,12 @@ import threading
 import pytest
 
 from orchestrator.config import parse_config
-from orchestrator.dns.cloudflare import mapping
+from orchestrator.dns.cloudflare import CloudflareProvider, mapping
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.dns.provider import Outcome
 from orchestrator.dns.records import Change, RRset
-from orchestrator.errors import DnsAuthError, DnsError
+from orchestrator.errors import DnsAuthError, DnsError, StaleExpectation
 
 from .conftest import ENVIRON, ProviderEnv
 
@@ -144,7 +144,8 @@ def test_a_lost_reply_between_the_two_batches_finishes_the_rewrite_once(
     # retry reads {mx1, mx9}: a step of this very rewrite, so it finishes it.
     result = cf_setup.provider().apply_change(Change(BOTH, one))
     assert result.outcome is Outcome.APPLIED
-    assert [k for k, _ in cf_setup.standin.writes] == ["patches", "deletes"]
+    # the edit, then on the retry mx1's guard patch (its own values) and mx9's delete
+    assert [k for k, _ in cf_setup.standin.writes] == ["patches", "patches", "deletes"]
     assert cf_setup.provider().read("example.test.", "MX") == one
 
 
@@ -152,12 +153,12 @@ def test_a_lost_reply_between_the_two_batches_finishes_the_rewrite_once(
     ("current", "desired", "patched", "posted", "deleted"),
     [
         (["10 a."], ["10 b."], 1, 0, 0),
-        (["10 a."], ["10 a.", "20 b."], 0, 1, 0),
+        (["10 a."], ["10 a.", "20 b."], 1, 1, 0),  # a's patch is its own values: a guard
         (["10 a.", "20 b."], ["10 c."], 1, 0, 1),
-        (["10 a.", "20 b."], ["20 b."], 0, 0, 1),
+        (["10 a.", "20 b."], ["20 b."], 1, 0, 1),
         (["10 a."], [], 0, 0, 1),
         ([], ["10 a."], 0, 1, 0),
-        (["10 a."], ["10 a."], 0, 0, 0),
+        (["10 a."], ["10 a."], 1, 0, 0),  # the provider sends nothing: already desired
     ],
 )
 def test_rewrite_edits_in_place_and_deletes_only_surplus(
@@ -171,6 +172,33 @@ def test_rewrite_edits_in_place_and_deletes_only_surplus(
     ops = mapping.rewrite(remote, RRset("x.test.", "MX", 300, tuple(desired)))
     assert (len(ops.patches), len(ops.posts), len(ops.deletes)) == (patched, posted, deleted)
     assert all(p["id"] in {r.id for r in records} for p in ops.patches)
+
+
+def test_a_record_kept_as_it_is_still_guards_the_compare_and_swap(cf_setup: ProviderEnv) -> None:
+    """{mx1, mx9} -> {mx1, mx2}: mx1 stays. If mx1 vanished after our read, the batch must
+    fail rather than leave {mx2, mx9} minus mx1."""
+    assert cf_setup.standin is not None
+    before = RRset("example.test.", "MX", 300, ("10 mx1.example.test.", "20 mx9.example.test."))
+    after = RRset("example.test.", "MX", 300, ("10 mx1.example.test.", "20 mx2.example.test."))
+    cf_setup.force(before)
+    provider = cf_setup.provider()
+    assert isinstance(provider, CloudflareProvider)
+    zone = cf_setup.standin.zone("example.test")
+    mx1_id = next(r["id"] for r in zone.records.values() if r["content"] == "mx1.example.test")
+    read = provider._remote
+
+    def read_then_lose_mx1(*args: str) -> mapping.RemoteRRset:
+        remote = read(*args)
+        with cf_setup.standin.lock:  # another writer deletes mx1 right after our read
+            zone.records.pop(mx1_id, None)
+        return remote
+
+    provider._remote = read_then_lose_mx1  # type: ignore[method-assign]
+    with pytest.raises(StaleExpectation):
+        provider._write("example.test.", Change(before, after))
+    assert sorted(r["content"] for r in zone.records.values() if r["type"] == "MX") == [
+        "mx9.example.test"
+    ]
 
 
 def test_a_proxied_mail_record_is_a_difference_and_is_unproxied_in_place(
@@ -229,7 +257,9 @@ def test_more_operations_than_one_batch_allows_is_refused_before_sending(
     cf_setup: ProviderEnv,
 ) -> None:
     assert cf_setup.standin is not None
-    many = RRset("mail.example.test.", "A", 300, tuple(f"192.0.2.{i}" for i in range(1, 203)))
+    many = RRset(
+        "mail.example.test.", "A", 300, tuple(f"192.0.2.{i}" for i in range(1, 202))
+    )  # A1 kept + 200
     with pytest.raises(DnsError, match="201 record operations, more than the 200"):
         cf_setup.provider().apply_change(Change(A1, many))
     assert not [p for _, p in cf_setup.standin.requests if p.endswith("/batch")]

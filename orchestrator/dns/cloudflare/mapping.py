@@ -115,9 +115,11 @@ def to_records(rrset: RRset) -> list[dict[str, Any]]:
 def rewrite(current: RemoteRRset, desired: RRset) -> Rewrite:
     """Operations from `current` to `desired` that never leave the name without records.
 
-    A record already holding a desired rdata stays (patched only if its TTL or proxy
-    status is wrong); the others are edited in place to the remaining rdatas; rdatas
-    beyond them are posted; records beyond them are deleted, last.
+    A record already holding a desired rdata keeps it (its TTL and proxy status set
+    right); the others are edited in place to the remaining rdatas; rdatas beyond them
+    are posted; records beyond them are deleted, last. Every record read is in a patch or
+    a delete, even one already right (patched with its own values), so the batch fails
+    with 81044 if any of them vanished since the read: the compare covers the whole set.
     """
     wanted = list(desired.rdatas)
     ops = Rewrite()
@@ -125,8 +127,7 @@ def rewrite(current: RemoteRRset, desired: RRset) -> Rewrite:
     for record in current.records:
         if record.rdata in wanted:
             wanted.remove(record.rdata)
-            if record.ttl != desired.ttl or record.proxied:
-                ops.patches.append({"id": record.id, **body(desired, record.rdata)})
+            ops.patches.append({"id": record.id, **body(desired, record.rdata)})
         else:
             spare.append(record)
     for record, rdata in zip(spare, wanted, strict=False):
