@@ -87,13 +87,9 @@ def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
     if raw.get("ttl", 300) == default_ttl:  # else the range check already complained
         _check_ttl(reader, provider, default_ttl, join(path, "ttl"))
     records = tuple(
-        _parse_record(reader, r, join(join(path, "records"), i), zones, default_ttl)
+        _parse_record(reader, r, join(join(path, "records"), i), zones, default_ttl, provider)
         for i, r in enumerate(reader.tables(raw, "records", path))
     )
-    tables = reader.tables(raw, "records", path)
-    for i, (record, table) in enumerate(zip(records, tables, strict=True)):
-        if table.get("ttl") == record.ttl:  # an inherited TTL was checked at dns.ttl
-            _check_ttl(reader, provider, record.ttl, join(join(join(path, "records"), i), "ttl"))
     if not records:
         reader.problem(join(path, "records"), "name at least one owned record ([[dns.records]])")
     seen: set[tuple[str, str]] = set()
@@ -131,7 +127,12 @@ def _check_ttl(reader: Reader, provider: ProviderSettings, ttl: int, where: str)
 
 
 def _parse_record(
-    reader: Reader, raw: Table, where: str, zones: tuple[str, ...], default_ttl: int
+    reader: Reader,
+    raw: Table,
+    where: str,
+    zones: tuple[str, ...],
+    default_ttl: int,
+    provider: ProviderSettings,
 ) -> OwnedRecord:
     reader.reject_unknown(raw, {"name", "type", "ttl", "priority"}, where)
     name = _name(reader, reader.string(raw, "name", where), join(where, "name"))
@@ -139,6 +140,8 @@ def _parse_record(
     if name and zones and not any(in_zone(name, z) for z in zones if z):
         reader.problem(join(where, "name"), f"{name} is in none of the zones {', '.join(zones)}")
     ttl = reader.integer(raw, "ttl", where, default_ttl, 30, 86400)
+    if raw.get("ttl") == ttl:  # an inherited TTL was checked at dns.ttl
+        _check_ttl(reader, provider, ttl, join(where, "ttl"))
     priority = reader.integer(raw, "priority", where, 10, 0, 65535)
     if "priority" in raw and rtype != "MX":
         reader.problem(join(where, "priority"), "only MX records have a priority")
