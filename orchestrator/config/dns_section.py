@@ -1,4 +1,8 @@
-"""The `[dns]` section: provider, zones, the records mxctl owns, mail hosts, verification."""
+"""The `[dns]` section: provider, zones, the records mxctl owns, mail hosts, verification.
+
+The `[dns.<kind>]` table belongs to the provider: `orchestrator.dns.registry` finds the
+provider module, which parses it into its own settings. This section knows no kind.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from orchestrator.config.fields import Reader, Table, join
-from orchestrator.config.secrets import Secret
 from orchestrator.dns.records import MANAGED_TYPES, address_type, in_zone, normalise_name
-
-PROVIDER_KINDS = ("rfc2136", "cloudflare", "powerdns")
-TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
-
-
-@dataclass(frozen=True)
-class Rfc2136Settings:
-    server: str
-    port: int
-    key_name: str
-    key_algorithm: str
-    key_secret: Secret
-    timeout: float
-    kind: str = "rfc2136"
-
-
-@dataclass(frozen=True)
-class CloudflareSettings:
-    api_token: Secret
-    base_url: str | None
-    timeout: float
-    kind: str = "cloudflare"
-
-
-@dataclass(frozen=True)
-class PowerDnsSettings:
-    api_url: str
-    api_key: Secret
-    server_id: str
-    timeout: float
-    kind: str = "powerdns"
-
-
-ProviderSettings = Rfc2136Settings | CloudflareSettings | PowerDnsSettings
+from orchestrator.dns.registry import PROVIDERS, ProviderSettings, parse_settings
 
 
 @dataclass(frozen=True)
@@ -75,6 +45,7 @@ class VerifySettings:
 
 @dataclass(frozen=True)
 class DnsConfig:
+    provider_kind: str  # a key of orchestrator.dns.registry.PROVIDERS
     provider: ProviderSettings
     zones: tuple[str, ...]
     records: tuple[OwnedRecord, ...]
@@ -101,10 +72,10 @@ class DnsConfig:
 def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
     reader.reject_unknown(
         raw,
-        {"provider", "zones", "ttl", "records", "mail_hosts", "verify", *PROVIDER_KINDS},
+        {"provider", "zones", "ttl", "records", "mail_hosts", "verify", *PROVIDERS},
         path,
     )
-    kind = reader.string(raw, "provider", path, choices=PROVIDER_KINDS)
+    kind = reader.string(raw, "provider", path, choices=tuple(PROVIDERS))
     provider = _parse_provider(reader, raw, kind, path)
     zones = tuple(
         _name(reader, z, join(join(path, "zones"), i))
@@ -113,8 +84,10 @@ def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
     if not zones and "zones" in raw:
         reader.problem(join(path, "zones"), "name at least one zone")
     default_ttl = reader.integer(raw, "ttl", path, 300, 30, 86400)
+    if raw.get("ttl", 300) == default_ttl:  # else the range check already complained
+        _check_ttl(reader, provider, default_ttl, join(path, "ttl"))
     records = tuple(
-        _parse_record(reader, r, join(join(path, "records"), i), zones, default_ttl)
+        _parse_record(reader, r, join(join(path, "records"), i), zones, default_ttl, provider)
         for i, r in enumerate(reader.tables(raw, "records", path))
     )
     if not records:
@@ -127,7 +100,7 @@ def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
         seen.add((rec.name, rec.rtype))
     mail_hosts = _parse_mail_hosts(reader, reader.table(raw, "mail_hosts", path), path)
     verify = _parse_verify(reader, reader.table(raw, "verify", path, required=False), path)
-    return DnsConfig(provider, zones, records, mail_hosts, verify)
+    return DnsConfig(kind, provider, zones, records, mail_hosts, verify)
 
 
 def _name(reader: Reader, value: str, where: str) -> str:
@@ -139,52 +112,27 @@ def _name(reader: Reader, value: str, where: str) -> str:
 
 
 def _parse_provider(reader: Reader, raw: Table, kind: str, path: str) -> ProviderSettings:
-    for other in PROVIDER_KINDS:
+    for other in PROVIDERS:
         if other != kind and other in raw and kind:
             reader.problem(join(path, other), f"settings for {other}, but provider is {kind!r}")
-    where = join(path, kind or "rfc2136")
-    table = reader.table(raw, kind, path) if kind else {}
-    timeout = reader.number(table, "timeout", where, 10.0, 0.1, 300.0)
-    if kind == "cloudflare":
-        reader.reject_unknown(table, {"api_token", "base_url", "timeout"}, where)
-        base_url = table.get("base_url")
-        if base_url is not None and not (
-            isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
-        ):
-            reader.problem(join(where, "base_url"), "must be an http(s) URL")
-            base_url = None
-        return CloudflareSettings(reader.secret(table, "api_token", where), base_url, timeout)
-    if kind == "powerdns":
-        reader.reject_unknown(table, {"api_url", "api_key", "server_id", "timeout"}, where)
-        url = reader.string(table, "api_url", where)
-        if url and not url.startswith(("http://", "https://")):
-            reader.problem(join(where, "api_url"), "must be an http(s) URL")
-        return PowerDnsSettings(
-            url.rstrip("/"),
-            reader.secret(table, "api_key", where),
-            reader.string(table, "server_id", where, default="localhost"),
-            timeout,
-        )
-    known = {"server", "port", "key_name", "key_algorithm", "key_secret", "timeout"}
-    reader.reject_unknown(table, known, where)
-    server = reader.string(table, "server", where)
-    if server:
-        try:
-            ipaddress.ip_address(server)
-        except ValueError:
-            reader.problem(join(where, "server"), "must be an IP address (the primary's)")
-    return Rfc2136Settings(
-        server,
-        reader.integer(table, "port", where, 53, 1, 65535),
-        _name(reader, reader.string(table, "key_name", where), join(where, "key_name")),
-        reader.string(table, "key_algorithm", where, "hmac-sha256", TSIG_ALGORITHMS),
-        reader.secret(table, "key_secret", where),
-        timeout,
-    )
+    if not kind:
+        return ProviderSettings(timeout=10.0)
+    return parse_settings(kind, reader, reader.table(raw, kind, path), join(path, kind))
+
+
+def _check_ttl(reader: Reader, provider: ProviderSettings, ttl: int, where: str) -> None:
+    problem = provider.ttl_problem(ttl)
+    if problem:
+        reader.problem(where, problem)
 
 
 def _parse_record(
-    reader: Reader, raw: Table, where: str, zones: tuple[str, ...], default_ttl: int
+    reader: Reader,
+    raw: Table,
+    where: str,
+    zones: tuple[str, ...],
+    default_ttl: int,
+    provider: ProviderSettings,
 ) -> OwnedRecord:
     reader.reject_unknown(raw, {"name", "type", "ttl", "priority"}, where)
     name = _name(reader, reader.string(raw, "name", where), join(where, "name"))
@@ -192,6 +140,8 @@ def _parse_record(
     if name and zones and not any(in_zone(name, z) for z in zones if z):
         reader.problem(join(where, "name"), f"{name} is in none of the zones {', '.join(zones)}")
     ttl = reader.integer(raw, "ttl", where, default_ttl, 30, 86400)
+    if raw.get("ttl") == ttl:  # an inherited TTL was checked at dns.ttl
+        _check_ttl(reader, provider, ttl, join(where, "ttl"))
     priority = reader.integer(raw, "priority", where, 10, 0, 65535)
     if "priority" in raw and rtype != "MX":
         reader.problem(join(where, "priority"), "only MX records have a priority")

@@ -124,6 +124,30 @@ class Reader:
             return []
         return list(value)
 
+    def api_url(
+        self, table: Table, key: str, path: str, required: bool, allow_insecure_http: bool
+    ) -> str | None:
+        """An http(s) URL that credentials are sent to: `https://`, or plain `http://` only
+        when the table says `allow_insecure_http = true` (a loopback test server)."""
+        if key not in table and not required:
+            return None
+        url = self.string(table, key, path)
+        where = join(path, key)
+        if not url:
+            return None
+        if not url.startswith(("http://", "https://")):
+            self.problem(where, "must be an http(s) URL")
+            return None
+        if url.startswith("http://") and not allow_insecure_http:
+            self.problem(
+                where,
+                f"{url} is plain http:// and the credential would cross the network "
+                f"unencrypted: use https://, or set {join(path, 'allow_insecure_http')} = true "
+                "for a server on loopback",
+            )
+            return None
+        return url.rstrip("/")
+
     def secret(self, table: Table, key: str, path: str) -> Secret:
         reference = self.string(table, key, path)
         if not reference:

@@ -7,6 +7,7 @@ problems too, so a typo in a section name is caught instead of silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Callable, Collection, Mapping
@@ -164,6 +165,13 @@ def parse_config(
     for key in required:
         if key not in raw:
             reader.problem(key, f"missing section [{key}]")
+    if "dns" in sections and "maintenance" in sections:
+        sections["maintenance"] = _fit_low_ttl(
+            reader,
+            sections["dns"],
+            sections["maintenance"],
+            "low_ttl" in raw.get("maintenance", {}),
+        )
     if "pair" in sections and "dns" in sections:
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
@@ -179,6 +187,20 @@ def _check_pair_hosts(reader: Reader, pair: cs.PairConfig, dns: DnsConfig) -> No
         if name and dns.mail_host(name) is None:
             known = ", ".join(sorted(dns.mail_hosts)) or "none"
             reader.problem(f"pair.{role}", f"{name} is not in dns.mail_hosts ({known})")
+
+
+def _fit_low_ttl(
+    reader: Reader, dns: DnsConfig, maint: MaintenanceConfig, explicit: bool
+) -> MaintenanceConfig:
+    """The planned switch's TTL must be one the provider accepts. A low_ttl set in the
+    file below the provider's floor is a problem; the default rises to the floor."""
+    problem = dns.provider.ttl_problem(maint.low_ttl)
+    if problem is None:
+        return maint
+    if explicit:
+        reader.problem("maintenance.low_ttl", problem)
+        return maint
+    return dataclasses.replace(maint, low_ttl=max(maint.low_ttl, dns.provider.min_ttl))
 
 
 def _check_window_hosts(reader: Reader, pair: cs.PairConfig, maint: MaintenanceConfig) -> None:

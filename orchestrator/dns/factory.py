@@ -1,15 +1,11 @@
-"""Build the configured provider; the one place that knows every provider kind."""
+"""Build the configured provider through the registry; no provider kind is named here."""
 
 from __future__ import annotations
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
-from orchestrator.config.dns_section import (
-    CloudflareSettings,
-    DnsConfig,
-    PowerDnsSettings,
-    Rfc2136Settings,
-)
+from orchestrator.config.dns_section import DnsConfig
 from orchestrator.dns.provider import BaseProvider, Nameserver
+from orchestrator.dns.registry import provider_class
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.dns.verify import Verifier
 
@@ -18,20 +14,7 @@ def make_provider(
     config: DnsConfig, clock: Clock = SYSTEM_CLOCK, policy: RetryPolicy | None = None
 ) -> BaseProvider:
     policy = policy or RetryPolicy(clock=clock, default_budget=config.verify.deadline)
-    settings = config.provider
-    if isinstance(settings, Rfc2136Settings):
-        from orchestrator.dns.rfc2136 import Rfc2136Provider
-
-        return Rfc2136Provider(settings, config.zones, policy, clock)
-    if isinstance(settings, CloudflareSettings):
-        from orchestrator.dns.cloudflare import CloudflareProvider
-
-        return CloudflareProvider(settings, config.zones, policy, clock)
-    if isinstance(settings, PowerDnsSettings):
-        from orchestrator.dns.powerdns import PowerDnsProvider
-
-        return PowerDnsProvider(settings, config.zones, policy, clock)
-    raise TypeError(f"unknown provider settings {type(settings).__name__}")
+    return provider_class(config.provider_kind)(config.provider, config.zones, policy, clock)
 
 
 def make_verifier(

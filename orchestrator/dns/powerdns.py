@@ -8,16 +8,38 @@ prove the result; for a server-side CAS on PowerDNS use the rfc2136 provider wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
 from orchestrator.clock import Clock
-from orchestrator.config.dns_section import PowerDnsSettings
+from orchestrator.config.fields import Reader, Table
+from orchestrator.config.secrets import Secret
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset
+from orchestrator.dns.registry import ProviderSettings
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
+
+
+@dataclass(frozen=True)
+class PowerDnsSettings(ProviderSettings):
+    api_url: str
+    api_key: Secret
+    server_id: str
+
+
+def parse_powerdns(reader: Reader, table: Table, where: str) -> PowerDnsSettings:
+    known = {"api_url", "api_key", "server_id", "timeout", "allow_insecure_http"}
+    reader.reject_unknown(table, known, where)
+    insecure = reader.boolean(table, "allow_insecure_http", where, False)
+    return PowerDnsSettings(
+        timeout=reader.number(table, "timeout", where, 10.0, 0.1, 300.0),
+        api_url=reader.api_url(table, "api_url", where, True, insecure) or "",
+        api_key=reader.secret(table, "api_key", where),
+        server_id=reader.string(table, "server_id", where, default="localhost"),
+    )
 
 
 class PowerDnsProvider(BaseProvider):
@@ -31,7 +53,7 @@ class PowerDnsProvider(BaseProvider):
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(zones, policy, clock)
+        super().__init__(settings, zones, policy, clock)
         self.settings = settings
         self.http = httpx.Client(
             base_url=f"{settings.api_url}/api/v1/servers/{settings.server_id}",
@@ -39,6 +61,10 @@ class PowerDnsProvider(BaseProvider):
             timeout=settings.timeout,
             event_hooks={"request": [lambda _request: self.count_request()]},
         )
+
+    @classmethod
+    def parse_settings(cls, reader: Reader, table: Table, where: str) -> PowerDnsSettings:
+        return parse_powerdns(reader, table, where)
 
     def close(self) -> None:
         self.http.close()

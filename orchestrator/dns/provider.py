@@ -4,7 +4,8 @@ The base owns the behaviour that must be the same everywhere: zone lookup, retri
 compare-and-swap semantics ("already desired" is success, a stale expectation changes
 nothing and reports what is there), and waiting until the provider says a change is
 applied. A provider fills in four small hooks: `_read`, `_write`, `_nameservers` and,
-when its writes are not visible at once, `_is_applied`.
+when its writes are not visible at once, `_is_applied`; and it parses its own
+`[dns.<kind>]` settings (`parse_settings`), found through `orchestrator.dns.registry`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.dns import wire
 from orchestrator.dns.records import Change, RRset, in_zone, normalise_name
+from orchestrator.dns.registry import ProviderSettings
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsError, DnsUnavailable, StaleExpectation
+
+if TYPE_CHECKING:
+    from orchestrator.config.fields import Reader, Table
 
 
 class Outcome(StrEnum):
@@ -78,8 +83,14 @@ class BaseProvider:
     APPLIED_ON_WRITE: ClassVar[bool] = False
 
     def __init__(
-        self, zones: tuple[str, ...], policy: RetryPolicy | None = None, clock: Clock | None = None
+        self,
+        settings: ProviderSettings,
+        zones: tuple[str, ...],
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        # Subclasses narrow `settings` to their own dataclass (the registry parsed it
+        # with their `parse_settings`, so the type always matches).
         self.zones = zones
         self.clock = clock or (policy.clock if policy else SYSTEM_CLOCK)
         self.policy = policy or RetryPolicy(clock=self.clock)
@@ -91,6 +102,11 @@ class BaseProvider:
 
     def count_request(self, n: int = 1) -> None:
         self._requests += n
+
+    @classmethod
+    def parse_settings(cls, reader: Reader, table: Table, where: str) -> ProviderSettings:
+        """This provider's `[dns.<kind>]` table; every problem goes to `reader`."""
+        raise NotImplementedError
 
     # -- hooks ------------------------------------------------------------------------
     def _read(self, zone: str, name: str, rtype: str) -> RRset:

@@ -64,12 +64,17 @@ def address_type(address: str) -> str:
 
 @dataclass(frozen=True)
 class RRset:
-    """One name+type at one TTL; an empty `rdatas` means the RRset does not exist."""
+    """One name+type at one TTL; an empty `rdatas` means the RRset does not exist.
+
+    `proxied` is Cloudflare's: the edge answers with its own addresses instead of the
+    rdatas, so a proxied RRset never serves as an unproxied one with the same data.
+    """
 
     name: str
     rtype: str
     ttl: int = 0
     rdatas: tuple[str, ...] = field(default=())
+    proxied: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", normalise_name(self.name))
@@ -78,6 +83,7 @@ class RRset:
         object.__setattr__(self, "rdatas", tuple(canon))
         if not canon:
             object.__setattr__(self, "ttl", 0)
+            object.__setattr__(self, "proxied", False)
 
     @property
     def exists(self) -> bool:
@@ -85,7 +91,9 @@ class RRset:
 
     def same_data(self, other: RRset) -> bool:
         """Same rdata set (TTL ignored): what a CAS expectation compares."""
-        return self.key == other.key and self.rdatas == other.rdatas
+        return (
+            self.key == other.key and self.rdatas == other.rdatas and self.proxied == other.proxied
+        )
 
     def serves_as(self, other: RRset) -> bool:
         """Same rdata set and TTL: what a verifier and an idempotent retry compare."""
@@ -105,14 +113,17 @@ class RRset:
     def describe(self) -> str:
         if not self.exists:
             return f"{self.name} {self.rtype} (absent)"
-        return f"{self.name} {self.ttl} {self.rtype} {', '.join(self.rdatas)}"
+        proxied = " (proxied by Cloudflare)" if self.proxied else ""
+        return f"{self.name} {self.ttl} {self.rtype} {', '.join(self.rdatas)}{proxied}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.rtype, "ttl": self.ttl, "rdatas": list(self.rdatas)}
+        raw = {"name": self.name, "type": self.rtype, "ttl": self.ttl, "rdatas": list(self.rdatas)}
+        return raw | {"proxied": True} if self.proxied else raw
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RRset:
-        return cls(raw["name"], raw["type"], int(raw["ttl"]), tuple(raw["rdatas"]))
+        rdatas = tuple(raw["rdatas"])
+        return cls(raw["name"], raw["type"], int(raw["ttl"]), rdatas, bool(raw.get("proxied")))
 
 
 class ChangeKind(StrEnum):

@@ -8,7 +8,9 @@ expectation answers NXRRSET and changes nothing. Reads go to the same primary, d
 from __future__ import annotations
 
 import binascii
+import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import dns.exception
@@ -21,14 +23,52 @@ import dns.tsig
 import dns.update
 
 from orchestrator.clock import Clock
-from orchestrator.config.dns_section import Rfc2136Settings
+from orchestrator.config.fields import Reader, Table, join
+from orchestrator.config.secrets import Secret
 from orchestrator.dns import wire
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
-from orchestrator.dns.records import Change, RRset
+from orchestrator.dns.records import Change, RRset, normalise_name
+from orchestrator.dns.registry import ProviderSettings
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
 
 STALE_RCODES = {dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXDOMAIN}
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+
+
+@dataclass(frozen=True)
+class Rfc2136Settings(ProviderSettings):
+    server: str
+    port: int
+    key_name: str
+    key_algorithm: str
+    key_secret: Secret
+
+
+def parse_rfc2136(reader: Reader, table: Table, where: str) -> Rfc2136Settings:
+    known = {"server", "port", "key_name", "key_algorithm", "key_secret", "timeout"}
+    reader.reject_unknown(table, known, where)
+    server = reader.string(table, "server", where)
+    if server:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            reader.problem(join(where, "server"), "must be an IP address (the primary's)")
+    key_name = reader.string(table, "key_name", where)
+    if key_name:
+        try:
+            key_name = normalise_name(key_name)
+        except ValueError as exc:
+            reader.problem(join(where, "key_name"), str(exc))
+            key_name = ""
+    return Rfc2136Settings(
+        timeout=reader.number(table, "timeout", where, 10.0, 0.1, 300.0),
+        server=server,
+        port=reader.integer(table, "port", where, 53, 1, 65535),
+        key_name=key_name,
+        key_algorithm=reader.string(table, "key_algorithm", where, "hmac-sha256", TSIG_ALGORITHMS),
+        key_secret=reader.secret(table, "key_secret", where),
+    )
 
 
 class Rfc2136Provider(BaseProvider):
@@ -44,7 +84,7 @@ class Rfc2136Provider(BaseProvider):
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(zones, policy, clock)
+        super().__init__(settings, zones, policy, clock)
         self.settings = settings
         self.where = f"{settings.server} port {settings.port}"
         try:
@@ -56,6 +96,10 @@ class Rfc2136Provider(BaseProvider):
                 f"TSIG key {settings.key_name} ({settings.key_secret.reference}): the secret is "
                 "not valid base64; it must hold the base64 secret only"
             ) from None
+
+    @classmethod
+    def parse_settings(cls, reader: Reader, table: Table, where: str) -> Rfc2136Settings:
+        return parse_rfc2136(reader, table, where)
 
     def _query(self, name: str, rtype: str) -> dns.message.Message:
         self.count_request()

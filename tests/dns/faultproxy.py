@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 
-from .servers import free_port
+from mxlab.standins.dnsservers import free_port
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes:

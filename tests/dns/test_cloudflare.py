@@ -1,6 +1,6 @@
 """Cloudflare provider under faults, with the real SDK (strict response validation on).
 
-The server is tests/dns/cloudflare_standin.py: the project's ONE sanctioned stand-in,
+The server is lab/mxlab/standins/cloudflare.py: the project's ONE sanctioned stand-in,
 because Cloudflare cannot be reached from here. It speaks the v4 DNS API subset and
 injects 429 + Retry-After, 5xx, slow replies, success:false and lost replies.
 """
@@ -60,7 +60,7 @@ def test_429_with_retry_after_is_honoured_and_applied_once(cf_setup: ProviderEnv
     assert result.outcome is Outcome.APPLIED
     assert cf_setup.clock.slept == [7.0, 7.0]  # the server's Retry-After, not our backoff
     assert len(_batches(cf_setup)) == 3
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes", "posts"]
+    assert [k for k, _ in _mx_writes(cf_setup)] == ["patches"]  # edited in place
 
 
 def test_5xx_on_reads_and_writes_still_applies_once(cf_setup: ProviderEnv) -> None:
@@ -69,7 +69,7 @@ def test_5xx_on_reads_and_writes_still_applies_once(cf_setup: ProviderEnv) -> No
     cf_setup.standin.inject("502", method="POST", path="batch", times=1)
     result = cf_setup.provider().apply_change(CHANGE)
     assert result.outcome is Outcome.APPLIED
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes", "posts"]
+    assert [k for k, _ in _mx_writes(cf_setup)] == ["patches"]  # edited in place
     assert cf_setup.provider().read("example.test.", "MX") == MX2_SET
 
 
@@ -80,7 +80,7 @@ def test_lost_reply_after_the_write_is_not_applied_twice(cf_setup: ProviderEnv) 
     # The first batch went through; the retry re-read, saw the desired set, wrote nothing.
     assert result.outcome is Outcome.ALREADY
     assert len(_batches(cf_setup)) == 1
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes", "posts"]
+    assert [k for k, _ in _mx_writes(cf_setup)] == ["patches"]  # edited in place
     assert cf_setup.provider().read("example.test.", "MX") == MX2_SET
 
 
@@ -94,7 +94,7 @@ def test_slow_reply_times_out_and_the_change_lands_once(cf_setup: ProviderEnv) -
         r for r in cf_setup.standin.zone("example.test").records.values() if r["type"] == "MX"
     ]
     assert [r["content"] for r in mx_records] == ["mx2.example.test"]
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes", "posts"]
+    assert [k for k, _ in _mx_writes(cf_setup)] == ["patches"]  # edited in place
 
 
 def test_success_false_is_retried_not_taken_for_success(cf_setup: ProviderEnv) -> None:
@@ -122,11 +122,12 @@ def test_batch_failing_half_way_leaves_the_zone_as_it_was(cf_setup: ProviderEnv)
     zone = cf_setup.standin.zone("example.test")
     before = dict(zone.records)
     two = RRset("example.test.", "MX", 300, ("10 mx2.example.test.", "20 mx1.example.test."))
-    cf_setup.standin.inject("reject_post", index=1)  # the second post fails validation
+    # mx1's record is edited into mx2 in place, then mx1 at 20 is posted: the post fails.
+    cf_setup.standin.inject("reject_post", index=0)
     with pytest.raises(DnsError, match="9005") as caught:
         cf_setup.provider().apply_change(Change(MX1_SET, two))
     assert not isinstance(caught.value, DnsUnavailable)
-    assert zone.records == before  # the delete and the first post were rolled back
+    assert zone.records == before  # the in-place edit was rolled back
     assert cf_setup.standin.writes == []
 
 
@@ -185,7 +186,7 @@ def test_a_plan_is_one_batch_per_zone(cf_setup: ProviderEnv) -> None:
     assert [r.outcome for r in results] == [Outcome.APPLIED] * 4
     batches = _batches(cf_setup)
     assert len(batches) == 2  # example.test (AAAA, A, MX) and example.org (MX)
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes"] * 3 + ["posts"] * 4
+    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["patches"] * 3 + ["posts"]
 
 
 def test_lost_reply_of_a_zone_batch_is_applied_once(cf_setup: ProviderEnv) -> None:
@@ -197,4 +198,4 @@ def test_lost_reply_of_a_zone_batch_is_applied_once(cf_setup: ProviderEnv) -> No
     # example.test's batch landed but its reply was lost: the retry found it done.
     assert [r.outcome for r in results] == [Outcome.ALREADY] * 3 + [Outcome.APPLIED]
     assert len(_batches(cf_setup)) == 2
-    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["deletes"] * 3 + ["posts"] * 4
+    assert sorted(k for k, _ in _mx_writes(cf_setup)) == ["patches"] * 3 + ["posts"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import Secret, load_config, parse_config, resolve_secret
-from orchestrator.config.dns_section import CloudflareSettings, Rfc2136Settings
+from orchestrator.dns.cloudflare.settings import CloudflareSettings
+from orchestrator.dns.rfc2136 import Rfc2136Settings
 from orchestrator.errors import ConfigError
 
 from .conftest import ENVIRON, OWNED

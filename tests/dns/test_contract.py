@@ -1,7 +1,9 @@
 """The provider contract, run against every provider setup (see conftest.PROVIDERS).
 
 Real servers: BIND9 (RFC 2136), PowerDNS (RFC 2136 and its HTTP API). Cloudflare runs the
-real SDK against tests/dns/cloudflare_standin.py, the project's one sanctioned stand-in.
+real SDK against lab/mxlab/standins/cloudflare.py, the project's one sanctioned stand-in.
+Route 53 runs real boto3 against moto's server mode (lab/mxlab/standins/route53_moto.py); the
+server-side refusals moto does not emulate are in test_route53.py, with Stubber.
 """
 
 from __future__ import annotations

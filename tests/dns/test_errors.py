@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from mxlab.standins.dnsservers import TSIG_SECRET
 
 from orchestrator.config import parse_config
 from orchestrator.dns import wire
@@ -18,7 +19,6 @@ from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable
 
 from .conftest import ENVIRON, ProviderEnv, run_mxctl
 from .faultproxy import LosingProxy
-from .servers import TSIG_SECRET
 
 MX1_SET = RRset("example.test.", "MX", 300, ("10 mx1.example.test.",))
 

@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 from mxlab.mxctl_config import render_lab_config
+from mxlab.standins.dnsservers import TSIG_SECRET
 from mxlab.state import LabHost, LabState
 
 from orchestrator.config import parse_config
-from orchestrator.config.dns_section import Rfc2136Settings
-
-from .servers import TSIG_SECRET
+from orchestrator.dns.rfc2136 import Rfc2136Settings
 
 
 def lab_state(tmp_path: Path) -> LabState:

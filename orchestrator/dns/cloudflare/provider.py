@@ -1,9 +1,11 @@
-"""Cloudflare: read the records by name and type, compare, then swap them in one batch.
+"""Cloudflare: read the records by name and type, compare, then rewrite them by id.
 
-The batch deletes exactly the record ids just read and posts the new records; Cloudflare
-runs it in one transaction, so if any of those ids is gone (someone else changed the
-RRset, or our own earlier attempt already went through) nothing is applied and we
-re-read. That makes a retry after a lost reply safe: the change lands exactly once.
+The first batch edits the records just read in place, by id, and posts any extra ones;
+Cloudflare runs it in one transaction, so if any of those ids is gone (someone else
+changed the RRset, or our own earlier attempt already went through) nothing is applied
+and we re-read. Surplus records are deleted by a second batch, once the new ones exist,
+so no edge ever serves the name without records (see mapping.rewrite). A retry after a
+lost reply re-reads first: the change lands exactly once.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any, ClassVar
 import httpx
 
 from orchestrator.clock import Clock
-from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.config.fields import Reader, Table
 from orchestrator.dns.cloudflare import mapping
+from orchestrator.dns.cloudflare.settings import CloudflareSettings, parse_cloudflare
 from orchestrator.dns.cloudflare.transport import CloudflareApiError, build_client, call
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset
@@ -24,6 +27,9 @@ from orchestrator.errors import DnsError, DnsUnavailable, StaleExpectation
 
 # 81044: record does not exist; 81058: an identical record already exists.
 STALE_CODES = {81044, 81058}
+# Records one batch may touch on a Free zone (3,500 on paid plans):
+# developers.cloudflare.com/dns/manage-dns-records/how-to/batch-record-changes/
+BATCH_LIMIT = 200
 
 
 class CloudflareProvider(BaseProvider):
@@ -38,12 +44,16 @@ class CloudflareProvider(BaseProvider):
         clock: Clock | None = None,
         per_page: int = 100,
     ) -> None:
-        super().__init__(zones, policy, clock)
+        super().__init__(settings, zones, policy, clock)
         self.settings = settings
         self.per_page = per_page
         self.credential = f"dns.cloudflare.api_token ({settings.api_token.reference or 'set'})"
         self.client = build_client(settings, self._on_request)
         self._zones: dict[str, tuple[str, list[str]]] = {}  # name -> (id, name servers)
+
+    @classmethod
+    def parse_settings(cls, reader: Reader, table: Table, where: str) -> CloudflareSettings:
+        return parse_cloudflare(reader, table, where)
 
     def _on_request(self, _request: httpx.Request) -> None:
         self.count_request()
@@ -98,33 +108,55 @@ class CloudflareProvider(BaseProvider):
         return self._write_batch(zone, [change])[0]
 
     def _write_batch(self, zone: str, changes: Sequence[Change]) -> list[Outcome]:
-        """Read every RRset, check every expectation, then one batch for the zone."""
+        """Read every RRset, check every expectation, then rewrite the zone's records."""
         remotes = {c.key: self._remote(zone, *c.key) for c in changes}
         outcomes = []
         for change in changes:
             current = remotes[change.key].rrset
             if current.serves_as(change.desired):
                 outcomes.append(Outcome.ALREADY)
-            elif current.same_data(change.expected):
+            elif current.same_data(change.expected) or mapping.in_progress(
+                current, change.expected, change.desired
+            ):
                 outcomes.append(Outcome.APPLIED)
             else:
                 raise StaleExpectation(f"Cloudflare serves {current.describe()}")
         todo = [c for c, o in zip(changes, outcomes, strict=True) if o is Outcome.APPLIED]
-        if todo:
-            self._batch(zone, [i for c in todo for i in remotes[c.key].ids], todo)
+        rewrites = [mapping.rewrite(remotes[c.key], c.desired) for c in todo]
+        what = ", ".join(f"{c.desired.name} {c.desired.rtype}" for c in todo)
+        patches = [p for r in rewrites for p in r.patches]
+        posts = [p for r in rewrites for p in r.posts]
+        deletes = [d for r in rewrites for d in r.deletes]
+        if patches or posts:
+            self._batch(zone, f"update of {what}", patches=patches, posts=posts)
+        if deletes:
+            # Only now that every new record exists: the surplus ones go.
+            self._batch(zone, f"removal of surplus records of {what}", deletes=deletes)
         return outcomes
 
-    def _batch(self, zone: str, delete_ids: list[str], changes: list[Change]) -> None:
+    def _batch(
+        self,
+        zone: str,
+        what: str,
+        patches: list[dict[str, Any]] | None = None,
+        posts: list[dict[str, Any]] | None = None,
+        deletes: list[str] | None = None,
+    ) -> None:
         zone_id = self._zone(zone)[0]
-        what = ", ".join(f"{c.desired.name} {c.desired.rtype}" for c in changes)
-        posts = [body for c in changes for body in mapping.to_records(c.desired)]
+        operations = len(patches or ()) + len(posts or ()) + len(deletes or ())
+        if operations > BATCH_LIMIT:
+            raise DnsError(
+                f"Cloudflare: the {what} needs {operations} record operations, more than "
+                f"the {BATCH_LIMIT} one batch may hold on every plan: reduce dns.records"
+            )
         try:
             result = self._call(
-                f"batch update of {what}",
+                f"batch {what}",
                 lambda: self.client.dns.records.batch(
                     zone_id=zone_id,
-                    deletes=[{"id": i} for i in delete_ids],
-                    posts=posts,  # type: ignore[arg-type]
+                    deletes=[{"id": i} for i in deletes or ()],
+                    patches=patches or [],  # type: ignore[arg-type]
+                    posts=posts or [],  # type: ignore[arg-type]
                 ),
             )
         except CloudflareApiError as exc:
@@ -134,7 +166,7 @@ class CloudflareProvider(BaseProvider):
         if result is None:
             # A 200 with success:false: the SDK gives None. Nothing says whether it was
             # applied, so retry; the next attempt re-reads first.
-            raise DnsUnavailable(f"Cloudflare answered success:false to the batch for {what}")
+            raise DnsUnavailable(f"Cloudflare answered success:false to the batch {what}")
 
     def _nameservers(self, zone: str) -> list[Nameserver]:
         return self._servers_at(self._zone(zone)[1])

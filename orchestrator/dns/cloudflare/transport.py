@@ -15,11 +15,16 @@ from typing import Any, TypeVar
 import cloudflare
 import httpx
 
-from orchestrator.config.dns_section import CloudflareSettings
+from orchestrator.dns.cloudflare.settings import CloudflareSettings
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+# Codes that mean the credential itself is wrong, whatever the HTTP status: a malformed
+# token comes back as HTTP 400 6003 "Invalid request headers" with 6111 "Invalid format
+# for Authorization header" in its error_chain; 9103/9109 unknown key or token, 10000
+# "Authentication error", 10001 unsupported auth scheme.
+AUTH_CODES = frozenset({6003, 6111, 9103, 9106, 9109, 10000, 10001})
 
 
 class CloudflareApiError(DnsError):
@@ -83,6 +88,12 @@ def call(what: str, fn: Callable[[], T], credential: str) -> T:
             ) from None
         raise DnsError(f"Cloudflare's answer to {what} did not match the API schema") from None
     except cloudflare.APIStatusError as exc:
+        if exc.status_code < 500 and AUTH_CODES.intersection(_codes(exc.body)):
+            raise DnsAuthError(
+                f"Cloudflare rejected the API token from {credential} during {what} "
+                f"(HTTP {exc.status_code}: {_errors(exc.body)}): check the token is complete, "
+                "a bare token with no 'Bearer ' prefix or quotes"
+            ) from None
         raise CloudflareApiError(
             f"Cloudflare refused {what} (HTTP {exc.status_code}: {_errors(exc.body)})",
             _codes(exc.body),
@@ -92,19 +103,35 @@ def call(what: str, fn: Callable[[], T], credential: str) -> T:
 
 
 def _errors(body: object) -> str:
-    if isinstance(body, dict):
-        errors = body.get("errors") or []
-        parts = [f"{e.get('code')} {e.get('message')}" for e in errors if isinstance(e, dict)]
-        if parts:
-            return "; ".join(parts)
-    return "no error detail"
+    """Each error with its error_chain: a validation error's top-level code is the
+    generic 1004 "DNS Validation Error", the reason is in the chain."""
+    parts = [_describe(e) for e in _error_list(body)]
+    return "; ".join(parts) if parts else "no error detail"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    text = f"{error.get('code')} {error.get('message')}"
+    chain = [_describe(e) for e in error.get("error_chain") or [] if isinstance(e, dict)]
+    return f"{text} ({'; '.join(chain)})" if chain else text
+
+
+def _error_list(body: object) -> list[dict[str, Any]]:
+    if not isinstance(body, dict):
+        return []
+    errors = body.get("errors") or []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
 def _codes(body: object) -> tuple[int, ...]:
-    if not isinstance(body, dict):
-        return ()
-    errors: list[Any] = body.get("errors") or []
-    return tuple(int(e["code"]) for e in errors if isinstance(e, dict) and "code" in e)
+    """Every code in the errors and their chains, outermost first."""
+    codes: list[int] = []
+    pending = _error_list(body)
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error.get("code"), int):
+            codes.append(error["code"])
+        pending.extend(e for e in error.get("error_chain") or [] if isinstance(e, dict))
+    return tuple(codes)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -6,25 +6,44 @@ subset of the v4 API mxctl uses, and the tests drive it with the real `cloudflar
 with `_strict_response_validation=True`, so every answer here must satisfy the SDK's
 generated models. Every other DNS test runs against real BIND and PowerDNS servers.
 
-Implemented: GET /zones (name filter, pagination); GET/POST /zones/{id}/dns_records
-(type, name, name.exact filters, pagination); GET/PUT/PATCH/DELETE
-/zones/{id}/dns_records/{rid}; POST /zones/{id}/dns_records/batch run as deletes ->
-patches -> puts -> posts in one all-or-nothing transaction; the v4 envelope
-(success/errors/messages/result/result_info); bearer-token auth; Cloudflare's error codes
-for a missing record (81044), an identical record (81058) and a proxied MX (9004).
+It is stricter than kind: each behaviour below is Cloudflare's documented one, so the
+tests fail where Cloudflare would (sources under developers.cloudflare.com unless noted):
 
-Fault injection (`inject`): 429 with Retry-After, 5xx, slow replies, 200 with
-success:false, and "lose_reply" (the write is committed, then the connection is closed
-without an answer) to prove a retry does not apply a change twice. `publish` lets a test
-mirror every committed change into a real nameserver, the way Cloudflare's edge serves it.
+- Routes: GET /zones (name filter, pagination); GET/POST /zones/{id}/dns_records (type,
+  name, name.exact filters, pagination); GET/PUT/PATCH/DELETE /zones/{id}/dns_records/
+  {rid}; POST /zones/{id}/dns_records/batch, run as deletes -> patches -> puts -> posts in
+  one all-or-nothing transaction (api/resources/dns/subresources/records/methods/batch/).
+- Batch size: at most 200 operations on a Free zone, 3,500 on paid plans
+  (dns/manage-dns-records/how-to/batch-record-changes/); beyond it, HTTP 400.
+- Non-atomic edge: "Cloudflare's distributed KV store must treat each record change as a
+  single key-value pair. This means that the propagation of changes is not atomic"
+  (same batch page). Every committed write is queued to an edge copy of the zone and
+  applied there one record operation at a time, `edge_delay` seconds apart; `edge_rrset`
+  reads that copy, `publish` is called with it after each step, `wait_edge` drains it.
+- TTL: 60-86400 or 1 (automatic), 30 on Enterprise zones (dns/manage-dns-records/
+  reference/ttl/); a refused TTL is HTTP 400 with the generic code 1004 "DNS Validation
+  Error" and the reason, 9021, in `errors[].error_chain` (fundamentals/api/reference/
+  deprecations/, "Error chains for DNS validation errors").
+- Content: A must be an IPv4 address, AAAA an IPv6 address, MX/CNAME/NS targets host
+  names (1004 with 9005 in the chain); MX needs a priority; only A/AAAA/CNAME may be
+  proxied (9004).
+- CNAME exclusivity: a CNAME cannot share its name with any other record (81053, 81054;
+  dns/manage-dns-records/troubleshooting/records-with-same-name/).
+- Stale and duplicate records: 81044 record does not exist, 81058 identical record.
+- Auth: bearer token; a token that is not even well-formed is HTTP 400 6003 "Invalid
+  request headers" with 6111 "Invalid format for Authorization header" in its chain; a
+  well-formed unknown one 401 10000; email/key headers 403 9103.
+
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import ipaddress
 import itertools
 import json
+import queue
 import re
 import threading
 import time
@@ -41,10 +60,24 @@ _NO_LOCK = contextlib.nullcontext()
 NOW = "2026-11-28T00:00:00.000000Z"
 
 
+TOKEN_FORMAT = re.compile(r"[A-Za-z0-9_-]+")
+HOSTNAME = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?"
+)
+Chain = list[tuple[int, str]]
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, chain: Chain | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.chain = chain or []
+
+
+def validation_error(code: int, message: str) -> ApiError:
+    """Cloudflare's envelope for a refused record: generic 1004, the reason chained."""
+    return ApiError(400, 1004, "DNS Validation Error", [(code, message)])
 
 
 @dataclass
@@ -71,6 +104,20 @@ class Zone:
     name: str
     name_servers: list[str]
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plan: str = "free"  # "free" | "pro" | "business" | "enterprise"
+    edge: dict[str, dict[str, Any]] = field(default_factory=dict)  # what resolvers get
+
+    @property
+    def min_ttl(self) -> int:
+        return 30 if self.plan == "enterprise" else 60
+
+    @property
+    def batch_limit(self) -> int:
+        return 200 if self.plan == "free" else 3500
+
+
+# One record operation as the edge applies it: (record id, the record or None to delete).
+EdgeStep = tuple[str, dict[str, Any] | None]
 
 
 Publisher = Callable[[str, dict[str, dict[str, Any]]], None]
@@ -85,6 +132,9 @@ class CloudflareStandIn:
         self.requests: list[tuple[str, str]] = []  # (method, path?query) as received
         self.writes: list[tuple[str, str]] = []  # committed (action, record id)
         self.publish: Publisher | None = None
+        self.edge_delay = 0.0
+        self._edge_queue: queue.Queue[tuple[Zone, list[EdgeStep]] | None] = queue.Queue()
+        self._edge_thread = threading.Thread(target=self._edge_worker, daemon=True)
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -97,16 +147,19 @@ class CloudflareStandIn:
 
     def start(self) -> CloudflareStandIn:
         self.thread.start()
+        self._edge_thread.start()
         return self
 
     def stop(self) -> None:
+        self._edge_queue.put(None)
+        self._edge_thread.join(timeout=5)
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
 
     # -- state helpers for tests --------------------------------------------------------
-    def add_zone(self, name: str, name_servers: list[str]) -> Zone:
-        zone = Zone(uuid.uuid4().hex, name, name_servers)
+    def add_zone(self, name: str, name_servers: list[str], plan: str = "free") -> Zone:
+        zone = Zone(uuid.uuid4().hex, name, name_servers, plan=plan)
         self.zones[zone.id] = zone
         return zone
 
@@ -118,7 +171,59 @@ class CloudflareStandIn:
             zone = self.zone(zone_name)
             record = self._new_record(zone, body)
             zone.records[record["id"]] = record
+            zone.edge[record["id"]] = record
             return record
+
+    def remove_records(self, zone_name: str, name: str, rtype: str) -> None:
+        """Drop name+type at once, at the API and at the edge (another writer's doing)."""
+        with self.lock:
+            zone = self.zone(zone_name)
+            for records in (zone.records, zone.edge):
+                for rid, record in list(records.items()):
+                    if record["name"] == name.rstrip(".") and record["type"] == rtype:
+                        del records[rid]
+
+    def edge_rrset(self, zone_name: str, name: str, rtype: str) -> list[str]:
+        """What an edge answers for name+type now: the contents, MX with priority."""
+        with self.lock:
+            records = list(self.zone(zone_name).edge.values())
+        return sorted(
+            f"{int(r['priority'])} {r['content']}" if rtype == "MX" else str(r["content"])
+            for r in records
+            if r["name"] == name.rstrip(".") and r["type"] == rtype
+        )
+
+    def wait_edge(self, timeout: float = 10.0) -> None:
+        """Block until every committed change has reached the edge."""
+        end = time.monotonic() + timeout
+        while self._edge_queue.unfinished_tasks:
+            if time.monotonic() > end:
+                raise TimeoutError("the stand-in's edge did not catch up")
+            time.sleep(0.002)
+
+    def _propagate(self, zone: Zone, steps: list[EdgeStep]) -> None:
+        self._edge_queue.put((zone, copy.deepcopy(steps)))
+
+    def _edge_worker(self) -> None:
+        while True:
+            item = self._edge_queue.get()
+            try:
+                if item is None:
+                    return
+                zone, steps = item
+                for record_id, record in steps:
+                    if self.edge_delay:
+                        time.sleep(self.edge_delay)
+                    with self.lock:
+                        if record is None:
+                            zone.edge.pop(record_id, None)
+                        else:
+                            zone.edge[record_id] = record
+                        snapshot = copy.deepcopy(zone.edge)
+                    if self.publish is not None:
+                        self.publish(zone.name, snapshot)
+            finally:
+                self._edge_queue.task_done()
 
     def inject(self, kind: str, **kwargs: Any) -> Fault:
         fault = Fault(kind, **kwargs)
@@ -147,11 +252,14 @@ class CloudflareStandIn:
         if not name or not (name == zone.name or name.endswith("." + zone.name)):
             raise ApiError(400, 9007, f"name {name!r} is not in zone {zone.name}")
         ttl = body.get("ttl", 1)
-        if not isinstance(ttl, int | float) or not (ttl == 1 or 30 <= ttl <= 86400):
-            raise ApiError(400, 9021, "Invalid TTL: 30 to 86,400, or 1 for automatic")
+        if not isinstance(ttl, int | float) or not (ttl == 1 or zone.min_ttl <= ttl <= 86400):
+            raise validation_error(
+                9021,
+                f"Invalid TTL. Must be between {zone.min_ttl} and 86400 seconds, or 1 for "
+                "automatic.",
+            )
         content = str(body.get("content", ""))
-        if not content:
-            raise ApiError(400, 9005, "Content for the record is invalid")
+        _check_content(rtype, content)
         proxiable = rtype in ("A", "AAAA", "CNAME")
         proxied = bool(body.get("proxied", False))
         if proxied and not proxiable:
@@ -177,6 +285,15 @@ class CloudflareStandIn:
                 raise ApiError(400, 9100, "MX records require a priority between 0 and 65535")
             record["priority"] = priority
         for other in zone.records.values():
+            if other["id"] == record["id"] or other["name"] != name:
+                continue
+            if rtype == "CNAME" and other["type"] != "CNAME":
+                raise ApiError(
+                    400, 81053, "An A, AAAA, or CNAME record with that host already exists."
+                )
+            if rtype != "CNAME" and other["type"] == "CNAME":
+                raise ApiError(400, 81054, "A CNAME record with that host already exists.")
+        for other in zone.records.values():
             if other["id"] != record["id"] and all(
                 other.get(k) == record.get(k) for k in ("name", "type", "content", "priority")
             ):
@@ -185,8 +302,15 @@ class CloudflareStandIn:
 
     def _batch(self, zone: Zone, body: dict[str, Any]) -> dict[str, Any]:
         """Deletes, patches, puts, posts on a copy; committed only if every action succeeds."""
+        count = sum(len(body.get(k) or []) for k in ("deletes", "patches", "puts", "posts"))
+        if count > zone.batch_limit:
+            raise ApiError(
+                400,
+                1004,
+                f"Batch has {count} operations; this zone's plan allows {zone.batch_limit}",
+            )
         work = copy.deepcopy(zone.records)
-        shadow = Zone(zone.id, zone.name, zone.name_servers, work)
+        shadow = Zone(zone.id, zone.name, zone.name_servers, work, zone.plan)
         out: dict[str, list[dict[str, Any]]] = {
             "deletes": [],
             "patches": [],
@@ -210,8 +334,11 @@ class CloudflareStandIn:
             work[record["id"]] = record
             out["posts"].append(record)
         zone.records = work
+        steps: list[EdgeStep] = []
         for key, records in out.items():
             self.writes.extend((key, r["id"]) for r in records)
+            steps += [(r["id"], None if key == "deletes" else r) for r in records]
+        self._propagate(zone, steps)
         return out
 
     @staticmethod
@@ -247,12 +374,10 @@ class CloudflareStandIn:
                 record = self._new_record(zone, body)
                 zone.records[record["id"]] = record
                 self.writes.append(("posts", record["id"]))
-                self._published(zone)
+                self._propagate(zone, [(record["id"], record)])
                 return record, None
             if rest == ["batch"] and method == "POST":
-                result = self._batch(zone, body)
-                self._published(zone)
-                return result, None
+                return self._batch(zone, body), None
             if len(rest) == 1:
                 old = self._require(zone, rest[0])
                 if method == "GET":
@@ -260,19 +385,15 @@ class CloudflareStandIn:
                 if method == "DELETE":
                     del zone.records[old["id"]]
                     self.writes.append(("deletes", old["id"]))
-                    self._published(zone)
+                    self._propagate(zone, [(old["id"], None)])
                     return {"id": old["id"]}, None
                 if method in ("PUT", "PATCH"):
                     merged = {**old, **body} if method == "PATCH" else body
                     zone.records[old["id"]] = self._new_record(zone, merged, old["id"])
                     self.writes.append((method.lower() + "es", old["id"]))
-                    self._published(zone)
+                    self._propagate(zone, [(old["id"], zone.records[old["id"]])])
                     return zone.records[old["id"]], None
         raise ApiError(405, 10000, f"{method} not allowed on {path}")
-
-    def _published(self, zone: Zone) -> None:
-        if self.publish is not None:
-            self.publish(zone.name, copy.deepcopy(zone.records))
 
     def _page(self, items: list[Any], query: dict[str, list[str]]) -> tuple[Any, Any]:
         page = int(query.get("page", ["1"])[0])
@@ -328,6 +449,19 @@ class CloudflareStandIn:
                 if self.headers.get("X-Auth-Email") or self.headers.get("X-Auth-Key"):
                     self._send(403, _envelope(None, errors=[(9103, "Unknown X-Auth-Key or Email")]))
                     return
+                if auth.startswith("Bearer ") and not TOKEN_FORMAT.fullmatch(auth[7:]):
+                    error = {
+                        "code": 6003,
+                        "message": "Invalid request headers",
+                        "error_chain": [
+                            {"code": 6111, "message": "Invalid format for Authorization header"}
+                        ],
+                    }
+                    self._send(
+                        400,
+                        {"success": False, "errors": [error], "messages": [], "result": None},
+                    )
+                    return
                 if not auth.startswith("Bearer ") or auth[7:] not in standin.tokens:
                     self._send(401, _envelope(None, errors=[(10000, "Authentication error")]))
                     return
@@ -337,7 +471,12 @@ class CloudflareStandIn:
                         self.command, split.path, parse_qs(split.query), body
                     )
                 except ApiError as exc:
-                    self._send(exc.status, _envelope(None, errors=[(exc.code, exc.message)]))
+                    envelope = _envelope(None, errors=[(exc.code, exc.message)])
+                    if exc.chain:
+                        envelope["errors"][0]["error_chain"] = [
+                            {"code": c, "message": m} for c, m in exc.chain
+                        ]
+                    self._send(exc.status, envelope)
                     return
                 except (ValueError, KeyError, TypeError) as exc:
                     self._send(
@@ -365,6 +504,23 @@ class CloudflareStandIn:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
         return Handler
+
+
+def _check_content(rtype: str, content: str) -> None:
+    if rtype in ("A", "AAAA"):
+        version = 4 if rtype == "A" else 6
+        try:
+            valid = ipaddress.ip_address(content).version == version
+        except ValueError:
+            valid = False
+        if not valid:
+            raise validation_error(
+                9005, f"Content for {rtype} record must be a valid IPv{version} address."
+            )
+    elif rtype in ("MX", "CNAME", "NS") and not HOSTNAME.fullmatch(content):
+        raise validation_error(9005, f"Content for {rtype} record is invalid. Must be a host name.")
+    elif not content:
+        raise validation_error(9005, "Content for the record is invalid.")
 
 
 def _matches_name(name: str, query: dict[str, list[str]]) -> bool:
