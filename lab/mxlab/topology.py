@@ -27,6 +27,7 @@ GATEWAY = SUBNET.network_address + 1  # this machine's own address on the bridge
 PRIMARY_ZONE = "example.test"
 ZONES = (PRIMARY_ZONE, "example.org")
 RECORD_TTL = 300
+CLIENT_TTL = 60  # the client-facing `mail` name, as mxctl's dns.client_ttl default
 TSIG_NAME = "mxctl-lab"
 TSIG_ALGORITHM = "hmac-sha256"
 
@@ -119,5 +120,5 @@ def zone_text(zone: str, serial: int = 1) -> str:
     lines.append(f"@ IN MX 10 {mx1.fqdn}.")
     if zone == PRIMARY_ZONE:
         lines += [f"{h.name} IN A {h.address}" for h in HOSTS]
-        lines.append(f"mail IN A {mx1.address}")
+        lines.append(f"mail {CLIENT_TTL} IN A {mx1.address}")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,9 @@ from orchestrator.config.fields import Reader, Table, join
 from orchestrator.dns.records import MANAGED_TYPES, address_type, in_zone, normalise_name
 from orchestrator.dns.registry import PROVIDERS, ProviderSettings, parse_settings
 
+# Default TTL of the client-facing names (dns.client_ttl).
+CLIENT_TTL = 60
+
 
 @dataclass(frozen=True)
 class OwnedRecord:
@@ -72,7 +75,7 @@ class DnsConfig:
 def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
     reader.reject_unknown(
         raw,
-        {"provider", "zones", "ttl", "records", "mail_hosts", "verify", *PROVIDERS},
+        {"provider", "zones", "ttl", "client_ttl", "records", "mail_hosts", "verify", *PROVIDERS},
         path,
     )
     kind = reader.string(raw, "provider", path, choices=tuple(PROVIDERS))
@@ -86,8 +89,20 @@ def parse_dns(reader: Reader, raw: Table, path: str = "dns") -> DnsConfig:
     default_ttl = reader.integer(raw, "ttl", path, 300, 30, 86400)
     if raw.get("ttl", 300) == default_ttl:  # else the range check already complained
         _check_ttl(reader, provider, default_ttl, join(path, "ttl"))
+    # The client-facing names (A/AAAA) move at a failover and mail programs keep the old
+    # answer for its TTL: a short one bounds what users see (mxctl check states the bound).
+    client_ttl = reader.integer(raw, "client_ttl", path, CLIENT_TTL, 30, 86400)
+    if raw.get("client_ttl", CLIENT_TTL) == client_ttl:
+        _check_ttl(reader, provider, client_ttl, join(path, "client_ttl"))
     records = tuple(
-        _parse_record(reader, r, join(join(path, "records"), i), zones, default_ttl, provider)
+        _parse_record(
+            reader,
+            r,
+            join(join(path, "records"), i),
+            zones,
+            (default_ttl, client_ttl),
+            provider,
+        )
         for i, r in enumerate(reader.tables(raw, "records", path))
     )
     if not records:
@@ -131,7 +146,7 @@ def _parse_record(
     raw: Table,
     where: str,
     zones: tuple[str, ...],
-    default_ttl: int,
+    default_ttls: tuple[int, int],  # (MX, client-facing A/AAAA)
     provider: ProviderSettings,
 ) -> OwnedRecord:
     reader.reject_unknown(raw, {"name", "type", "ttl", "priority"}, where)
@@ -139,6 +154,7 @@ def _parse_record(
     rtype = reader.string(raw, "type", where, choices=MANAGED_TYPES)
     if name and zones and not any(in_zone(name, z) for z in zones if z):
         reader.problem(join(where, "name"), f"{name} is in none of the zones {', '.join(zones)}")
+    default_ttl = default_ttls[0] if rtype == "MX" else default_ttls[1]
     ttl = reader.integer(raw, "ttl", where, default_ttl, 30, 86400)
     if raw.get("ttl") == ttl:  # an inherited TTL was checked at dns.ttl
         _check_ttl(reader, provider, ttl, join(where, "ttl"))

@@ -41,7 +41,7 @@ def test_good_config_loads_typed_values() -> None:
     assert [(r.name, r.rtype, r.ttl) for r in dns.records][:3] == [
         ("example.test.", "MX", 120),
         ("example.org.", "MX", 120),
-        ("mail.example.test.", "A", 120),
+        ("mail.example.test.", "A", 60),  # client names: dns.client_ttl, short by default
     ]
     assert dns.mail_hosts["mx2.example.test."] == ("192.0.2.22", "2001:db8::22")
     assert [str(n) for n in dns.verify.nameservers] == ["10.254.77.11:53", "10.254.77.12:5353"]

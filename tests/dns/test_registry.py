@@ -148,7 +148,7 @@ def test_cloudflare_ttl_floor_is_checked_at_load_with_each_field_named() -> None
     assert "below Cloudflare's minimum TTL of 60 s" in found[0]
     assert "dns.cloudflare.enterprise = true" in found[0]
     # dns.ttl itself, when below the floor
-    found = problems_of(dns_toml("cloudflare", CF_BLOCK, []).replace("ttl = 300", "ttl = 45"))
+    found = problems_of(dns_toml("cloudflare", CF_BLOCK, []).replace("\nttl = 300", "\nttl = 45"))
     assert [p.split(":")[0] for p in found] == ["dns.ttl"]
 
 

@@ -77,6 +77,8 @@ def dns_toml(provider: str, block: str, nameservers: list[str], extra: str = "")
     servers = ", ".join(f'"{s}"' for s in nameservers)
     return (
         f'[dns]\nprovider = "{provider}"\nzones = ["example.test", "example.org"]\nttl = 300\n'
+        # The baseline zones serve every record at 300 s (client names included).
+        "client_ttl = 300\n"
         f"{OWNED}\n[dns.{provider}]\n{block}\n"
         f"[dns.verify]\nnameservers = [{servers}]\ndeadline = 20\ninterval = 0.1\n{extra}"
     )
