@@ -12,8 +12,9 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.config import exposure
 from orchestrator.config.controller_section import WitnessConfig
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller.observe import local_round, probe_settings
@@ -56,9 +57,23 @@ class Witness:
             return dict(self._report)
 
     def service(self, listen: str | None = None) -> HttpService:
+        """Bound to `listen`, else to the host in its URL (loopback by default); an https://
+        URL is served over TLS with its tls_cert, and plain HTTP stays on loopback unless
+        the config allows it (config/exposure.py)."""
         parts = urlsplit(self.me.url)
         host = listen or parts.hostname or "127.0.0.1"
-        port = parts.port or 80
+        where = f"witnesses.{self.me.name}"
+        tls = None
+        if parts.scheme == "https":
+            if not self.me.tls:
+                raise ConfigError(
+                    f"{where}.tls_cert: required to serve its https:// url "
+                    f"(with {where}.tls_key, on the witness's host)"
+                )
+            tls = server_tls(self.me.tls.cert, self.me.tls.key)
+        elif problem := exposure.listen_problem(where, host, False, self.me.allow_insecure_http):
+            raise ConfigError(f"mxctl witness --listen {host}: {problem}")
+        port = parts.port or (443 if tls else 80)
 
         def report(_: dict[str, Any]) -> tuple[int, str, bytes]:
             body = self.report()
@@ -71,7 +86,7 @@ class Witness:
             Route("GET", parts.path or "/report", report, needs_token=True),
             Route("GET", "/health", health, needs_token=False),
         ]
-        return HttpService(host, port, self.me.token, routes)
+        return HttpService(host, port, self.me.token, routes, tls)
 
     def run_forever(self, stop: threading.Event, listen: str | None = None) -> None:
         service = self.service(listen).start()

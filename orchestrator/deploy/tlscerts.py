@@ -35,6 +35,11 @@ def _names_of(cert: x509.Certificate) -> list[str]:
     return [str(n).lower() for n in san.get_values_for_type(x509.DNSName)]
 
 
+def dns_names(cert_path: Path) -> list[str]:
+    """The DNS names a PEM certificate file is valid for."""
+    return _names_of(x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+
 def covers(cert: x509.Certificate, name: str) -> bool:
     """Whether the certificate's DNS SANs match `name` (one-label wildcards included)."""
     for san in _names_of(cert):
