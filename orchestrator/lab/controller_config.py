@@ -74,6 +74,8 @@ def render_controller_config(state: LabState) -> str:
         f"url = {_q(f'http://{sender.address}:{WITNESS_PORT}/report')}",
         f"token = {_q('file:' + str(witness_token_file()))}",
         "timeout = 1",
+        # Plain HTTP on the lab bridge (no route out); production witnesses use https://.
+        "allow_insecure_http = true",
         "",
         "[api]",
         'listen = "127.0.0.1"',
