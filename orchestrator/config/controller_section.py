@@ -106,6 +106,13 @@ def _file(
     return value
 
 
+def _absolute(reader: Reader, table: Table, key: str, path: str) -> str:
+    value = reader.string(table, key, path) if key in table else ""
+    if value and not value.startswith("/"):
+        reader.problem(join(path, key), f"{value} must be an absolute path")
+    return value
+
+
 def parse_pair(reader: Reader, raw: Table, path: str = "pair") -> PairConfig:
     reader.reject_unknown(raw, {"primary", "standby", "state_dir"}, path)
     primary = reader.string(raw, "primary", path).rstrip(".").lower()
@@ -142,11 +149,16 @@ def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConf
     )
 
 
-def _tls_files(reader: Reader, table: Table, path: str) -> TlsFiles:
-    tls = TlsFiles(
-        _file(reader, table, "tls_cert", path, private=False, optional=True),
-        _file(reader, table, "tls_key", path, private=True, optional=True),
-    )
+def _tls_files(reader: Reader, table: Table, path: str, elsewhere: bool = False) -> TlsFiles:
+    """`tls_cert` and `tls_key`; `elsewhere`: files on another host (a witness's, named in
+    the controller's config too), so only their form is checked here."""
+    if elsewhere:
+        tls = TlsFiles(*(_absolute(reader, table, key, path) for key in ("tls_cert", "tls_key")))
+    else:
+        tls = TlsFiles(
+            _file(reader, table, "tls_cert", path, private=False, optional=True),
+            _file(reader, table, "tls_key", path, private=True, optional=True),
+        )
     for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
         if table.get(key) and not table.get(other):
             reader.problem(join(path, other), f"required with {join(path, key)}")
@@ -180,7 +192,7 @@ def parse_witnesses(reader: Reader, raw: Table, path: str = "witnesses") -> list
                 reader.secret(table, "token", where),
                 reader.number(table, "timeout", where, 2.0, 0.1, 60.0),
                 _file(reader, table, "ca_file", where, private=False, optional=True),
-                _tls_files(reader, table, where),
+                _tls_files(reader, table, where, elsewhere=True),
                 insecure,
             )
         )

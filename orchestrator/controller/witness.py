@@ -8,6 +8,8 @@ the witness's bearer token. A witness never acts; it only observes.
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,17 @@ def witness_config(config: MxctlConfig, name: str) -> WitnessConfig:
             return witness
     known = ", ".join(w.name for w in config.witnesses) or "none"
     raise ConfigError(f"witnesses.{name}: no such witness in {config.path} (known: {known})")
+
+
+def _serving_tls(where: str, cert: str, key: str) -> ssl.SSLContext:
+    """The witness's own certificate, checked here, on its host (the controller's copy of
+    the config names these files without having them)."""
+    try:
+        if os.stat(key).st_mode & 0o077:
+            raise ConfigError(f"{where}.tls_key: {key} must not be readable by group or others")
+        return server_tls(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{where}.tls_cert: cannot serve {cert} with {key}: {exc}") from None
 
 
 class Witness:
@@ -70,7 +83,7 @@ class Witness:
                     f"{where}.tls_cert: required to serve its https:// url "
                     f"(with {where}.tls_key, on the witness's host)"
                 )
-            tls = server_tls(self.me.tls.cert, self.me.tls.key)
+            tls = _serving_tls(where, self.me.tls.cert, self.me.tls.key)
         elif problem := exposure.listen_problem(where, host, False, self.me.allow_insecure_http):
             raise ConfigError(f"mxctl witness --listen {host}: {problem}")
         port = parts.port or (443 if tls else 80)

@@ -119,9 +119,23 @@ def test_witness_serves_https_with_its_certificate(authority: Authority, tmp_pat
         service.stop()
 
 
-def test_witness_refuses_to_serve_what_its_config_does_not_allow(tmp_path: Path) -> None:
+def test_witness_refuses_to_serve_what_its_config_does_not_allow(
+    authority: Authority, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match=r"witnesses\.w1\.tls_cert: required to serve"):
         _witness(tmp_path, 'url = "https://localhost:0/report"').service()
+    # The controller's copy of the config names the witness's files without having them:
+    # it loads; the witness itself, where they are missing, stops with the field named.
+    table = 'url = "https://localhost:0/report"\ntls_cert = "/nonexistent/w.crt"\n'
+    missing = _witness(tmp_path, table + 'tls_key = "/nonexistent/w.key"\n')
+    with pytest.raises(ConfigError, match=r"witnesses\.w1\.tls_cert: cannot serve"):
+        missing.service()
+    _, files = _tls_files(authority, tmp_path)
+    Path(files.key).chmod(0o640)
+    table = f'url = "https://localhost:0/report"\ntls_cert = "{files.cert}"\n'
+    readable = _witness(tmp_path, table + f'tls_key = "{files.key}"\n')
+    with pytest.raises(ConfigError, match=r"witnesses\.w1\.tls_key: .* must not be readable"):
+        readable.service()
     loopback = _witness(tmp_path, 'url = "http://127.0.0.1:0/report"')
     with pytest.raises(ConfigError, match=r"'0\.0\.0\.0' is not a loopback address"):
         loopback.service(listen="0.0.0.0")
