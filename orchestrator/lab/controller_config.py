@@ -11,6 +11,7 @@ import json
 import secrets
 from pathlib import Path
 
+from orchestrator.deploy.tlscerts import issue_lab_cert
 from orchestrator.lab.credentials import write_secret
 from orchestrator.lab.state import LabState, state_dir
 
@@ -39,6 +40,10 @@ def render_controller_config(state: LabState) -> str:
     mail = sorted((h for h in state.hosts.values() if h.role == "mail"), key=lambda h: h.name)
     sender = next(h for h in state.hosts.values() if h.role == "sender")
     zone = state.zones[0]
+    # The witness serves HTTPS with a lab-CA certificate for the address the controller uses.
+    witness_cert, witness_key = issue_lab_cert(
+        Path(state.ca_cert), Path(state.ca_key), (sender.address,), state_dir() / "witness-tls"
+    )
     lines = [
         "",
         "[pair]",
@@ -71,11 +76,12 @@ def render_controller_config(state: LabState) -> str:
         "failover_deadline = 30",
         "",
         "[witnesses.sender]",
-        f"url = {_q(f'http://{sender.address}:{WITNESS_PORT}/report')}",
+        f"url = {_q(f'https://{sender.address}:{WITNESS_PORT}/report')}",
         f"token = {_q('file:' + str(witness_token_file()))}",
         "timeout = 1",
-        # Plain HTTP on the lab bridge (no route out); production witnesses use https://.
-        "allow_insecure_http = true",
+        f"ca_file = {_q(state.ca_cert)}",
+        f"tls_cert = {_q(str(witness_cert))}",
+        f"tls_key = {_q(str(witness_key))}",
         "",
         "[api]",
         'listen = "127.0.0.1"',
