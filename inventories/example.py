@@ -6,7 +6,7 @@ Two hosts by name; `mail_role` says which one is primary (in MX) and which is st
 identical host kept in sync by Dovecot replication, ready to take over). Secrets are never
 written here: each is a reference, `env:NAME` (an environment variable of the deploying
 shell) or `file:/path` (a file readable by its owner only, mode 0600), resolved on the
-deploying machine. User passwords are hashed (SHA512-CRYPT) before they reach a host.
+deploying machine. User passwords are hashed (ARGON2ID) before they reach a host.
 Tunables (ports, size limits) have defaults (orchestrator/deploy/spec.py, DEFAULTS): set
 them here to override.
 """

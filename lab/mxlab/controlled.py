@@ -35,6 +35,7 @@ from orchestrator.config import MxctlConfig, load_config
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
+from orchestrator.controller.observe import client_tls
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.errors import LabError
@@ -98,7 +99,7 @@ class ControlledLab:
              "--config", str(self.config_path)],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        self._wait_http(f"http://{sender.address}:8427/health", "witness")
+        self._wait_http(f"https://{sender.address}:8427/health", "witness")
 
     def start_controller(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.directory / "controller.log").open("ab")
@@ -124,7 +125,8 @@ class ControlledLab:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if httpx.get(url, timeout=0.5).status_code < 500:
+                reply = httpx.get(url, timeout=0.5, verify=client_tls(self.lab.ca_cert))
+                if reply.status_code < 500:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mxlab.credentials import write_secret
 from mxlab.state import LabState, state_dir
+from orchestrator.deploy.tlscerts import issue_lab_cert
 
 WITNESS_PORT = 8427
 API_PORT = 8426
@@ -39,6 +40,10 @@ def render_controller_config(state: LabState) -> str:
     mail = sorted((h for h in state.hosts.values() if h.role == "mail"), key=lambda h: h.name)
     sender = next(h for h in state.hosts.values() if h.role == "sender")
     zone = state.zones[0]
+    # The witness serves HTTPS with a lab-CA certificate for the address the controller uses.
+    witness_cert, witness_key = issue_lab_cert(
+        Path(state.ca_cert), Path(state.ca_key), (sender.address,), state_dir() / "witness-tls"
+    )
     lines = [
         "",
         "[pair]",
@@ -71,9 +76,12 @@ def render_controller_config(state: LabState) -> str:
         "failover_deadline = 30",
         "",
         "[witnesses.sender]",
-        f"url = {_q(f'http://{sender.address}:{WITNESS_PORT}/report')}",
+        f"url = {_q(f'https://{sender.address}:{WITNESS_PORT}/report')}",
         f"token = {_q('file:' + str(witness_token_file()))}",
         "timeout = 1",
+        f"ca_file = {_q(state.ca_cert)}",
+        f"tls_cert = {_q(str(witness_cert))}",
+        f"tls_key = {_q(str(witness_key))}",
         "",
         "[api]",
         'listen = "127.0.0.1"',

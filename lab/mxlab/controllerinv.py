@@ -32,7 +32,7 @@ def _remote_files(lab: LabState) -> dict[str, str]:
     return files
 
 
-def controller_data(lab: LabState | None = None, api_listen: str = "0.0.0.0") -> dict[str, Any]:
+def controller_data(lab: LabState | None = None, api_listen: str = "127.0.0.1") -> dict[str, Any]:
     lab = lab or load_lab_state()
     files = _remote_files(lab)
     config = (state_dir() / "mxctl.toml").read_text()

@@ -229,7 +229,9 @@ def up(mirror: str | None = None) -> LabState:
     with lab_lock():
         if is_up():
             log.info("the lab is already up: nothing to do")
-            return load_lab_state()
+            state = load_lab_state()
+            write_client_config(state)  # as this version of mxctl writes it
+            return state
         if lab_json_path().exists() or network.lab_namespaces():
             raise LabError("a previous lab is half up: run `mxctl lab down` first")
         try:

@@ -3,7 +3,9 @@
 Reading endpoints that only describe state are open (/health, /status, /metrics), as
 Prometheus and load balancers expect; every route that changes something, and the
 witness's report (it is evidence the controller acts on), needs `Authorization: Bearer
-TOKEN`, compared in constant time.
+TOKEN`, compared in constant time. Off loopback the service speaks TLS (config/exposure.py):
+the handshake runs in the request's own thread, so a slow or broken client never holds up
+the others.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +39,40 @@ class Route:
     needs_token: bool
 
 
+def server_tls(cert_file: str, key_file: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class _TlsHttpServer(ThreadingHTTPServer):
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("http: TLS handshake with %s failed: %s", client_address, exc)
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+
 class HttpService:
-    def __init__(self, host: str, port: int, token: Secret | None, routes: list[Route]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: Secret | None,
+        routes: list[Route],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._routes = {(r.method, r.path): r for r in routes}
         self._token = token
         service = self
@@ -52,7 +87,8 @@ class HttpService:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http: " + format, *args)
 
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _TlsHttpServer((host, port), _Handler)
+        self._server.tls = tls
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 
-from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
+from orchestrator.controller.observe import client_tls
 from orchestrator.controller.switching import controller_lock
 from orchestrator.controller.witness import Witness
+from orchestrator.deploy.tlscerts import dns_names
 
 REQUIRED = ("dns", "pair", "ssh", "probes")
 OPERATOR_ACTIONS = ("ack", "pause", "resume")
@@ -101,7 +103,8 @@ def api_service(config: MxctlConfig, controller: Controller) -> HttpService:
         ],
     ]
     api = config.api
-    return HttpService(api.listen, api.port, api.token, routes)
+    tls = server_tls(api.tls.cert, api.tls.key) if api.tls else None
+    return HttpService(api.listen, api.port, api.token, routes, tls)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -131,9 +134,21 @@ def cmd_witness(args: argparse.Namespace) -> int:
 
 
 def _live_status(config: MxctlConfig) -> dict[str, Any] | None:
-    host = config.api.listen if config.api.listen not in ("0.0.0.0", "::") else "127.0.0.1"
+    api = config.api
+    host = api.listen if api.listen not in ("0.0.0.0", "::") else "127.0.0.1"
     try:
-        reply = httpx.get(f"http://{host}:{config.api.port}/status", timeout=2)
+        if api.tls:
+            # Our own controller, by address: verify the certificate for the name it carries.
+            names = dns_names(Path(api.tls.cert))
+            with httpx.Client(verify=client_tls(api.ca_file), timeout=2) as client:
+                request = client.build_request(
+                    "GET",
+                    f"https://{host}:{api.port}/status",
+                    extensions={"sni_hostname": names[0]} if names else {},
+                )
+                reply = client.send(request)
+        else:
+            reply = httpx.get(f"http://{host}:{api.port}/status", timeout=2)
         reply.raise_for_status()
         return dict(reply.json())
     except (httpx.HTTPError, ValueError):

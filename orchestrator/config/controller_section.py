@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from orchestrator.config import exposure
 from orchestrator.config.fields import Reader, Table, join
 from orchestrator.config.secrets import Secret
 from orchestrator.controller.model import Policy
@@ -34,11 +36,25 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """A certificate and key a service presents; both empty: plain HTTP (loopback only)."""
+
+    cert: str = ""
+    key: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.cert and self.key)
+
+
+@dataclass(frozen=True)
 class WitnessConfig:
     name: str
-    url: str  # e.g. http://10.254.77.31:8427/report
+    url: str  # e.g. https://witness1.example.net:8427/report
     token: Secret
     timeout: float
+    ca_file: str = ""  # verifies the witness's certificate; "": the system's CAs
+    tls: TlsFiles = TlsFiles()  # what `mxctl witness` serves, on the witness's host
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,9 +75,16 @@ class ApiConfig:
     listen: str
     port: int
     token: Secret | None  # None: mutating endpoints are off
+    tls: TlsFiles = TlsFiles()  # required off loopback unless allow_insecure_http
+    ca_file: str = ""  # signed tls.cert; `mxctl status` verifies its controller with it
+    allow_insecure_http: bool = False
 
 
-def _file(reader: Reader, table: Table, key: str, path: str, private: bool) -> str:
+def _file(
+    reader: Reader, table: Table, key: str, path: str, private: bool, optional: bool = False
+) -> str:
+    if optional and key not in table:
+        return ""
     value = reader.string(table, key, path)
     if not value:
         return ""
@@ -73,6 +96,13 @@ def _file(reader: Reader, table: Table, key: str, path: str, private: bool) -> s
         reader.problem(where, f"{value} does not exist")
     elif private and file.stat().st_mode & 0o077:
         reader.problem(where, f"{value} must not be readable by group or others: chmod 600")
+    return value
+
+
+def _absolute(reader: Reader, table: Table, key: str, path: str) -> str:
+    value = reader.string(table, key, path) if key in table else ""
+    if value and not value.startswith("/"):
+        reader.problem(join(path, key), f"{value} must be an absolute path")
     return value
 
 
@@ -113,22 +143,51 @@ def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConf
     )
 
 
+def _tls_files(reader: Reader, table: Table, path: str, elsewhere: bool = False) -> TlsFiles:
+    """`tls_cert` and `tls_key`; `elsewhere`: files on another host (a witness's, named in
+    the controller's config too), so only their form is checked here."""
+    if elsewhere:
+        tls = TlsFiles(*(_absolute(reader, table, key, path) for key in ("tls_cert", "tls_key")))
+    else:
+        tls = TlsFiles(
+            _file(reader, table, "tls_cert", path, private=False, optional=True),
+            _file(reader, table, "tls_key", path, private=True, optional=True),
+        )
+    for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if table.get(key) and not table.get(other):
+            reader.problem(join(path, other), f"required with {join(path, key)}")
+    return tls
+
+
+WITNESS_KEYS = {"url", "token", "timeout", "ca_file", "tls_cert", "tls_key",
+                "allow_insecure_http"}  # fmt: skip
+
+
 def parse_witnesses(reader: Reader, raw: Table, path: str = "witnesses") -> list[WitnessConfig]:
-    """`[witnesses.NAME]` tables: each a vantage point whose report counts as an observer."""
+    """`[witnesses.NAME]` tables: each a vantage point whose report counts as an observer.
+
+    The report is read with the witness's bearer token, so the URL is https:// (or on
+    loopback) unless `allow_insecure_http = true` says otherwise."""
     witnesses = []
     for name in raw:
         where = join(path, name)
         table = reader.table(raw, name, path)
-        reader.reject_unknown(table, {"url", "token", "timeout"}, where)
+        reader.reject_unknown(table, WITNESS_KEYS, where)
         url = reader.string(table, "url", where)
+        insecure = reader.boolean(table, "allow_insecure_http", where, False)
         if url and not url.startswith(("http://", "https://")):
             reader.problem(join(where, "url"), "must be an http(s) URL")
+        elif problem := exposure.url_problem(url, join(where, "token"), where, insecure):
+            reader.problem(join(where, "url"), problem)
         witnesses.append(
             WitnessConfig(
                 name,
                 url,
                 reader.secret(table, "token", where),
                 reader.number(table, "timeout", where, 2.0, 0.1, 60.0),
+                _file(reader, table, "ca_file", where, private=False, optional=True),
+                _tls_files(reader, table, where, elsewhere=True),
+                insecure,
             )
         )
     return witnesses
@@ -156,20 +215,42 @@ def parse_hooks(reader: Reader, raw: Table, path: str = "hooks") -> HooksConfig:
 
 
 def parse_notify(reader: Reader, raw: Table, path: str = "notify") -> NotifyConfig:
-    reader.reject_unknown(raw, {"webhooks", "timeout"}, path)
+    """Webhooks get no bearer token; one that carries a password in its URL is held to the
+    witnesses' rule (https://, or loopback, unless allow_insecure_http)."""
+    reader.reject_unknown(raw, {"webhooks", "timeout", "allow_insecure_http"}, path)
     hooks = reader.strings(raw, "webhooks", path)
+    insecure = reader.boolean(raw, "allow_insecure_http", path, False)
     for i, url in enumerate(hooks):
+        where = join(join(path, "webhooks"), i)
         if not url.startswith(("http://", "https://")):
-            reader.problem(join(join(path, "webhooks"), i), "must be an http(s) URL")
+            reader.problem(where, "must be an http(s) URL")
+        elif "@" in urlsplit(url).netloc and (
+            problem := exposure.url_problem(url, "the password in its URL", path, insecure)
+        ):
+            reader.problem(where, problem)
     return NotifyConfig(tuple(hooks), reader.number(raw, "timeout", path, 5.0, 0.1, 60.0))
 
 
 def parse_api(reader: Reader, raw: Table, path: str = "api") -> ApiConfig:
-    reader.reject_unknown(raw, {"listen", "port", "token"}, path)
+    """The controller's HTTP API: loopback by default; anywhere else only over TLS."""
+    known = {"listen", "port", "token", "tls_cert", "tls_key", "ca_file", "allow_insecure_http"}
+    reader.reject_unknown(raw, known, path)
     listen = reader.string(raw, "listen", path, default="127.0.0.1")
+    tls = _tls_files(reader, raw, path)
+    insecure = reader.boolean(raw, "allow_insecure_http", path, False)
     try:
         ipaddress.ip_address(listen)
     except ValueError:
         reader.problem(join(path, "listen"), f"{listen!r} is not an IP address")
+    else:
+        if problem := exposure.listen_problem(path, listen, bool(tls), insecure):
+            reader.problem(join(path, "listen"), problem)
     token = reader.secret(raw, "token", path) if "token" in raw else None
-    return ApiConfig(listen, reader.integer(raw, "port", path, 8426, 0, 65535), token)
+    return ApiConfig(
+        listen,
+        reader.integer(raw, "port", path, 8426, 0, 65535),
+        token,
+        tls,
+        _file(reader, raw, "ca_file", path, private=False, optional=True),
+        insecure,
+    )

@@ -20,6 +20,7 @@ import httpx
 from orchestrator.clock import Clock
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import fencing
+from orchestrator.controller.hookenv import hook_environment
 from orchestrator.controller.observe import probe_settings
 from orchestrator.controller.runner import Evidence, Step, StepFailed
 from orchestrator.dns.factory import make_provider, make_verifier
@@ -50,13 +51,8 @@ def ssh_target(config: MxctlConfig, fqdn: str) -> SshTarget:
 
 
 def run_hooks(commands: tuple[tuple[str, ...], ...], move: Move, timeout: float) -> Evidence:
-    env = {
-        **os.environ,
-        "MXCTL_EVENT": move.kind,
-        "MXCTL_OLD_PRIMARY": move.old_primary,
-        "MXCTL_NEW_PRIMARY": move.new_primary,
-        "MXCTL_REASON": move.reason,
-    }
+    # A clean environment: the controller's holds resolved `env:` secrets.
+    env = hook_environment(move.kind, move.old_primary, move.new_primary, move.reason, os.environ)
     ran: list[dict[str, Any]] = []
     for argv in commands:
         try:

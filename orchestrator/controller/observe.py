@@ -9,7 +9,9 @@ whose report cannot be fetched, or is older than a few probe intervals, abstains
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -117,6 +119,14 @@ def local_round(observer: str, settings: ProbeSettings, clock: Clock) -> LocalRo
     return LocalRound(ObserverReport(observer, hosts), results)
 
 
+@functools.cache  # loaded once, not at every cycle
+def client_tls(ca_file: str) -> ssl.SSLContext:
+    """Verifies a server against `ca_file` (the system's CAs when empty)."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 def fetch_witness(witness: WitnessConfig, now: datetime, max_age: float) -> ObserverReport:
     """A witness's latest report; UNKNOWN for every host when missing, stale or unreadable."""
     try:
@@ -124,6 +134,7 @@ def fetch_witness(witness: WitnessConfig, now: datetime, max_age: float) -> Obse
             witness.url,
             headers={"Authorization": f"Bearer {witness.token.reveal()}"},
             timeout=witness.timeout,
+            verify=client_tls(witness.ca_file),
         )
         reply.raise_for_status()
         raw = reply.json()

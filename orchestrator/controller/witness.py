@@ -8,12 +8,15 @@ the witness's bearer token. A witness never acts; it only observes.
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.config import exposure
 from orchestrator.config.controller_section import WitnessConfig
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller.observe import local_round, probe_settings
@@ -28,6 +31,17 @@ def witness_config(config: MxctlConfig, name: str) -> WitnessConfig:
             return witness
     known = ", ".join(w.name for w in config.witnesses) or "none"
     raise ConfigError(f"witnesses.{name}: no such witness in {config.path} (known: {known})")
+
+
+def _serving_tls(where: str, cert: str, key: str) -> ssl.SSLContext:
+    """The witness's own certificate, checked here, on its host (the controller's copy of
+    the config names these files without having them)."""
+    try:
+        if os.stat(key).st_mode & 0o077:
+            raise ConfigError(f"{where}.tls_key: {key} must not be readable by group or others")
+        return server_tls(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{where}.tls_cert: cannot serve {cert} with {key}: {exc}") from None
 
 
 class Witness:
@@ -56,9 +70,23 @@ class Witness:
             return dict(self._report)
 
     def service(self, listen: str | None = None) -> HttpService:
+        """Bound to `listen`, else to the host in its URL (loopback by default); an https://
+        URL is served over TLS with its tls_cert, and plain HTTP stays on loopback unless
+        the config allows it (config/exposure.py)."""
         parts = urlsplit(self.me.url)
         host = listen or parts.hostname or "127.0.0.1"
-        port = parts.port or 80
+        where = f"witnesses.{self.me.name}"
+        tls = None
+        if parts.scheme == "https":
+            if not self.me.tls:
+                raise ConfigError(
+                    f"{where}.tls_cert: required to serve its https:// url "
+                    f"(with {where}.tls_key, on the witness's host)"
+                )
+            tls = _serving_tls(where, self.me.tls.cert, self.me.tls.key)
+        elif problem := exposure.listen_problem(where, host, False, self.me.allow_insecure_http):
+            raise ConfigError(f"mxctl witness --listen {host}: {problem}")
+        port = parts.port or (443 if tls else 80)
 
         def report(_: dict[str, Any]) -> tuple[int, str, bytes]:
             body = self.report()
@@ -71,7 +99,7 @@ class Witness:
             Route("GET", parts.path or "/report", report, needs_token=True),
             Route("GET", "/health", health, needs_token=False),
         ]
-        return HttpService(host, port, self.me.token, routes)
+        return HttpService(host, port, self.me.token, routes, tls)
 
     def run_forever(self, stop: threading.Event, listen: str | None = None) -> None:
         service = self.service(listen).start()

@@ -73,15 +73,16 @@ def parse_passwd_file(text: str) -> dict[str, str]:
 
 
 def passwd_file(pair: MailPair, current: Mapping[str, str]) -> str:
-    """Dovecot's passwd-file: `user:{SHA512-CRYPT}hash::::::`, one line per mailbox.
+    """Dovecot's passwd-file: `user:{ARGON2ID}hash::::::`, one line per mailbox.
 
-    A user's current hash is kept when it still matches their password, so an unchanged
-    inventory uploads an unchanged file.
+    A user's current hash (ARGON2ID, or SHA512-CRYPT from an older mxctl) is kept when it
+    still matches their password, so an unchanged inventory uploads an unchanged file; a
+    changed password gets a new ARGON2ID hash.
     """
     lines = ["# Managed by mxctl (deploys/users.py); edit the inventory, not this file."]
     for user in sorted(pair.users, key=lambda u: u.address):
         hashed = cryptpw.hash_keeping(user.password.reveal(), current.get(user.address))
-        lines.append(f"{user.address}:{{SHA512-CRYPT}}{hashed}::::::")
+        lines.append(f"{user.address}:{hashed}::::::")
     return "\n".join(lines) + "\n"
 
 

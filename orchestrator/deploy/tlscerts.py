@@ -7,6 +7,7 @@ Both hosts carry a certificate valid for their own name and for the client-facin
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import stat
 from collections.abc import Sequence
@@ -27,12 +28,28 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _names_of(cert: x509.Certificate) -> list[str]:
+def _names_of(cert: x509.Certificate, addresses: bool = True) -> list[str]:
+    """Its DNS names, then (unless not wanted) its IP addresses, as text."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [str(n).lower() for n in san.get_values_for_type(x509.DNSName)]
+    names = [str(n).lower() for n in san.get_values_for_type(x509.DNSName)]
+    if addresses:
+        names += [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def _san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def dns_names(cert_path: Path) -> list[str]:
+    """The DNS names a PEM certificate file is valid for."""
+    return _names_of(x509.load_pem_x509_certificate(cert_path.read_bytes()), addresses=False)
 
 
 def covers(cert: x509.Certificate, name: str) -> bool:
@@ -131,7 +148,8 @@ def _write_private(path: Path, data: bytes) -> None:
 def issue_lab_cert(
     ca_cert_path: Path, ca_key_path: Path, names: Sequence[str], out_dir: Path
 ) -> tuple[Path, Path]:
-    """A certificate for `names` signed by the lab CA, kept while still valid (idempotent)."""
+    """A certificate for `names` (DNS names or IP addresses) signed by the lab CA, kept while
+    still valid (idempotent)."""
     ca = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     cert_path = out_dir / f"{names[0]}.crt"
     key_path = out_dir / f"{names[0]}.key"
@@ -156,7 +174,7 @@ def issue_lab_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + LAB_VALIDITY)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
         .add_extension(
             x509.ExtendedKeyUsage(

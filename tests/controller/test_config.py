@@ -42,7 +42,7 @@ standby = "mx2.example.test"
 key_file = "{key}"
 known_hosts = "{known}"
 [witnesses.sender]
-url = "http://10.0.0.3:8427/report"
+url = "https://witness.example.test:8427/report"
 token = "env:WITNESS_TOKEN"
 [hooks]
 pre_failover = [["/bin/true"]]
@@ -55,6 +55,8 @@ pre_failover = [["/bin/true"]]
     assert repr(config.witnesses[0].token) == "***"
     assert config.hooks.pre_failover == (("/bin/true",),)
     assert config.api.token is None  # no token: mutating endpoints are off
+    assert config.api.listen == "127.0.0.1" and not config.api.tls  # loopback, plain HTTP
+    assert config.witnesses[0].ca_file == "" and not config.witnesses[0].allow_insecure_http
 
 
 def test_every_controller_problem_is_reported_with_its_path(tmp_path: Path) -> None:

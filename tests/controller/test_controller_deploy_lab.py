@@ -17,6 +17,10 @@ pytestmark = pytest.mark.lab
 
 INVENTORY = LAB_CONTROLLER_INVENTORY
 DEPLOY = runner.CONTROLLER_DEPLOY
+HEALTH_ON_LOOPBACK = (
+    "import urllib.request; "
+    "print(urllib.request.urlopen('http://127.0.0.1:8426/health', timeout=2).read().decode())"
+)
 
 
 def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: LabState) -> None:
@@ -26,15 +30,19 @@ def test_controller_installs_runs_and_redeploys_without_change(deployed_pair: La
     try:
         active = control.exec_in("sender", ["systemctl", "is-active", "mxctl-watch"], capture=True)
         assert active.stdout.strip() == "active"
-        url = f"http://{lab.host('sender').address}:8426/health"
+        # The API listens on loopback only: reachable on the host, refused from outside.
+        health_cmd = ["python3", "-c", HEALTH_ON_LOOPBACK]
         deadline = time.monotonic() + 30
-        health = None
-        while health is None and time.monotonic() < deadline:
-            try:
-                health = httpx.get(url, timeout=2)
-            except httpx.HTTPError:
-                time.sleep(0.2)  # the service is still starting (importing, binding)
-        assert health is not None and health.status_code == 200 and health.json()["ok"] is True
+        health = control.exec_in("sender", health_cmd, capture=True)
+        while health.returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the service is still starting (importing, binding)
+            health = control.exec_in("sender", health_cmd, capture=True)
+        assert health.returncode == 0, health.stderr
+        assert json.loads(health.stdout)["ok"] is True
+        listening = control.exec_in("sender", ["ss", "-Hltn", "sport = :8426"], capture=True)
+        assert [line.split()[3] for line in listening.stdout.splitlines()] == ["127.0.0.1:8426"]
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{lab.host('sender').address}:8426/health", timeout=2)
         status = control.exec_in(
             "sender",
             ["/opt/mxctl/venv/bin/mxctl", "status", "--json", "--config", "/etc/mxctl/mxctl.toml"],

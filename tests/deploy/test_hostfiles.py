@@ -168,16 +168,41 @@ def test_passwd_file_hashes_and_is_stable(pair: MailPair) -> None:
         "bob@example.org",
         "probe@example.com",
     ]
-    assert all(line.endswith("::::::") and ":{SHA512-CRYPT}$6$" in line for line in lines)
+    assert all(line.endswith("::::::") and ":{ARGON2ID}$argon2id$" in line for line in lines)
     current = parse_passwd_file(first)
     assert cryptpw.verify("a" * 20, current["alice@example.com"])
     # Re-run against the host's current file: identical bytes, nothing to upload.
     assert passwd_file(pair, current) == first
     # A changed password gets a new hash; the others keep theirs.
-    current["bob@example.org"] = "{SHA512-CRYPT}" + cryptpw.sha512_crypt("old password")
+    current["bob@example.org"] = cryptpw.argon2id("old password")
     again = parse_passwd_file(passwd_file(pair, current))
     assert again["alice@example.com"] == current["alice@example.com"]
     assert cryptpw.verify("b" * 20, again["bob@example.org"])
+
+
+# `openssl passwd -6 -salt legacysalt PASSWORD`: SHA512-CRYPT lines as an older mxctl wrote them.
+LEGACY_ALICE = (  # of "a" * 20, her current password
+    "{SHA512-CRYPT}$6$legacysalt$"
+    "OMGcIXKSarnqNUqvJGGVq34.S/M5Jas8svRz7wwaol6Z.mp72lQN.CQ.3rYHdsTGCZObMBhhOHL4.lR3uwS38."
+)
+LEGACY_BOB_OLD = (  # of "bob's old password"
+    "{SHA512-CRYPT}$6$legacysalt$"
+    "8jaSCJ1oDSuJSXB89GNKViz2goZTtCzvxKf.kKwp2ndQ75zxFmhcXPngwAyucpRQ6vPthX8A9jws1.vAet.Ju1"
+)
+
+
+def test_legacy_hashes_kept_until_the_password_changes(pair: MailPair) -> None:
+    """A host deployed by an older mxctl: alice's SHA512-CRYPT hash of her current password
+    stays byte for byte; bob's, of a password since changed, becomes ARGON2ID."""
+    assert cryptpw.verify("a" * 20, LEGACY_ALICE)
+    assert not cryptpw.verify("b" * 20, LEGACY_BOB_OLD)
+    current = {"alice@example.com": LEGACY_ALICE, "bob@example.org": LEGACY_BOB_OLD}
+    written = passwd_file(pair, current)
+    assert f"alice@example.com:{LEGACY_ALICE}::::::" in written.splitlines()
+    stored = parse_passwd_file(written)
+    assert stored["bob@example.org"].startswith("{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$")
+    assert cryptpw.verify("b" * 20, stored["bob@example.org"])
+    assert passwd_file(pair, stored) == written  # and then nothing more to change
 
 
 def test_dovecot_secrets_conf(pair: MailPair) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
+import ssl
+import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -25,6 +28,36 @@ def test_issue_covers_both_names_and_is_kept(tmp_path: Path) -> None:
     before = cert.read_bytes(), key.read_bytes()
     assert tlscerts.issue_lab_cert(ca_cert, ca_key, NAMES, tmp_path / "tls") == (cert, key)
     assert (cert.read_bytes(), key.read_bytes()) == before  # idempotent: nothing reissued
+
+
+def test_an_address_is_issued_as_an_ip_san_that_tls_verifies(tmp_path: Path) -> None:
+    """The lab witness is reached by address: its certificate names that address."""
+    ca_cert, ca_key = make_ca(tmp_path / "ca")
+    cert, key = tlscerts.issue_lab_cert(ca_cert, ca_key, ("10.254.81.31",), tmp_path / "tls")
+    san = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert [str(a) for a in san.value.get_values_for_type(x509.IPAddress)] == ["10.254.81.31"]
+    assert san.value.get_values_for_type(x509.DNSName) == []
+    assert tlscerts.dns_names(cert) == []
+    before = cert.read_bytes()
+    tlscerts.issue_lab_cert(ca_cert, ca_key, ("10.254.81.31",), tmp_path / "tls")
+    assert cert.read_bytes() == before  # kept: its names are still the wanted ones
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(ca_cert))
+    near, far = socket.socketpair()
+    with far:
+        done = threading.Thread(target=_serve_handshake, args=(server, far))
+        done.start()
+        with client.wrap_socket(near, server_hostname="10.254.81.31") as tls:
+            assert tls.version() is not None  # verified for the address
+        done.join(5)
+
+
+def _serve_handshake(context: ssl.SSLContext, sock: socket.socket) -> None:
+    with context.wrap_socket(sock, server_side=True) as tls:
+        tls.recv(1)
 
 
 def test_reissued_when_the_ca_or_the_names_change(tmp_path: Path) -> None:
