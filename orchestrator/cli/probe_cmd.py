@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import load_config
+from orchestrator.controller.downtime import downtime_bound, downtime_problem
 from orchestrator.controller.observe import probe_settings
 from orchestrator.probes.parity import Finding, parity_check
 from orchestrator.probes.round import probe_round
@@ -73,7 +74,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    return run_check(load_settings(args), args)
+    config = load_config(
+        Path(args.config) if args.config else None,
+        required=("dns", "pair", "probes"),
+        only=("ssh", "policy"),
+    )
+    bound = downtime_bound(config.policy, config.dns)
+    problem = downtime_problem(bound, config.policy.max_client_downtime)
+    extra = Finding("client-downtime", "client names", problem is None, problem or bound.describe())
+    return run_check(load_settings(args), args, [extra])
 
 
 def run_probe(settings: ProbeSettings, args: argparse.Namespace) -> int:
@@ -107,10 +116,12 @@ def _render_findings(findings: list[Finding]) -> str:
     )
 
 
-def run_check(settings: ProbeSettings, args: argparse.Namespace) -> int:
-    """Parity of the pair under `settings`, printed as a table or --json."""
+def run_check(
+    settings: ProbeSettings, args: argparse.Namespace, extra: list[Finding] | None = None
+) -> int:
+    """Parity of the pair under `settings` (plus `extra` findings), as a table or --json."""
     logging.getLogger("paramiko").setLevel(logging.WARNING)
-    findings = asyncio.run(parity_check(settings, SYSTEM_CLOCK))
+    findings = asyncio.run(parity_check(settings, SYSTEM_CLOCK)) + (extra or [])
     ok = all(f.ok for f in findings)
     if args.json:
         print(json.dumps({"ok": ok, "findings": [f.to_json() for f in findings]}, indent=2))

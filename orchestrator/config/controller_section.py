@@ -33,6 +33,7 @@ class PolicyConfig:
     max_replication_lag: float  # seconds; above it, no automatic promotion
     anti_flap: float  # seconds automatic failover stays blocked after one (or until ack)
     failover_deadline: float  # seconds the DNS rewrite + verification may take
+    max_client_downtime: float = 300.0  # seconds; `mxctl check` warns when the bound exceeds it
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def parse_ssh(reader: Reader, raw: Table, path: str = "ssh") -> SshAccess:
 
 def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConfig:
     known = {"interval", "failure_threshold", "max_replication_lag", "anti_flap",
-             "failover_deadline"}  # fmt: skip
+             "failover_deadline", "max_client_downtime"}  # fmt: skip
     reader.reject_unknown(raw, known, path)
     return PolicyConfig(
         reader.number(raw, "interval", path, 5.0, 0.2, 3600.0),
@@ -140,6 +141,7 @@ def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConf
         reader.number(raw, "max_replication_lag", path, Policy.max_replication_lag_s, 0.0, 86400.0),
         reader.number(raw, "anti_flap", path, Policy.anti_flap_s, 0.0, 7 * 86400.0),
         reader.number(raw, "failover_deadline", path, 120.0, 1.0, 3600.0),
+        reader.number(raw, "max_client_downtime", path, 300.0, 1.0, 86400.0),
     )
 
 
