@@ -7,7 +7,7 @@ secret resolved on this machine, before any operation is planned on any host.
 
 from pyinfra import host, logger
 
-from deploys import base, dkim, dovecot, postfix, replication, tls, users
+from deploys import base, dkim, dovecot, firewall, guard, postfix, replication, tls, users
 from deploys.common import is_mail_host, mail_pair
 from orchestrator.deploy.dkim import records
 
@@ -19,6 +19,9 @@ if is_mail_host():
             logger.info(f"--> DKIM record to publish: {record.zone_line()}")
 
     base.packages_and_storage()
+    # Before the services: the replication port is the peer's only from the first start.
+    firewall.peer_only()
+    guard.guard()
     tls_ops = tls.certificates()
     peer_ca_ops = tls.peer_ca()
     mailbox_ops = users.accounts()

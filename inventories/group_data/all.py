@@ -14,3 +14,10 @@ postfix_message_size_limit = 52428800
 
 # Dovecot: concurrent IMAP connections per user and client address.
 dovecot_mail_max_userip_connections = 20
+
+# Self-fence guard on each mail host (orchestrator/hostguard): seconds between its DNS
+# rounds, how long an opening holds without a new confirmation (keep it shorter than the
+# controller's failure_threshold x interval), and the timeout of one DNS query.
+mail_guard_interval = 1
+mail_guard_lease = 3
+mail_guard_timeout = 0.5

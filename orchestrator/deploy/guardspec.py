@@ -1,0 +1,112 @@
+"""The spec fields the host firewall and the self-fence guard need, validated.
+
+- `mail_addresses` (per host): the addresses the host owns and connects from. The peer's
+  are the only ones allowed on the replication port; a host's own are what "the client
+  names point at me" means to its guard.
+- `mail_nameservers` (shared): the authoritative servers of the mail domains, by address.
+  The guard asks them directly (no resolver, no cache between it and the truth).
+- `mail_guard_interval`, `mail_guard_lease`, `mail_guard_timeout` (shared, defaults in
+  group_data/all.py): seconds between rounds, how long an opening holds without a new
+  confirmation, and the timeout of one DNS query. Keep the lease shorter than the
+  controller's detection window (failure_threshold x interval): a host frozen for longer
+  than its lease is closed when it thaws.
+
+The owned names come from fields the pair already has: the MX of every `mail_domains`
+entry and `mail_client_name` (A/AAAA).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+GUARD_FIELDS = (
+    "mail_nameservers",
+    "mail_guard_interval",
+    "mail_guard_lease",
+    "mail_guard_timeout",
+)
+
+
+class Problems(Protocol):
+    def add(self, field: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    nameservers: tuple[str, ...]
+    interval: float
+    lease: float
+    timeout: float
+
+
+def read_addresses(value: object, field: str, problems: Problems) -> tuple[str, ...]:
+    """A non-empty list of IP addresses, in their canonical text form."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        problems.add(field, 'required: a list of IP addresses, e.g. ["192.0.2.25"]')
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(value):
+        try:
+            address = str(ipaddress.ip_address(str(item).strip()))
+        except ValueError:
+            problems.add(f"{field}[{i}]", f"{item!r} is not an IP address")
+            continue
+        if address in out:
+            problems.add(f"{field}[{i}]", f"{address} is listed twice")
+        else:
+            out.append(address)
+    return tuple(out)
+
+
+def _read_seconds(value: object, field: str, low: float, high: float, problems: Problems) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(field, f"must be a number of seconds between {low:g} and {high:g}")
+        return low
+    if not low <= value <= high:
+        problems.add(field, f"{value:g} is out of range: between {low:g} and {high:g} seconds")
+        return low
+    return float(value)
+
+
+def read_guard(shared: Mapping[str, Any], problems: Problems) -> GuardSpec:
+    servers = shared.get("mail_nameservers")
+    nameservers = read_addresses(servers, "mail_nameservers", problems) if servers else ()
+    if not servers:
+        problems.add(
+            "mail_nameservers",
+            "required: the addresses of the authoritative nameservers of the mail domains "
+            "(each host's guard asks them where the MX and the client name point)",
+        )
+    interval = _read_seconds(
+        shared.get("mail_guard_interval"), "mail_guard_interval", 0.2, 60, problems
+    )
+    lease = _read_seconds(shared.get("mail_guard_lease"), "mail_guard_lease", 1, 300, problems)
+    timeout = _read_seconds(
+        shared.get("mail_guard_timeout"), "mail_guard_timeout", 0.05, 10, problems
+    )
+    if lease < interval + 2 * timeout:
+        problems.add(
+            "mail_guard_lease",
+            f"{lease:g} s must exceed mail_guard_interval + 2 x mail_guard_timeout "
+            f"({interval + 2 * timeout:g} s): a healthy host would lapse between rounds",
+        )
+    return GuardSpec(nameservers, interval, lease, timeout)
+
+
+def check_disjoint(addresses: Mapping[str, tuple[str, ...]], problems: Problems) -> None:
+    """Two hosts claiming one address would each believe DNS points at them."""
+    (a, mine), (b, theirs) = addresses.items()
+    shared = sorted(set(mine) & set(theirs))
+    if shared:
+        problems.add(
+            "mail_addresses", f"{', '.join(shared)} listed for both {a} and {b}: each host its own"
+        )

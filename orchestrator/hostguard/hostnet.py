@@ -1,0 +1,93 @@
+"""What the guard does to the host: its nftables table, the link check, the self-fence.
+
+The table lets a client port through only while `meta time` (the kernel's wall clock, read
+per packet) is before a deadline the guard computed from when its DNS round STARTED. The
+kernel enforces the deadline whatever the guard's processes do: frozen, killed or slow,
+an opening lapses on time. Because the deadline counts from the round's start, a guard
+frozen between reading DNS and writing the table cannot, once thawed, open the ports on
+an answer older than the lease. Every packet of a port is matched, not only new
+connections, so a lapse also resets connections accepted into a listen backlog while the
+host was frozen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from .rules import PORTS, PortGroup
+
+PRIORITY = -5  # after the fence table (-10); a port must pass both
+ALL_PORTS = tuple(port for group in PortGroup for port in PORTS[group])
+
+
+def _ports(ports: Iterable[int]) -> str:
+    return "{ " + ", ".join(str(p) for p in ports) + " }"
+
+
+def ruleset(table: str, open_groups: Iterable[PortGroup], deadline: int) -> str:
+    """An nft script replacing the guard's chain in one transaction (atomic)."""
+    lines = [
+        f"table inet {table} {{",
+        "    chain input {",
+        f"        type filter hook input priority {PRIORITY}; policy accept;",
+        "    }",
+        "}",
+        f"flush chain inet {table} input",
+    ]
+    for group in sorted(open_groups):
+        lines.append(
+            f"add rule inet {table} input tcp dport {_ports(PORTS[group])} "
+            f"meta time < {deadline} accept"
+        )
+    lines.append(f"add rule inet {table} input tcp dport {_ports(ALL_PORTS)} reject with tcp reset")
+    return "\n".join(lines) + "\n"
+
+
+def closed_ruleset(table: str) -> str:
+    """Loaded at boot, before the network and before Postfix and Dovecot start."""
+    return ruleset(table, (), 0)
+
+
+def apply_ruleset(script: str) -> None:
+    proc = subprocess.run(
+        ["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=10, check=False
+    )
+    if proc.returncode != 0:
+        raise OSError(f"nft failed: {proc.stderr.strip()}")
+
+
+def link_up(addresses: Iterable[str]) -> bool:
+    """Whether an interface holding one of `addresses` is up with carrier.
+
+    A veth or NIC without carrier keeps its routes, so DNS queries just time out: the link
+    state is the only way to tell "my own link is down" from "the servers are down"."""
+    proc = subprocess.run(
+        ["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=False
+    )
+    if proc.returncode != 0:
+        return True  # cannot tell: assume up (keep the current state)
+    wanted = set(addresses)
+    for link in json.loads(proc.stdout or "[]"):
+        held = {a.get("local") for a in link.get("addr_info", [])}
+        carrier = "NO-CARRIER" not in link.get("flags", [])
+        if held & wanted and carrier and link.get("operstate") in ("UP", "UNKNOWN"):
+            return True
+    return False
+
+
+def self_fence(marker: str, rules: str, unit: str, reason: str) -> None:
+    """Fence this host the way the controller does (same marker, table and boot unit), so
+    `mxctl` sees it fenced and only a switchback's unfence opens it again."""
+    path = Path(marker)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"self-fenced by mxctl-guard: {reason}\n")
+    os.replace(tmp, path)
+    proc = subprocess.run(["nft", "-f", rules], capture_output=True, text=True, timeout=10)
+    if proc.returncode != 0:
+        raise OSError(f"loading {rules} failed: {proc.stderr.strip()}")
+    subprocess.run(["systemctl", "enable", "--quiet", unit], capture_output=True, timeout=30)
