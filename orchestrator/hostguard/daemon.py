@@ -70,6 +70,7 @@ class Guard:
         self.confirmed_at: float | None = None  # monotonic; a new process knows nothing
         self.last: Decision | None = None
         self._said = ""
+        self._failing: dict[str, str] = {}
 
     def round(self) -> Decision:
         s = self.settings
@@ -107,6 +108,7 @@ class Guard:
             }
             _write_atomic(Path(s.status_file), json.dumps(status) + "\n", durable=False)
         self.confirmed_at = decision.confirmed_at
+        self._log_servers({v.server: v.error for v in views if v.error})
         self._log(decision)
         self.last = decision
         return decision
@@ -118,6 +120,15 @@ class Guard:
             level = logging.WARNING if decision.role is Role.DEMOTED else logging.INFO
             log.log(level, "%s", decision.reason)
             self._said = headline
+
+    def _log_servers(self, failing: dict[str, str]) -> None:
+        """A server that stops or starts answering is worth a line even when another one
+        answers (the decision, and its log line, may not change)."""
+        for server in sorted(set(failing) - set(self._failing)):
+            log.warning("authoritative server %s does not answer: %s", server, failing[server])
+        for server in sorted(set(self._failing) - set(failing)):
+            log.info("authoritative server %s answers again", server)
+        self._failing = failing
 
     def run(self) -> None:
         """Forever; a round that fails is logged and the next one runs on time."""

@@ -1,9 +1,10 @@
 """Mail clients hammering one host: as many TCP connects to its client ports as this
 process can make, plus full SMTP attempts to hand it a message. Every success is recorded.
 
-Used by the guard's lab tests from two vantage points: in the test process (the machine)
-and inside `sender`'s network namespace (`python -m tests.controller.clientpoll ...`,
-which prints its result as JSON when `--seconds` have passed or `--stop-file` appears).
+Used by the guard's lab test and bench (orchestrator/lab/guardfaults.py) from two vantage
+points: in the calling process (the machine) and inside `sender`'s network namespace
+(`python -m orchestrator.lab.clientpoll ...`, which prints its result as JSON once
+`--stop-file` appears).
 """
 
 from __future__ import annotations
