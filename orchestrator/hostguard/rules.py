@@ -211,8 +211,3 @@ def lease_deadline(started_wall: float, lease: float) -> int:
     """The wall-clock second until which an opening holds (nftables' `meta time` counts
     whole seconds): rounded down, so a lease is never longer than asked."""
     return int(started_wall + lease)
-
-
-def changed(before: Decision | None, after: Decision) -> bool:
-    """Worth a log line: the role or the open ports changed."""
-    return before is None or (before.role, before.open) != (after.role, after.open)
