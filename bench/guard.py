@@ -1,6 +1,7 @@
 """The old primary's client window after a failover, and its guard's reaction time.
 
-Run as root with the lab up and deployed: `.venv/bin/python bench/guard.py [-n 5]`.
+Run as root with the lab up: `.venv/bin/python bench/guard.py [-n 5]` (deploys the pair
+first; a no-op when it is deployed).
 Each round (orchestrator/lab/guardfaults.py): mx1 serving; mx1 frozen, crashed or cut
 off; DNS moved to mx2 as the controller does it; clients hammer mx1's client ports from
 `sender`'s namespace and from the machine and try to hand it messages; mx1 thawed, booted
@@ -21,6 +22,7 @@ from pathlib import Path
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from orchestrator.deploy import runner
 from orchestrator.lab import guardfaults
 from orchestrator.lab.controlled import ControlledLab, write_config
 from orchestrator.lab.state import load_lab_state
@@ -32,6 +34,9 @@ def main() -> None:
     parser.add_argument("--linger", type=float, default=2.0, help="s of polling after")
     args = parser.parse_args()
     lab = load_lab_state()
+    result = runner.run_deploy("inventories/lab.py", (runner.MAIL_DEPLOY, runner.SENDER_DEPLOY))
+    if not result.ok:
+        raise SystemExit(f"deploy failed: {result.failed()}")
     workdir = Path(tempfile.mkdtemp(prefix="bench-guard-"))
     try:
         for scenario in sorted(guardfaults.SCENARIOS):

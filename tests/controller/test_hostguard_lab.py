@@ -105,3 +105,25 @@ def test_old_primary_refuses_every_client_after_a_failover(
     assert "MX example.test -> mx2.example.test" in journal
     assert fencing.is_fenced(ssh_target(harness.config, "mx1.example.test"))
     assert connect(harness.lab.host("mx1").address, 22) == "open"  # fenced, not unreachable
+
+
+def test_a_live_move_leaves_the_old_primary_an_open_unfenced_standby(
+    harness: ControlledLab,
+) -> None:
+    """A planned move (switchover, switchback) happens while the old primary's guard is
+    watching: it becomes the standby, stays open for probes and is not fenced."""
+    guardfaults.serving_baseline(harness)
+    seen = len(guardfaults.guard_journal("mx1").splitlines())
+    guardfaults.move_dns(harness, "mx2.example.test")
+    status = guardfaults.wait_until(
+        lambda: (s := guardfaults.guard_status("mx1")).get("role") == "standby" and s, 10
+    )
+    assert status, guardfaults.guard_status("mx1")
+    since_move = guardfaults.guard_journal("mx1").splitlines()[seen:]
+    assert any("a live handover" in line for line in since_move), since_move
+    assert not any("demoted" in line for line in since_move), since_move
+    assert not fencing.is_fenced(ssh_target(harness.config, "mx1.example.test"))
+    assert connect(harness.lab.host("mx1").address, 25) == "open"
+    assert guardfaults.wait_until(
+        lambda: guardfaults.guard_status("mx2").get("role") == "primary", 10
+    )
