@@ -94,7 +94,7 @@ class Guard:
             if decision.self_fence:
                 self_fence(s.fence_marker, s.fence_rules, s.fence_unit, decision.reason)
             deadline = lease_deadline(started_wall, s.lease)
-            apply_ruleset(ruleset(s.table, decision.open, deadline))
+            apply_ruleset(ruleset(s.table, decision.open, deadline, s.lease))
             if decision.role not in (role, Role.UNKNOWN):
                 _write_atomic(Path(s.role_file), f"{decision.role}\n", durable=True)
             status = {

@@ -1,13 +1,17 @@
 """What the guard does to the host: its nftables table, the link check, the self-fence.
 
-The table lets a client port through only while `meta time` (the kernel's wall clock, read
-per packet) is before a deadline the guard computed from when its DNS round STARTED. The
-kernel enforces the deadline whatever the guard's processes do: frozen, killed or slow,
-an opening lapses on time. Because the deadline counts from the round's start, a guard
-frozen between reading DNS and writing the table cannot, once thawed, open the ports on
-an answer older than the lease. Every packet of a port is matched, not only new
-connections, so a lapse also resets connections accepted into a listen backlog while the
-host was frozen.
+The table lets a client port through only while two leases hold, both enforced by the
+kernel whatever the guard's processes do (frozen, killed or slow):
+
+- the port is an element of the set `leased`, added with a timeout of one lease: the
+  kernel expires it on its monotonic clock, immune to wall-clock steps;
+- `meta time` (the kernel's wall clock, read per packet) is before a deadline counted from
+  when the guard's DNS round STARTED. A guard frozen between reading DNS and writing the
+  table cannot, once thawed, open the ports on an answer older than the lease: the set
+  element alone would count from the write.
+
+Every packet of a port is matched, not only new connections, so a lapse also resets
+connections accepted into a listen backlog while the host was frozen.
 """
 
 from __future__ import annotations
@@ -28,28 +32,35 @@ def _ports(ports: Iterable[int]) -> str:
     return "{ " + ", ".join(str(p) for p in ports) + " }"
 
 
-def ruleset(table: str, open_groups: Iterable[PortGroup], deadline: int) -> str:
-    """An nft script replacing the guard's chain in one transaction (atomic)."""
+def ruleset(table: str, open_groups: Iterable[PortGroup], deadline: int, lease: float) -> str:
+    """An nft script replacing the guard's set and chain in one transaction (atomic)."""
     lines = [
         f"table inet {table} {{",
+        "    set leased {",
+        "        type inet_service; flags timeout;",
+        "    }",
         "    chain input {",
         f"        type filter hook input priority {PRIORITY}; policy accept;",
         "    }",
         "}",
+        f"flush set inet {table} leased",
         f"flush chain inet {table} input",
     ]
-    for group in sorted(open_groups):
-        lines.append(
-            f"add rule inet {table} input tcp dport {_ports(PORTS[group])} "
-            f"meta time < {deadline} accept"
-        )
-    lines.append(f"add rule inet {table} input tcp dport {_ports(ALL_PORTS)} reject with tcp reset")
+    ports = [port for group in sorted(open_groups) for port in PORTS[group]]
+    if ports:
+        timeout = f"{max(1, int(lease * 1000))}ms"
+        elements = ", ".join(f"{port} timeout {timeout}" for port in ports)
+        lines.append(f"add element inet {table} leased {{ {elements} }}")
+    lines += [
+        f"add rule inet {table} input tcp dport @leased meta time < {deadline} accept",
+        f"add rule inet {table} input tcp dport {_ports(ALL_PORTS)} reject with tcp reset",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def closed_ruleset(table: str) -> str:
     """Loaded at boot, before the network and before Postfix and Dovecot start."""
-    return ruleset(table, (), 0)
+    return ruleset(table, (), 0, 0)
 
 
 def apply_ruleset(script: str) -> None:

@@ -138,12 +138,14 @@ def test_lease_deadline_never_longer_than_asked() -> None:
 
 
 def test_ruleset_opens_leased_groups_and_rejects_the_rest() -> None:
-    script = ruleset("mxctl_guard", {PortGroup.SMTP}, 1003)
+    script = ruleset("mxctl_guard", {PortGroup.SMTP}, 1003, 3)
     assert "flush chain inet mxctl_guard input" in script
-    assert "tcp dport { 25 } meta time < 1003 accept" in script
-    assert "587" not in script.split("accept")[0]
+    assert "flush set inet mxctl_guard leased" in script
+    assert "add element inet mxctl_guard leased { 25 timeout 3000ms }" in script
+    assert "tcp dport @leased meta time < 1003 accept" in script
+    assert "587 timeout" not in script
     assert script.rstrip().endswith("reject with tcp reset")
-    assert "accept" not in closed_ruleset("mxctl_guard").replace("policy accept", "")
+    assert "add element" not in closed_ruleset("mxctl_guard")
 
 
 GOOD = {
