@@ -85,9 +85,10 @@ def unfence_script() -> str:
     return "\n".join(
         [
             "set -e",
-            f"rm -f {MARKER} {guard.ROLE_FILE}",
+            # Under the guard's lock: a round in progress could otherwise fence again.
+            f"flock {guard.LOCK} sh -c 'rm -f {MARKER} {guard.ROLE_FILE}; "
+            f"nft delete table inet {FENCE_TABLE} 2>/dev/null || true'",
             f"systemctl disable --quiet {UNIT} 2>/dev/null || true",
-            f"nft delete table inet {FENCE_TABLE} 2>/dev/null || true",
             f"if [ -e {guard.CONFIG} ]; then {guard.ONCE} >/dev/null || true; fi",
             "echo unfenced",
         ]

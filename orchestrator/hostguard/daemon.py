@@ -20,11 +20,11 @@ from pathlib import Path
 
 from .dnsview import ask_all
 from .hostnet import apply_ruleset, link_up, ruleset, self_fence
+from .install import LOCK
 from .rules import CLOSED, Decision, Identity, PortGroup, Role, Situation, decide, lease_deadline
 from .settings import DEFAULT_PATH, GuardSettings, SettingsError, load_settings
 
 log = logging.getLogger("mxctl-guard")
-LOCK = "/run/mxctl-guard.lock"
 
 
 @contextmanager

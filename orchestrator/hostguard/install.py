@@ -7,6 +7,7 @@ CLOSED_RULES = "/etc/mxctl/guard-closed.nft"  # loaded at boot, before the netwo
 FIREWALL_RULES = "/etc/mxctl/firewall.nft"  # replication port: the peer only
 ROLE_FILE = "/var/lib/mxctl/guard-role"
 STATUS_FILE = "/run/mxctl-guard/status.json"
+LOCK = "/run/mxctl-guard.lock"  # held by a guard round; unfence takes it too
 TABLE = "mxctl_guard"
 PEER_TABLE = "mxctl_peer"
 UNIT = "mxctl-guard.service"
