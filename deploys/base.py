@@ -21,8 +21,11 @@ MAIL_PACKAGES = [
     "opendkim",
     "openssl",
     "ca-certificates",
-    # The failover controller fences a host with an nftables table of its own.
+    # The failover controller fences a host with an nftables table of its own; the host
+    # firewall and the self-fence guard (python3 + dnspython, iproute2 for the link) too.
     "nftables",
+    "python3-dnspython",
+    "iproute2",
 ]
 
 

@@ -6,7 +6,7 @@ only in their own name and their replication peer. The inventory is validated, a
 secret resolved on this machine, before any operation is planned on any host.
 """
 
-from mxctl_deploys import base, dkim, dovecot, postfix, replication, tls, users
+from mxctl_deploys import base, dkim, dovecot, firewall, guard, postfix, replication, tls, users
 from mxctl_deploys.common import is_mail_host, mail_pair
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -24,6 +24,9 @@ def apply() -> None:
             logger.info(f"--> DKIM record to publish: {record.zone_line()}")
 
     base.packages_and_storage()
+    # Before the services: the replication port is the peer's only from the first start.
+    firewall.peer_only()
+    guard.guard()
     tls_ops = tls.certificates()
     peer_ca_ops = tls.peer_ca()
     mailbox_ops = users.accounts()

@@ -20,6 +20,9 @@ mail = (
                 "mail_role": "primary",
                 # The name the host announces (SMTP banner, HELO); defaults to the host name.
                 "mail_fqdn": "mx1.example.com",
+                # The addresses the host owns (its A/AAAA records, the source of its
+                # replication connections): the peer alone may reach the replication port.
+                "mail_addresses": ["192.0.2.25"],
                 # Certificate (full chain) and key on the deploying machine, valid for the
                 # host's own name AND mail_client_name, so clients notice no failover.
                 "mail_tls_cert": "/etc/mxctl/tls/mx1.example.com/fullchain.pem",
@@ -31,6 +34,9 @@ mail = (
             {
                 "mail_role": "standby",
                 "mail_fqdn": "mx2.example.com",
+                # The addresses the host owns (its A/AAAA records, the source of its
+                # replication connections): the peer alone may reach the replication port.
+                "mail_addresses": ["198.51.100.25"],
                 "mail_tls_cert": "/etc/mxctl/tls/mx2.example.com/fullchain.pem",
                 "mail_tls_key": "/etc/mxctl/tls/mx2.example.com/privkey.pem",
             },
@@ -67,5 +73,9 @@ mail = (
         # <selector>._domainkey.<domain>.
         "mail_dkim_selector": "mail2026",
         "mail_dkim_key": "file:/etc/mxctl/secrets/dkim.key",
+        # The authoritative nameservers of the mail domains, by address. Each host's guard
+        # (mxctl-guard) asks them every second where the MX and mail_client_name point and
+        # closes its client ports when they name the other host after a failover.
+        "mail_nameservers": ["203.0.113.53", "203.0.113.54"],
     },
 )

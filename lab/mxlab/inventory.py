@@ -109,6 +109,7 @@ def build(lab: LabState | None = None) -> LabInventory:
                     **_ssh_data(lab, h.address),
                     "mail_role": role,
                     "mail_fqdn": h.fqdn,
+                    "mail_addresses": [h.address],
                     "mail_tls_cert": str(cert),
                     "mail_tls_key": str(key),
                 },
@@ -130,6 +131,7 @@ def build(lab: LabState | None = None) -> LabInventory:
         "mail_dkim_selector": DKIM_SELECTOR,
         "mail_dkim_key": ensure_secret_file(dkim_key_path(), dkim.generate_private_key_pem),
         "mail_tls_ca": lab.ca_cert,
+        "mail_nameservers": [ns.address for ns in lab.nameservers()],
     }
     sender = [
         (

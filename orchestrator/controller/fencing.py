@@ -1,8 +1,13 @@
 """Fence a mail host: it stops serving mail clients but keeps replicating.
 
 Fencing rejects (TCP reset) SMTP, submission, IMAP and POP on the host with an nftables
-table of its own, and leaves the doveadm replication port open: mail the old primary
-accepted before it failed still flows to the new primary once it is back. A marker file
+table of its own, and leaves the doveadm replication port open to the peer: mail the old
+primary accepted before it failed still flows to the new primary once it is back. The
+replication port is restricted to the peer's addresses by the deploy's own table
+(`mxctl_peer`, see orchestrator/deploy/hostfirewall.py), which fencing never touches, so
+it stays peer-only fenced or not; the fence reports whether that table is loaded. A
+host's own guard (orchestrator/hostguard) fences itself with the same marker, table and
+unit when it finds DNS moved away while it was frozen, down or cut off. A marker file
 and a oneshot unit keep the fence across a reboot (the unit loads the table before
 Postfix and Dovecot start), so a recovered old primary never serves as primary again
 until a switchback unfences it. Rejecting with a reset rather than dropping makes remote
@@ -14,6 +19,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from orchestrator.hostguard import install as guard
 from orchestrator.remote import RemoteError, SshTarget, run_remote
 
 CLIENT_PORTS = (25, 465, 587, 110, 143, 993, 995)
@@ -21,8 +27,9 @@ FENCE_TABLE = "mxctl_fence"
 MARKER = "/etc/mxctl/fenced"
 RULES_FILE = "/etc/mxctl/fence.nft"
 UNIT = "mxctl-fence.service"
+PEER_ONLY = "replication-peer-only"
 
-_RULES = f"""table inet {FENCE_TABLE}
+FENCE_RULES = f"""table inet {FENCE_TABLE}
 delete table inet {FENCE_TABLE}
 table inet {FENCE_TABLE} {{
     chain input {{
@@ -32,7 +39,7 @@ table inet {FENCE_TABLE} {{
 }}
 """
 
-_UNIT_TEXT = f"""[Unit]
+FENCE_UNIT_TEXT = f"""[Unit]
 Description=mxctl fence: this host must not serve mail clients (see {MARKER})
 ConditionPathExists={MARKER}
 DefaultDependencies=no
@@ -61,23 +68,28 @@ def fence_script(reason: str) -> str:
         [
             "set -e",
             "mkdir -p /etc/mxctl",
-            f"cat > {RULES_FILE} <<'MXCTL_EOF'\n{_RULES}MXCTL_EOF",
-            f"cat > /etc/systemd/system/{UNIT} <<'MXCTL_EOF'\n{_UNIT_TEXT}MXCTL_EOF",
+            f"cat > {RULES_FILE} <<'MXCTL_EOF'\n{FENCE_RULES}MXCTL_EOF",
+            f"cat > /etc/systemd/system/{UNIT} <<'MXCTL_EOF'\n{FENCE_UNIT_TEXT}MXCTL_EOF",
             f"printf '%s\\n' {shlex.quote(reason)} > {MARKER}",
             f"nft -f {RULES_FILE}",
             f"systemctl daemon-reload && systemctl enable --quiet {UNIT} || true",
             f"nft list table inet {FENCE_TABLE} >/dev/null && echo fenced",
+            f"nft list table inet {guard.PEER_TABLE} >/dev/null 2>&1 && echo {PEER_ONLY} || true",
         ]
     )
 
 
 def unfence_script() -> str:
+    """Lift the fence, and the guard's memory of having been primary (else it would fence
+    itself again); then one guard round, so the host opens now rather than a round later."""
     return "\n".join(
         [
             "set -e",
-            f"rm -f {MARKER}",
+            # Under the guard's lock: a round in progress could otherwise fence again.
+            f"flock {guard.LOCK} sh -c 'rm -f {MARKER} {guard.ROLE_FILE}; "
+            f"nft delete table inet {FENCE_TABLE} 2>/dev/null || true'",
             f"systemctl disable --quiet {UNIT} 2>/dev/null || true",
-            f"nft delete table inet {FENCE_TABLE} 2>/dev/null || true",
+            f"if [ -e {guard.CONFIG} ]; then {guard.ONCE} >/dev/null || true; fi",
             "echo unfenced",
         ]
     )
@@ -94,7 +106,14 @@ def fence(target: SshTarget, reason: str, timeout: float = 10.0) -> FenceResult:
         raise
     if result.exit_code != 0 or "fenced" not in result.stdout:
         raise RemoteError(target.name, "fence", result.stderr.strip() or "fence script failed")
-    return FenceResult(target.name, True, "client ports reject; replication port open")
+    if PEER_ONLY in result.stdout:
+        return FenceResult(target.name, True, "client ports reject; replication port peer-only")
+    return FenceResult(
+        target.name,
+        True,
+        "client ports reject; replication port open to every address (no mxctl_peer table: "
+        "re-run the mail deploy)",
+    )
 
 
 def unfence(target: SshTarget, timeout: float = 10.0) -> None:

@@ -17,6 +17,13 @@ from typing import Any
 from orchestrator.config.fields import Reader
 from orchestrator.config.secrets import Secret
 from orchestrator.deploy import dkim, tlscerts
+from orchestrator.deploy.guardspec import (
+    GUARD_FIELDS,
+    GuardSpec,
+    check_disjoint,
+    read_addresses,
+    read_guard,
+)
 from orchestrator.errors import ConfigError
 
 ROLES = ("primary", "standby")
@@ -53,6 +60,7 @@ SHARED_FIELDS = (
     "mail_tls_ca",
     "postfix_message_size_limit",
     "dovecot_mail_max_userip_connections",
+    *GUARD_FIELDS,
 )
 
 
@@ -74,6 +82,7 @@ class MailHost:
     role: str  # primary | standby
     tls_cert: Path  # on the deploying machine
     tls_key: Path
+    addresses: tuple[str, ...] = ()  # the host's own (mail_addresses)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,7 @@ class MailPair:
     dkim_selector: str
     dkim_key: Secret
     tunables: Tunables
+    guard: GuardSpec
     tls_ca: Path | None = None  # CA bundle the hosts verify each other with (None: system's)
 
     @property
@@ -194,6 +204,9 @@ def load_pair(
         ),
     )
     tls_ca = _read_ca_bundle(shared.get("mail_tls_ca"), problems, check_files)
+    guard = read_guard(shared, problems)
+    if all(h.addresses for h in parsed_hosts):
+        check_disjoint({h.name: h.addresses for h in parsed_hosts}, problems)
     if check_files and client_name:
         for h, paths_given in read:
             if h.fqdn and paths_given:
@@ -217,6 +230,7 @@ def load_pair(
         dkim_selector=selector,
         dkim_key=dkim_key,
         tunables=tunables,
+        guard=guard,
         tls_ca=tls_ca,
     )
 
@@ -251,7 +265,15 @@ def _read_host(name: str, data: HostData, problems: Reader) -> tuple[MailHost, b
             paths_given = False
         else:
             paths.append(Path(value))
-    host = MailHost(name=name, fqdn=fqdn, role=str(role), tls_cert=paths[0], tls_key=paths[1])
+    addresses = read_addresses(data.get("mail_addresses"), f"mail[{name}].mail_addresses", problems)
+    host = MailHost(
+        name=name,
+        fqdn=fqdn,
+        role=str(role),
+        tls_cert=paths[0],
+        tls_key=paths[1],
+        addresses=addresses,
+    )
     return host, paths_given
 
 

@@ -74,14 +74,19 @@ def valid_inventory(tmp: Path) -> dict[str, dict[str, Any]]:
         "mail_dkim_key": write_secret(tmp / "dkim.key", dkim.generate_private_key_pem()),
         "postfix_message_size_limit": 52428800,
         "dovecot_mail_max_userip_connections": 20,
+        "mail_nameservers": ["192.0.2.53", "2001:db8::53"],
+        "mail_guard_interval": 1,
+        "mail_guard_lease": 3,
+        "mail_guard_timeout": 0.5,
     }
-    for name, role in (("mx1", "primary"), ("mx2", "standby")):
+    for name, role, address in (("mx1", "primary", "192.0.2.1"), ("mx2", "standby", "192.0.2.2")):
         fqdn = f"{name}.example.com"
         cert, key = tlscerts.issue_lab_cert(ca_cert, ca_key, (fqdn, CLIENT_NAME), tmp / "tls")
         hosts[name] = {
             **shared,
             "mail_role": role,
             "mail_fqdn": fqdn,
+            "mail_addresses": [address],
             "mail_tls_cert": str(cert),
             "mail_tls_key": str(key),
         }

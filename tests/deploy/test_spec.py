@@ -211,6 +211,38 @@ BAD_INPUTS: list[tuple[str, Callable[[Inventory, Path], None], str, str]] = [
         "cannot read",
     ),
     ("peer CA relative", both("mail_tls_ca", "ca.pem"), "mail_tls_ca", "absolute path"),
+    (
+        "no host addresses",
+        on("mx1", "mail_addresses", None),
+        "mail[mx1].mail_addresses",
+        "required",
+    ),
+    (
+        "host address not an IP",
+        on("mx2", "mail_addresses", ["mx2.example.com"]),
+        "mail[mx2].mail_addresses[0]",
+        "not an IP address",
+    ),
+    (
+        "both hosts claim one address",
+        on("mx2", "mail_addresses", ["192.0.2.1"]),
+        "mail_addresses",
+        "listed for both mx1 and mx2",
+    ),
+    ("no nameservers", drop("mail_nameservers"), "mail_nameservers", "authoritative nameservers"),
+    (
+        "nameserver by name",
+        both("mail_nameservers", ["ns1.example.com"]),
+        "mail_nameservers[0]",
+        "not an IP address",
+    ),
+    ("lease too short", both("mail_guard_lease", 1.5), "mail_guard_lease", "must exceed"),
+    (
+        "interval not a number",
+        both("mail_guard_interval", "often"),
+        "mail_guard_interval",
+        "seconds",
+    ),
 ]
 
 

@@ -1,0 +1,129 @@
+"""The mail hosts' own firewall and self-fence guard on the lab (issues 10 and 11).
+
+- The replication port answers the peer only, fenced or not, and replication still works.
+- After a failover to mx2, an mx1 that thaws, reboots or gets its link back refuses every
+  client connection from the first attempt: clients poll it as fast as they can from
+  `sender`'s namespace and from the machine and try to hand it messages over SMTP (see
+  lab/mxlab/guardfaults.py). The figures are printed (`pytest -s`); bench/guard.py
+  repeats the runs.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mxlab import control, guardfaults
+from mxlab.controlled import ControlledLab
+from mxlab.mailclient import wait_for
+
+from orchestrator.controller import fencing
+from orchestrator.controller.failover import ssh_target
+
+pytestmark = pytest.mark.lab
+
+REPLICATION_PORT = 12345
+
+
+def connect(address: str, port: int, timeout: float = 1.0) -> str:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as exc:
+        return f"error: {exc}"
+
+
+def connect_from(host: str, address: str, port: int) -> str:
+    """The same check from inside a lab host (its own address as the source)."""
+    code = (
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(({address!r}, {port}), timeout=1).close(); print('open')\n"
+        "except ConnectionRefusedError: print('refused')\n"
+        "except OSError as e: print('error:', e)\n"
+    )
+    return control.exec_in(host, ["python3", "-c", code], capture=True).stdout.strip()
+
+
+def test_replication_port_answers_the_peer_only_fenced_or_not(harness: ControlledLab) -> None:
+    h = harness
+    mx1, mx2 = h.lab.host("mx1").address, h.lab.host("mx2").address
+
+    def check_peer_only() -> None:
+        assert connect(mx1, REPLICATION_PORT) == "refused"  # the machine: not the peer
+        assert connect_from("sender", mx1, REPLICATION_PORT) == "refused"
+        assert connect_from("mx2", mx1, REPLICATION_PORT) == "open"  # the peer
+        assert connect_from("sender", mx2, REPLICATION_PORT) == "refused"
+        assert connect_from("mx1", mx2, REPLICATION_PORT) == "open"
+
+    check_peer_only()
+    target = ssh_target(h.config, "mx1.example.test")
+    result = fencing.fence(target, "test: replication port while fenced")
+    assert result.fenced and "peer-only" in result.detail, result.detail
+    check_peer_only()
+    assert connect(mx1, 25) == "refused"
+    # Replication still flows while fenced: a message delivered locally on mx1 (LMTP,
+    # not through the fenced ports) must become readable on mx2.
+    subject = f"replicated-while-fenced-{time.time():.0f}"
+    deliver = control.exec_in(
+        "mx1",
+        ["sh", "-c", f"printf 'Subject: {subject}\\n\\nbody\\n' | sendmail alice@example.test"],
+        capture=True,
+    )
+    assert deliver.returncode == 0, deliver.stderr
+    count = f"doveadm search -u alice@example.test mailbox INBOX header subject {subject} | wc -l"
+
+    def on_mx2() -> bool | None:
+        out = control.exec_in("mx2", ["sh", "-c", count], capture=True).stdout.strip()
+        return out == "1" or None
+
+    assert wait_for(on_mx2, 30, 0.2), "a message delivered on the fenced mx1 never reached mx2"
+
+
+@pytest.mark.parametrize("scenario", sorted(guardfaults.SCENARIOS))
+def test_old_primary_refuses_every_client_after_a_failover(
+    harness: ControlledLab, scenario: str, tmp_path: Path
+) -> None:
+    run = guardfaults.run(harness, scenario, tmp_path)
+    print(run.summary(), file=sys.__stdout__)
+    if scenario == "link":
+        assert run.closed_while_cut.get("open") == [], run.closed_while_cut
+        assert "own link down" in str(run.closed_while_cut.get("reason"))
+    assert run.decision.get("role") == "demoted", f"mx1's guard: {run.decision}"
+    for poll in run.polls:
+        assert poll.attempts > 50, f"{poll.vantage} barely polled: {poll}"
+        assert poll.smtp_attempts > 0, f"{poll.vantage} never tried to hand a message"
+    assert not run.accepted, f"mx1 accepted client connections: {run.accepted}"
+    assert not any(p.smtp_delivered for p in run.polls), "mx1 took a message"
+    journal = guardfaults.guard_journal("mx1")
+    assert "demoted: this host was primary" in journal, journal[-2000:]
+    assert "MX example.test -> mx2.example.test" in journal
+    assert fencing.is_fenced(ssh_target(harness.config, "mx1.example.test"))
+    assert connect(harness.lab.host("mx1").address, 22) == "open"  # fenced, not unreachable
+
+
+def test_a_live_move_leaves_the_old_primary_an_open_unfenced_standby(
+    harness: ControlledLab,
+) -> None:
+    """A planned move (switchover, switchback) happens while the old primary's guard is
+    watching: it becomes the standby, stays open for probes and is not fenced."""
+    guardfaults.serving_baseline(harness)
+    seen = len(guardfaults.guard_journal("mx1").splitlines())
+    guardfaults.move_dns(harness, "mx2.example.test")
+    status = guardfaults.wait_until(
+        lambda: (s := guardfaults.guard_status("mx1")).get("role") == "standby" and s, 10
+    )
+    assert status, guardfaults.guard_status("mx1")
+    since_move = guardfaults.guard_journal("mx1").splitlines()[seen:]
+    assert any("a live handover" in line for line in since_move), since_move
+    assert not any("demoted" in line for line in since_move), since_move
+    assert not fencing.is_fenced(ssh_target(harness.config, "mx1.example.test"))
+    assert connect(harness.lab.host("mx1").address, 25) == "open"
+    assert guardfaults.wait_until(
+        lambda: guardfaults.guard_status("mx2").get("role") == "primary", 10
+    )

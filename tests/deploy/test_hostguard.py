@@ -1,0 +1,241 @@
+"""mxctl-guard without a lab: the decision table, the rules it writes, its settings, and
+that it ships as a package of its own (stdlib + dnspython + itself)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import orchestrator.hostguard
+from orchestrator.deploy.hostfirewall import firewall_rules, guard_settings
+from orchestrator.deploy.spec import load_pair
+from orchestrator.hostguard.hostnet import closed_ruleset, ruleset
+from orchestrator.hostguard.rules import (
+    ALL_OPEN,
+    CLOSED,
+    Identity,
+    PortGroup,
+    Role,
+    ServerView,
+    Situation,
+    decide,
+    lease_deadline,
+)
+from orchestrator.hostguard.settings import SettingsError, parse_settings
+from tests.deploy.factories import valid_inventory
+
+ME = Identity("mx1.example.test", frozenset({"10.0.0.21"}))
+SMTP, CLIENTS = frozenset({PortGroup.SMTP}), frozenset({PortGroup.CLIENTS})
+
+
+def view(
+    server: str = "ns1", mx: str = "mx1", a: str = "10.0.0.21", backup: str | None = None
+) -> ServerView:
+    records = [(10, f"{mx}.example.test.")] + ([(20, f"{backup}.example.test.")] if backup else [])
+    return ServerView(
+        server,
+        {"example.test": tuple(records), "example.org": ((10, f"{mx}.example.test."),)},
+        {"mail.example.test": frozenset({a})},
+    )
+
+
+AT_ME, ELSEWHERE = view(), view(mx="mx2", a="10.0.0.22")
+DOWN = ServerView("ns1", error="Timeout")
+LAGGING = replace(AT_ME, server="ns2")
+
+
+def situation(*views: ServerView, **changes: object) -> Situation:
+    base = Situation(
+        views=views,
+        me=ME,
+        role=Role.PRIMARY,
+        confirmed_at=99.0,
+        fenced=False,
+        link_up=True,
+        open_now=ALL_OPEN,
+        started_at=100.0,
+        lease=3.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+CASES = [
+    # (what, situation, role, open, self_fence, reason starts with)
+    ("named primary", situation(AT_ME), Role.PRIMARY, ALL_OPEN, False, "primary"),
+    ("fresh host named", situation(AT_ME, role=Role.UNKNOWN, confirmed_at=None, open_now=CLOSED),
+     Role.PRIMARY, ALL_OPEN, False, "primary"),
+    ("MX here, client name elsewhere", situation(view(a="10.0.0.22")), Role.PRIMARY, SMTP, False,
+     "primary"),
+    ("client name here, MX elsewhere", situation(view(mx="mx2")), Role.PRIMARY, CLIENTS, False,
+     "primary"),
+    ("backup MX (issue 12) is a standby with 25 open",
+     situation(view(mx="mx2", a="10.0.0.22", backup="mx1"), role=Role.STANDBY),
+     Role.STANDBY, ALL_OPEN, False, "standby"),
+    ("standby stays open for probes", situation(ELSEWHERE, role=Role.STANDBY, confirmed_at=None),
+     Role.STANDBY, ALL_OPEN, False, "standby"),
+    ("live handover (switchback)", situation(ELSEWHERE, confirmed_at=98.0), Role.STANDBY,
+     ALL_OPEN, False, "standby"),
+    ("thawed after a failover", situation(ELSEWHERE, confirmed_at=40.0, open_now=CLOSED),
+     Role.DEMOTED, CLOSED, True, "demoted"),
+    ("rebooted after a failover", situation(ELSEWHERE, confirmed_at=None, open_now=CLOSED),
+     Role.DEMOTED, CLOSED, True, "demoted"),
+    ("demoted and already fenced", situation(ELSEWHERE, confirmed_at=None, fenced=True),
+     Role.DEMOTED, CLOSED, False, "demoted"),
+    ("fenced standby", situation(ELSEWHERE, role=Role.STANDBY, fenced=True), Role.STANDBY,
+     CLOSED, False, "fenced"),
+    ("named but fenced", situation(AT_ME, fenced=True), Role.PRIMARY, CLOSED, False,
+     "DNS names this host primary but it is fenced"),
+    ("no server answers: keep open", situation(DOWN), Role.PRIMARY, ALL_OPEN, False,
+     "no authoritative server answered"),
+    ("no server answers, lease lapsed: stay closed", situation(DOWN, open_now=CLOSED),
+     Role.PRIMARY, CLOSED, False, "no authoritative server answered"),
+    ("own link down: close", situation(DOWN, link_up=False), Role.PRIMARY, CLOSED, False,
+     "own link down"),
+    ("one server down, the other answers", situation(DOWN, ELSEWHERE, confirmed_at=10.0),
+     Role.DEMOTED, CLOSED, True, "demoted"),
+    ("servers disagree: keep", situation(ELSEWHERE, LAGGING, open_now=SMTP), Role.PRIMARY, SMTP,
+     False, "authoritative servers disagree"),
+    ("servers disagree after a lapse: closed", situation(ELSEWHERE, LAGGING, open_now=CLOSED),
+     Role.PRIMARY, CLOSED, False, "authoritative servers disagree"),
+    ("A set holding another address is not mine", situation(view(mx="mx2", a="10.0.0.99"),
+     role=Role.STANDBY), Role.STANDBY, ALL_OPEN, False, "standby"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("situation_", "role", "open_", "self_fence", "reason"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_decision_table(
+    situation_: Situation,
+    role: Role,
+    open_: frozenset[PortGroup],
+    self_fence: bool,
+    reason: str,
+) -> None:
+    decision = decide(situation_)
+    assert (decision.role, decision.open, decision.self_fence) == (role, open_, self_fence)
+    assert decision.reason.startswith(reason), decision.reason
+
+
+def test_a_demotion_says_where_the_names_point() -> None:
+    decision = decide(situation(ELSEWHERE, confirmed_at=None))
+    assert "MX example.test -> mx2.example.test" in decision.reason
+    assert "mail.example.test -> 10.0.0.22" in decision.reason
+
+
+def test_lease_deadline_never_longer_than_asked() -> None:
+    assert lease_deadline(1000.9, 3) == 1003
+    assert lease_deadline(1000.0, 3) == 1003
+
+
+def test_ruleset_opens_leased_groups_and_rejects_the_rest() -> None:
+    script = ruleset("mxctl_guard", {PortGroup.SMTP}, 1003, 3)
+    assert "flush chain inet mxctl_guard input" in script
+    assert "flush set inet mxctl_guard leased" in script
+    assert "add element inet mxctl_guard leased { 25 timeout 3000ms }" in script
+    assert "tcp dport @leased meta time < 1003 accept" in script
+    assert "587 timeout" not in script
+    assert script.rstrip().endswith("reject with tcp reset")
+    assert "add element" not in closed_ruleset("mxctl_guard")
+
+
+GOOD = {
+    "fqdn": "mx1.example.test",
+    "addresses": ["10.0.0.21"],
+    "nameservers": ["10.0.0.11", "10.0.0.12"],
+    "mx_names": ["example.test"],
+    "client_names": ["mail.example.test"],
+    "interval": 1,
+    "lease": 3,
+    "timeout": 0.5,
+    "fence_marker": "/etc/mxctl/fenced",
+    "fence_rules": "/etc/mxctl/fence.nft",
+    "fence_unit": "mxctl-fence.service",
+    "role_file": "/var/lib/mxctl/guard-role",
+    "status_file": "/run/mxctl-guard/status.json",
+    "table": "mxctl_guard",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"addresses": ["mx1"]}, "addresses"),
+        ({"nameservers": []}, "nameservers"),
+        ({"lease": 1.5}, "lease"),
+        ({"interval": "1"}, "interval"),
+        ({"fqdn": ""}, "fqdn"),
+    ],
+)
+def test_bad_guard_settings_name_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        parse_settings({**GOOD, **change})
+    assert any(p.startswith(f"{field}:") for p in err.value.problems), err.value.problems
+
+
+def test_deploy_renders_settings_the_guard_accepts(tmp_path: Path) -> None:
+    pair = load_pair(valid_inventory(tmp_path), environ={})
+    settings = parse_settings(json.loads(guard_settings(pair, "mx1")))
+    assert settings.addresses == ("192.0.2.1",)
+    assert settings.mx_names == ("example.com", "example.org")
+    assert settings.client_names == ("mail.example.com",)
+    assert settings.nameservers == ("192.0.2.53", "2001:db8::53")
+
+
+def test_firewall_lets_the_peer_alone_reach_the_replication_port(tmp_path: Path) -> None:
+    pair = load_pair(valid_inventory(tmp_path), environ={})
+    rules = firewall_rules(pair, "mx1")
+    assert "tcp dport 12345 ip saddr { 192.0.2.2 } accept" in rules
+    assert "192.0.2.1" not in rules  # its own address is not the peer
+    assert rules.index("accept\n") < rules.index("tcp dport 12345 reject with tcp reset")
+
+
+SOURCE = Path(orchestrator.hostguard.__file__).resolve().parent
+
+
+def test_guard_imports_only_stdlib_dnspython_and_itself() -> None:
+    for path in SOURCE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top == "dns" or top in sys.stdlib_module_names, f"{path.name}: {name}"
+
+
+def test_guard_runs_as_its_own_package(tmp_path: Path) -> None:
+    """Copied as the deploy copies it, it starts and rejects bad settings by field."""
+    shutil.copytree(
+        SOURCE, tmp_path / "mxctl_hostguard", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (tmp_path / "guard.json").write_text(json.dumps({**GOOD, "lease": 0}))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mxctl_hostguard",
+            "--once",
+            "--config",
+            str(tmp_path / "guard.json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "invalid settings: lease:" in proc.stderr
