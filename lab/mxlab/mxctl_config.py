@@ -24,6 +24,7 @@ def render_lab_config(state: LabState) -> str:
         'provider = "rfc2136"',
         f"zones = [{', '.join(_q(z) for z in state.zones)}]",
         "ttl = 300",
+        "client_ttl = 60",
         "",
         "[dns.rfc2136]",
         f"server = {_q(primary.address)}",

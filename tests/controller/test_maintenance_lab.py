@@ -35,7 +35,7 @@ converge_timeout = 90
 
 @pytest.fixture
 def planned(deployed_pair: LabState, tmp_path: Path) -> Iterator[ControlledLab]:
-    path = write_config(deployed_pair, tmp_path, ttl=OLD_TTL)
+    path = write_config(deployed_pair, tmp_path, ttl=OLD_TTL, client_ttl=OLD_TTL)
     path.write_text(path.read_text() + MAINTENANCE)
     lab = ControlledLab(deployed_pair, tmp_path, path)
     lab.restore()  # mx1 primary, owned records at OLD_TTL
