@@ -16,6 +16,7 @@ import httpx
 from orchestrator.api.server import HttpService, Route, json_reply
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
+from orchestrator.controller import switching
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
 from orchestrator.controller.switching import controller_lock
@@ -47,6 +48,7 @@ def register(subparsers: Any) -> None:
     command("ack", "acknowledge a failover: lift the anti-flap block", cmd_ack)
     command("pause", "turn automatic failover off (journaled)", cmd_pause)
     command("resume", "turn automatic failover back on (journaled)", cmd_resume)
+    command("cancel", "withdraw a pending planned move (switchover/switchback)", cmd_cancel)
 
 
 def _config(args: argparse.Namespace) -> MxctlConfig:
@@ -195,6 +197,12 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     _operator(args).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
     print("automatic failover paused")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    journal = _journal(_config(args))
+    print(switching.cancel(journal, getpass.getuser(), SYSTEM_CLOCK.now()))
     return 0
 
 

@@ -22,6 +22,7 @@ from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import fencing, switching
 from orchestrator.controller.decision import Action, Decision, Outcome, decide, failover_finished
 from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
+from orchestrator.controller.intents import IntentVerdict, judge
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.mailboxes import UNSTICK_COMMAND
 from orchestrator.controller.metrics import ControllerMetrics
@@ -129,9 +130,6 @@ class Controller:
             state = replace(state, blocked_until=None)
             self.journal.record(now, "operator", "ack", "done", "anti-flap block lifted")
         state = replace(state, maintenance=open_windows(self.config.maintenance.windows, now))
-        intent = switching.pending(self.journal)
-        if intent is not None and intent[1] <= now:
-            return self._planned(intent[0], state)
         settings = probe_settings(
             self.config.probes, self.config.dns, self.config.ssh, state.primary, state.standby
         )
@@ -146,19 +144,42 @@ class Controller:
         sentence = decision.reason
         if decision.action is Action.FAILOVER and decision.promote:
             new_state, sentence = self._carry_out(state, decision)
+        else:
+            # Planned moves come after observing and deciding, never instead of them.
+            new_state, sentence = self._intent(new_state, sentence, now)
         new_state = self._keep_fenced(new_state, snap)
         self._drain_fenced(new_state)
         self.save_state(new_state)
         self._update_metrics(new_state, local, snap, decision)
         return sentence
 
-    def _planned(self, planned: PlannedMove, state: ControllerState) -> str:
-        """An operator's switchover/switchback: carried out here, by the one loop."""
-        result, new_state = switching.execute(self.config, self.journal, self.clock, planned, state)
-        self.save_state(new_state)
+    def _intent(
+        self, state: ControllerState, sentence: str, now: datetime
+    ) -> tuple[ControllerState, str]:
+        """An operator's switchover/switchback, judged against the state as it is now:
+        carried out here (by the one loop), left waiting, or dropped with the reason."""
+        found = switching.pending(self.journal)
+        if found is None:
+            return state, sentence
+        intent_id, intent = found
+        failing = state.failures(intent.to) > 0
+        verdict, why = judge(intent, state, now, failing)
+        if verdict is IntentVerdict.WAIT:
+            return state, sentence
+        if verdict is IntentVerdict.DROP:
+            switching.finish(self.journal, intent_id, "dropped", why, now)
+            log.warning("ALERT: planned move dropped: %s", why)
+            return state, f"{sentence}; planned move dropped: {why}"
+        planned = PlannedMove(intent.kind, intent.to, intent.allow_data_loss)
+        self.save_state(state)
+        result, new_state = switching.execute(
+            self.config, self.journal, self.clock, planned, state, intent_id
+        )
         if result.status == "done":
-            return f"{planned.kind} to {planned.to} done, as requested"
-        return f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
+            return new_state, f"{planned.kind} to {planned.to} done, as requested"
+        return new_state, (
+            f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
+        )
 
     def _journal_decision(self, decision: Decision, snap: Snapshot, now: datetime) -> None:
         last = self.journal.last_decision()
