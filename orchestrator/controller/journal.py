@@ -120,9 +120,12 @@ class Journal:
 
     def start_run(self, at: datetime, run_id: str, kind: str, from_host: str, to_host: str) -> None:
         with self._tx() as db:
+            # A run taken up again (after a crash, or to finish an aborted one forward)
+            # is running again; its start time and hosts stay those of its first start.
             db.execute(
-                "INSERT OR IGNORE INTO runs (run_id, kind, from_host, to_host, started_at, status)"
-                " VALUES (?, ?, ?, ?, ?, 'running')",
+                "INSERT INTO runs (run_id, kind, from_host, to_host, started_at, status)"
+                " VALUES (?, ?, ?, ?, ?, 'running') ON CONFLICT(run_id) DO UPDATE SET"
+                " status = 'running', finished_at = NULL",
                 (run_id, kind, from_host, to_host, at.isoformat()),
             )
 
