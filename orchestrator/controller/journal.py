@@ -25,7 +25,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
-    kind TEXT NOT NULL,          -- decision | step | operator | alert
+    kind TEXT NOT NULL,          -- decision | step | operator | intent | alert
     run_id TEXT,                 -- the failover/switchover run a step belongs to
     subject TEXT NOT NULL,       -- outcome name, step name, or command
     status TEXT NOT NULL,        -- decision: action; step: started|done|failed|skipped

@@ -111,7 +111,7 @@ def pending(journal: Journal) -> tuple[str, Intent] | None:
         return str(data.get("id", "")), intent
     except (ValueError, KeyError, TypeError) as exc:
         journal.put(INTENT_KEY, "")
-        journal.record(datetime.now(UTC), "operator", "intent", "dropped",
+        journal.record(datetime.now(UTC), "intent", "intent", "dropped",
                        f"unreadable intent dropped: {exc}", {"raw": raw[:500]})  # fmt: skip
         return None
 
@@ -120,7 +120,7 @@ def finish(journal: Journal, intent_id: str, status: str, reason: str, now: date
     """The intent is over (done, aborted, dropped, cancelled): clear it, say how it ended."""
     journal.put(INTENT_KEY, "")
     journal.put(RESULT_KEY, json.dumps({"id": intent_id, "status": status, "reason": reason}))
-    journal.record(now, "operator", "intent", status, reason, {"id": intent_id})
+    journal.record(now, "intent", "intent", status, reason, {"id": intent_id})
 
 
 def result(journal: Journal, intent_id: str) -> dict[str, str] | None:

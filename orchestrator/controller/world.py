@@ -141,8 +141,16 @@ class WorldReader:
         if standby_f is not None:
             slow = ObserverReport(observer, {}, note="the standby did not answer in time")
             reports.append(self._get(standby_f, slow, left(), observer))
-        fenced = {h: self._get(f, None, left(), f"fence state of {h}") for h, f in fence_f.items()}
-        dns = self._get(dns_f, DnsView({}, "no answer in time"), left(), "DNS read")
+        # DNS and fence reads inform the reconciliation, not the decision: once the
+        # observers are in they get at most a second more, so a hung nameserver or host
+        # costs this cycle "unknown" rather than time.
+        extra = monotonic() + min(1.0, max(0.0, left()))
+
+        def grace() -> float:
+            return extra - monotonic()
+
+        fenced = {h: self._get(f, None, grace(), f"fence state of {h}") for h, f in fence_f.items()}
+        dns = self._get(dns_f, DnsView({}, "no answer in time"), grace(), "DNS read")
         return round_, World(Snapshot(now, tuple(reports)), dns, fenced)
 
 
