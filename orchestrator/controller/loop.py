@@ -28,7 +28,13 @@ from orchestrator.controller.intents import IntentVerdict, judge
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.liveness import Busy, liveness
 from orchestrator.controller.metrics import ControllerMetrics
-from orchestrator.controller.model import ControllerState, Policy, state_from_json, state_to_json
+from orchestrator.controller.model import (
+    ControllerState,
+    Health,
+    Policy,
+    state_from_json,
+    state_to_json,
+)
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings
 from orchestrator.controller.operator import OperatorRequests
 from orchestrator.controller.planned import PlannedMove
@@ -142,7 +148,7 @@ class Controller(StatusView):
             new_state, sentence = self._intent(new_state, sentence, now)
         self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
-        replication = ReplicationFacts(self.lag_s(), self.replication_broken())
+        replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
         max_lag = self.policy.max_replication_lag_s
         current = current_alerts(decision, new_state, replication, max_lag, problems)
         self.alerts.update(current, now, {"primary": new_state.primary,
@@ -237,6 +243,19 @@ class Controller(StatusView):
 
     def replication_broken(self) -> str | None:
         return self.canary.broken() if self.canary is not None else None
+
+    def replication_problem(self, world: World, state: ControllerState) -> str | None:
+        """Replication broken: the standby cannot reach a primary that serves (known this
+        cycle), or the last canary reached the primary but not the standby."""
+        primary_up = (
+            world.snapshot.reports and world.snapshot.reports[0].health(state.primary) is Health.UP
+        )
+        if world.replication_path is False and primary_up:
+            return (
+                f"the standby {state.standby} cannot reach the replication port of "
+                f"{state.primary}, which serves clients"
+            )
+        return self.replication_broken()
 
     def start_canary(self) -> None:
         """Measure replication lag in the background (when [probes] names a canary domain)."""

@@ -59,6 +59,8 @@ class World:
     snapshot: Snapshot
     dns: DnsView
     fenced_on_host: dict[str, bool | None]  # None: could not ask (down, hung, cut off)
+    # Whether the standby reaches the primary's replication port (None: not known).
+    replication_path: bool | None = None
 
 
 def read_dns(config: MxctlConfig, provider: BaseProvider, pair: tuple[str, str]) -> DnsView:
@@ -138,9 +140,11 @@ class WorldReader:
         for w, f in zip(c.witnesses, witness_f, strict=True):
             gone = ObserverReport(w.name, {}, note="no report in time")
             reports.append(self._get(f, gone, left(), f"witness {w.name}"))
+        path: bool | None = None
         if standby_f is not None:
             slow = ObserverReport(observer, {}, note="the standby did not answer in time")
-            reports.append(self._get(standby_f, slow, left(), observer))
+            report, path = self._get(standby_f, (slow, None), left(), observer)
+            reports.append(report)
         # DNS and fence reads inform the reconciliation, not the decision: once the
         # observers are in they get at most a second more, so a hung nameserver or host
         # costs this cycle "unknown" rather than time.
@@ -151,7 +155,7 @@ class WorldReader:
 
         fenced = {h: self._get(f, None, grace(), f"fence state of {h}") for h, f in fence_f.items()}
         dns = self._get(dns_f, DnsView({}, "no answer in time"), grace(), "DNS read")
-        return round_, World(Snapshot(now, tuple(reports)), dns, fenced)
+        return round_, World(Snapshot(now, tuple(reports)), dns, fenced, path)
 
 
 def standby_observer_name(standby: str) -> str:

@@ -88,7 +88,7 @@ def test_witness_down_then_primary_crash_still_fails_over(
     took = wait_mx(h, MX2, 60)
     events = h.journal_events()
     assert took is not None, dump(events)
-    assert all(mx_at(ns, "example.org") == MX2 for ns in h.nameservers())
+    assert wait_mx(h, MX2, 5, "example.org") is not None
     promoted = [e for e in events if e.subject == "primary-dead"]
     assert promoted and "sender abstain" in promoted[-1].reason, dump(events)
     votes = promoted[-1].evidence["observations"]
