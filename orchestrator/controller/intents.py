@@ -75,6 +75,8 @@ def judge(
         return IntentVerdict.WAIT, f"{what}: waiting for the failover in progress"
     if now < intent.at:
         return IntentVerdict.WAIT, f"{what}: due at {intent.at.isoformat()}"
-    if target_failing:
+    # A fenced target fails its probes by design: the move (a switchback) unfences it
+    # and checks it before anything else moves.
+    if target_failing and intent.to not in state.fenced:
         return IntentVerdict.DROP, f"{what} dropped: {intent.to} fails its probes"
     return IntentVerdict.RUN, f"{what}: due"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import smtplib
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from orchestrator.lab import control
-from orchestrator.lab.controlled import ControlledLab, dump, mx_at, write_config
+from orchestrator.lab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
 from orchestrator.lab.state import LabState
 from tests.controller.test_failover_lab import MX1, MX2, healthy, send_via_sender, wait_mx
 
@@ -167,3 +169,42 @@ def test_hung_primary_that_thaws_after_the_failover_is_fenced_again(
         smtplib.SMTP(mx1, 25, timeout=2).quit()
     window = 0.0 if last_greeting is None else last_greeting - thawed
     print(f"\nFIGURE thawed old primary answered SMTP for {window:.1f} s after the thaw")
+
+
+def test_a_planned_move_made_pointless_by_a_failover_is_dropped_not_left_to_jam(
+    hooked: tuple[ControlledLab, Webhooks],
+) -> None:
+    """`switchover --to mx2 --at later`, then mx1 crashes and the controller fails over to
+    mx2 first: the intent is dropped with its reason (the waiting command says so), the
+    loop keeps deciding, and `maintenance run --host mx1` is refused up front."""
+    h, _ = hooked
+    healthy(h)
+    at = (datetime.now(UTC) + timedelta(seconds=45)).isoformat()
+    waiting = subprocess.Popen(
+        [MXCTL, "switchover", "--to", "mx2", "--at", at, "--config", str(h.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        h.wait_status(lambda s: True, 5, "the controller")
+        time.sleep(2)  # the intent is journaled and pending
+        control.fault("mx1", "down")
+        assert wait_mx(h, MX2, 60) is not None, dump(h.journal_events())
+        out, _ = waiting.communicate(timeout=30)  # dropped long before its time
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 1, out
+    assert "dropped" in out and "already the primary" in out, out
+    events = h.journal_events()
+    assert [e.status for e in events if e.kind == "intent"] == ["dropped"], dump(events)
+    assert not any(e.kind == "step" and e.run_id and e.run_id.startswith("switchover")
+                   for e in events)  # fmt: skip
+    status = h.wait_status(lambda s: "planned move" not in s["last_cycle"], 10, "cycles go on")
+    assert status["primary"] == "mx2.example.test" and status["health"]["ok"]
+    refused = subprocess.run(
+        [MXCTL, "maintenance", "run", "--host", "mx1", "--config", str(h.config_path),
+         "--", "true"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "is not the primary now" in refused.stdout + refused.stderr

@@ -45,6 +45,8 @@ CASES = [
      "not in the pair"),
     ("switchback after a switchover", intent("switchback", "mx1"), SWITCHED, NOW, False, RUN,
      "due"),
+    ("switchback to the fenced host (its probes fail: it is fenced)", intent("switchback",
+     "mx1"), SWITCHED, NOW, True, RUN, "due"),
     ("switchback with nothing to do", intent("switchback", "mx1"), HOME, NOW, False, DROP,
      "nothing to switch back"),
     ("an interrupted run resumes even past expiry", intent("switchover", "mx2", started=True),
