@@ -102,10 +102,9 @@ def run_planned(config: MxctlConfig, planned: PlannedMove, at: datetime) -> bool
             state = controller.load_state()
             intent_id = switching.request(journal, planned, at, who, SYSTEM_CLOCK.now(), state,
                                           expiry)  # fmt: skip
-            result, new_state = switching.execute(
-                config, journal, SYSTEM_CLOCK, planned, state, intent_id
+            result, _ = switching.execute(
+                config, journal, SYSTEM_CLOCK, planned, state, controller.save_state, intent_id
             )
-            controller.save_state(new_state)
             _report(journal, result.run_id)
             return result.status == "done"
     except switching.ControllerBusy:

@@ -215,7 +215,7 @@ class Controller(StatusView):
         self.busy = Busy(f"{intent.kind} to {intent.to}", self.clock.monotonic(), budget)
         self.save_state(state)
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
-                                              state, intent_id)  # fmt: skip
+                                              state, self.save_state, intent_id)  # fmt: skip
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (

@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,9 +153,11 @@ def execute(
     clock: Clock,
     planned: PlannedMove,
     state: ControllerState,
+    save_state: Callable[[ControllerState], None],
     intent_id: str = "",
 ) -> tuple[RunResult, ControllerState]:
-    """Carry out (or resume) a planned move; the intent is finished when it ends."""
+    """Carry out (or resume) a planned move. The new state is saved before the intent is
+    finished: whoever waits on the intent then reads the pair as the move left it."""
     run_id = (
         journal.get(RUN_KEY) or f"{planned.kind}-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
@@ -172,8 +174,9 @@ def execute(
         )
     finally:
         steps.close()
+    new_state = state_after(planned, move, state) if result.status == "done" else state
+    save_state(new_state)
     journal.put(RUN_KEY, "")
     how = "done" if result.status == "done" else f"aborted at {result.failed_step}: {result.error}"
     finish(journal, intent_id, result.status, f"{planned.kind} to {planned.to} {how}", clock.now())
-    new_state = state_after(planned, move, state) if result.status == "done" else state
     return result, new_state
