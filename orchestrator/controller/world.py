@@ -89,7 +89,7 @@ class WorldReader:
     def __init__(self, config: MxctlConfig, provider: Callable[[], BaseProvider]) -> None:
         self.config = config
         self.provider = provider
-        self.pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="world")
+        self.pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="world")
         probes = config.probes
         self.budget = max(2.0, 2 * probes.timeout + 0.5)
 

@@ -208,3 +208,38 @@ def test_a_planned_move_made_pointless_by_a_failover_is_dropped_not_left_to_jam(
     )  # fmt: skip
     assert refused.returncode != 0
     assert "is not the primary now" in refused.stdout + refused.stderr
+
+
+def test_an_abort_after_fencing_unfences_a_reachable_healthy_old_primary(
+    hooked: tuple[ControlledLab, Webhooks],
+) -> None:
+    """mx1's daemons hang (SIGSTOP; sshd still answers): every observer calls it dead and
+    the controller fences it; the DNS write then fails (example.org refuses it). DNS still
+    sends mail to mx1, so the roll-back must un-fence it: once its daemons run again, it
+    takes mail and nothing is fenced."""
+    h, hooks = hooked
+    h.config_path.write_text(h.config_path.read_text().replace(
+        "failover_deadline = 30", "failover_deadline = 4\nretry_backoff = 30"))  # fmt: skip
+    healthy(h)
+    units = ["postfix@-.service", "dovecot.service"]
+    frozen = control.exec_in("ns1", ["rndc", "freeze", "example.org"], capture=True)
+    assert frozen.returncode == 0, frozen.stderr
+    try:
+        control.exec_in("mx1", ["systemctl", "kill", "-s", "STOP", *units], capture=True)
+        h.wait_status(lambda s: "aborted at rewrite-dns" in s["last_cycle"], 40, "the abort")
+    finally:
+        control.exec_in("mx1", ["systemctl", "kill", "-s", "CONT", *units], capture=True)
+        control.exec_in("ns1", ["rndc", "thaw", "example.org"], capture=True)
+    events = h.journal_events()
+    steps = [(e.subject, e.status) for e in events if e.kind == "step"]
+    assert ("fence-old-primary", "done") in steps, dump(events)
+    assert ("unfence-old-primary", "done") in steps, dump(events)
+    assert steps.index(("check-new-primary", "done")) < steps.index(("fence-old-primary", "done"))
+    status = h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "mx1 serving again")
+    assert status["primary"] == "mx1.example.test" and status["fenced"] == []
+    assert status["fenced_on_host"].get("mx1.example.test") is False
+    assert all(mx_at(ns) == MX1 for ns in h.nameservers())
+    with smtplib.SMTP(h.lab.host("mx1").address, 25, timeout=5) as smtp:
+        assert smtp.noop()[0] == 250
+    aborted = [b for _, b in hooks.got if b["alert"] == "failover-aborted"]
+    assert [b["state"] for b in aborted][:1] == ["open"], hooks.got
