@@ -149,6 +149,10 @@ class Controller(StatusView):
         self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
         replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
+        if new_state.standby in new_state.fenced:
+            # A fenced standby refuses IMAP, so the canary cannot look at it: only the
+            # replication path (its reach to the primary's doveadm port) tells.
+            replication = ReplicationFacts(None, self.replication_problem(world, new_state, False))
         max_lag = self.policy.max_replication_lag_s
         current = current_alerts(decision, new_state, replication, max_lag, problems)
         self.alerts.update(current, now, {"primary": new_state.primary,
@@ -244,7 +248,9 @@ class Controller(StatusView):
     def replication_broken(self) -> str | None:
         return self.canary.broken() if self.canary is not None else None
 
-    def replication_problem(self, world: World, state: ControllerState) -> str | None:
+    def replication_problem(
+        self, world: World, state: ControllerState, canary: bool = True
+    ) -> str | None:
         """Replication broken: the standby cannot reach a primary that serves (known this
         cycle), or the last canary reached the primary but not the standby."""
         primary_up = (
@@ -255,7 +261,7 @@ class Controller(StatusView):
                 f"the standby {state.standby} cannot reach the replication port of "
                 f"{state.primary}, which serves clients"
             )
-        return self.replication_broken()
+        return self.replication_broken() if canary else None
 
     def start_canary(self) -> None:
         """Measure replication lag in the background (when [probes] names a canary domain)."""
