@@ -64,6 +64,7 @@ def hooked(deployed_pair: LabState, tmp_path: Path) -> Iterator[tuple[Controlled
     config = write_config(deployed_pair, tmp_path)
     config.write_text(config.read_text() + f'\n[notify]\nwebhooks = ["{hooks.url}"]\n')
     h = ControlledLab(deployed_pair, tmp_path, config)
+    h.restore()  # from whatever the last user left (`make demo` leaves it failed over)
     try:
         yield h, hooks
     finally:
