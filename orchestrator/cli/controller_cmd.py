@@ -16,6 +16,7 @@ import httpx
 from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
+from orchestrator.controller import switching
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
 from orchestrator.controller.observe import client_tls
@@ -49,6 +50,7 @@ def register(subparsers: Any) -> None:
     command("ack", "acknowledge a failover: lift the anti-flap block", cmd_ack)
     command("pause", "turn automatic failover off (journaled)", cmd_pause)
     command("resume", "turn automatic failover back on (journaled)", cmd_resume)
+    command("cancel", "withdraw a pending planned move (switchover/switchback)", cmd_cancel)
 
 
 def _config(args: argparse.Namespace) -> MxctlConfig:
@@ -80,7 +82,10 @@ def api_service(config: MxctlConfig, controller: Controller) -> HttpService:
         return 200, CONTENT_TYPE_LATEST, generate_latest(controller.metrics.registry)
 
     def health(_: dict[str, Any]) -> tuple[int, str, bytes]:
-        return json_reply(200, {"ok": True, "last_cycle": controller.last_sentence})
+        # 503 when cycles stopped completing or keep raising: automatic failover is off.
+        ok, why = controller.health()
+        body = {"ok": ok, "reason": why, "last_cycle": controller.last_sentence}
+        return json_reply(200 if ok else 503, body)
 
     def operator(action: str) -> Any:
         def handle(_: dict[str, Any]) -> tuple[int, str, bytes]:
@@ -163,6 +168,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         controller = Controller(config, journal)
         live = controller.status()
         live["last_cycle"] = "no controller is running (`mxctl watch`)"
+        live["health"] = {"ok": False, "reason": "no controller is running"}
     last = journal.last_decision()
     live["last_decision"] = None if last is None else {"at": last.at, "outcome": last.subject,
                                                        "reason": last.reason}  # fmt: skip
@@ -174,9 +180,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fenced: {', '.join(live['fenced']) or '-'}   paused: {live['paused']}   "
           f"blocked until: {live['blocked_until'] or '-'}")  # fmt: skip
     print(f"last cycle: {live['last_cycle']}")
-    for observer, hosts in live.get("observations", {}).items():
-        seen = ", ".join(f"{h} {v}" for h, v in hosts.items()) or "no report"
-        print(f"  {observer}: {seen}")
+    health = live.get("health") or {}
+    if health and not health.get("ok"):
+        print(f"UNHEALTHY: {health.get('reason')}")
+    print("observers:")
+    for row in live.get("observers", []):
+        votes = ", ".join(f"{h} {v}" for h, v in row["votes"].items())
+        note = f"  ({row['note']})" if row["note"] else ""
+        print(f"  {row['observer']}: {votes}{note}")
+    for host, q in (live.get("quorum") or {}).items():
+        print(f"  {host}: failed by {len(q['failed'])}, up by {len(q['up'])}, "
+              f"{q['needed']} needed to call it dead")  # fmt: skip
+    if live.get("dns"):
+        print(f"dns: {live['dns']}")
+    alerts = live.get("alerts", [])
+    print(f"open alerts: {len(alerts)}")
+    for alert in alerts:
+        print(f"  {alert['key']} since {alert['since']}: {alert['reason']}")
     if live["last_decision"]:
         d = live["last_decision"]
         print(f"last decision ({d['at']}): {d['outcome']}: {d['reason']}")
@@ -210,6 +230,12 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     _operator(args).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
     print("automatic failover paused")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    journal = _journal(_config(args))
+    print(switching.cancel(journal, getpass.getuser(), SYSTEM_CLOCK.now()))
     return 0
 
 

@@ -13,8 +13,10 @@ from typing import Any
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller import switching
+from orchestrator.controller.intents import intent_problem
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller
+from orchestrator.controller.model import ControllerState
 from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for
 from orchestrator.dns.plan import build_plan
 from orchestrator.errors import MxctlError, UsageError
@@ -87,33 +89,49 @@ def run_planned(config: MxctlConfig, planned: PlannedMove, at: datetime) -> bool
     """Carry the move out here, or hand it to the running loop and wait; True when done."""
     journal = Journal(config.pair.state_dir / "journal.db")
     who = getpass.getuser()
+    expiry = config.maintenance.intent_expiry
     try:
         with switching.controller_lock(config.pair.state_dir):
             controller = Controller(config, journal)
-            state = controller.load_state()
+            # Checked against the state as it is now (a failover may have moved mail).
+            intent_problem_now(planned, controller.load_state())
             delay = (at - SYSTEM_CLOCK.now()).total_seconds()
             if delay > 0:
                 print(f"waiting {delay:.0f} s until {at.isoformat()}")
                 SYSTEM_CLOCK.sleep(delay)
-            switching.request(journal, planned, at, who, SYSTEM_CLOCK.now())
-            result, new_state = switching.execute(config, journal, SYSTEM_CLOCK, planned, state)
-            controller.save_state(new_state)
+            state = controller.load_state()
+            intent_id = switching.request(journal, planned, at, who, SYSTEM_CLOCK.now(), state,
+                                          expiry)  # fmt: skip
+            result, _ = switching.execute(
+                config, journal, SYSTEM_CLOCK, planned, state, controller.save_state, intent_id
+            )
             _report(journal, result.run_id)
             return result.status == "done"
     except switching.ControllerBusy:
-        switching.request(journal, planned, at, who, SYSTEM_CLOCK.now())
-        print("the running controller carries this out at its next cycle; waiting")
+        state = Controller(config, journal).load_state()
+        intent_id = switching.request(journal, planned, at, who, SYSTEM_CLOCK.now(), state, expiry)
+        print("the running controller carries this out when it is due; waiting "
+              "(`mxctl cancel` withdraws it)")  # fmt: skip
     start = SYSTEM_CLOCK.monotonic()
     while SYSTEM_CLOCK.monotonic() - start < WAIT_FOR_LOOP + max(
         0.0, (at - SYSTEM_CLOCK.now()).total_seconds()
     ):
         SYSTEM_CLOCK.sleep(1.0)
-        if switching.pending(journal) is None:
-            runs = [r for r in journal.runs() if r.kind == planned.kind]
-            if runs and runs[-1].status in ("done", "aborted"):
-                _report(journal, runs[-1].run_id)
-                return runs[-1].status == "done"
+        ended = switching.result(journal, intent_id)
+        if ended is None:
+            continue
+        runs = [r for r in journal.runs() if r.kind == planned.kind]
+        if ended["status"] in ("done", "aborted") and runs:
+            _report(journal, runs[-1].run_id)
+        print(f"{ended['status']}: {ended['reason']}")
+        return ended["status"] == "done"
     raise MxctlError("the controller did not finish the move in time: see `mxctl history`")
+
+
+def intent_problem_now(planned: PlannedMove, state: ControllerState) -> None:
+    problem = intent_problem(planned.kind, planned.to, state)
+    if problem is not None:
+        raise UsageError(f"{planned.kind} to {planned.to}: {problem}")
 
 
 def _report(journal: Journal, run_id: str) -> None:
@@ -147,6 +165,12 @@ def cmd_maintenance_run(args: argparse.Namespace) -> int:
         raise UsageError("give the command after `--`: mxctl maintenance run --host mx1 -- CMD")
     host = _fqdn(config, args.host)
     other = config.pair.standby if host == config.pair.primary else config.pair.primary
+    state = Controller(config, Journal(config.pair.state_dir / "journal.db")).load_state()
+    if state.primary != host:
+        raise UsageError(
+            f"--host {host} is not the primary now ({state.primary} is): mail is already "
+            f"away from it; run the command on it directly, or switch back first"
+        )
     report: dict[str, Any] = {"host": host, "command": cmd}
     if not run_planned(config, PlannedMove("switchover", other), SYSTEM_CLOCK.now()):
         report["result"] = "switchover failed: the command was not run"

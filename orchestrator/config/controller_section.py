@@ -34,6 +34,11 @@ class PolicyConfig:
     anti_flap: float  # seconds automatic failover stays blocked after one (or until ack)
     failover_deadline: float  # seconds the DNS rewrite + verification may take
     max_client_downtime: float = 300.0  # seconds; `mxctl check` warns when the bound exceeds it
+    # The standby's own view of the primary (asked over SSH) counts as an observer.
+    standby_observer: bool = True
+    retry_backoff: float = 10.0  # first wait after a failed failover attempt (doubles)
+    retry_backoff_max: float = 300.0  # the longest wait between attempts
+    unhealthy_after_errors: int = 3  # /health is 503 when this many cycles in a row raised
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,8 @@ def parse_ssh(reader: Reader, raw: Table, path: str = "ssh") -> SshAccess:
 
 def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConfig:
     known = {"interval", "failure_threshold", "max_replication_lag", "anti_flap",
-             "failover_deadline", "max_client_downtime"}  # fmt: skip
+             "failover_deadline", "max_client_downtime", "standby_observer", "retry_backoff",
+             "retry_backoff_max", "unhealthy_after_errors"}  # fmt: skip
     reader.reject_unknown(raw, known, path)
     return PolicyConfig(
         reader.number(raw, "interval", path, 5.0, 0.2, 3600.0),
@@ -142,6 +148,10 @@ def parse_policy(reader: Reader, raw: Table, path: str = "policy") -> PolicyConf
         reader.number(raw, "anti_flap", path, Policy.anti_flap_s, 0.0, 7 * 86400.0),
         reader.number(raw, "failover_deadline", path, 120.0, 1.0, 3600.0),
         reader.number(raw, "max_client_downtime", path, 300.0, 1.0, 86400.0),
+        reader.boolean(raw, "standby_observer", path, True),
+        reader.number(raw, "retry_backoff", path, 10.0, 0.0, 3600.0),
+        reader.number(raw, "retry_backoff_max", path, 300.0, 0.0, 86400.0),
+        reader.integer(raw, "unhealthy_after_errors", path, 3, 1, 1000),
     )
 
 

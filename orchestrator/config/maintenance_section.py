@@ -5,6 +5,7 @@
 low_ttl = 30            # TTL of the owned records while a planned switch is under way
 drain_timeout = 120     # seconds to wait for the old primary's queue to empty
 converge_timeout = 60   # seconds to wait for every mailbox to match on both hosts
+intent_expiry = 3600    # a planned move not carried out this long after its time is dropped
 
 [maintenance.windows.sunday-patching]
 host = "mx1.example.test"   # automatic failover away from this host is suppressed...
@@ -36,10 +37,15 @@ class MaintenanceConfig:
     drain_timeout: float
     converge_timeout: float
     windows: tuple[WindowConfig, ...]
+    # A planned move not carried out this many seconds after its time is dropped: a
+    # switchover meant for 03:00 must not happen at 14:00 because the loop was busy.
+    intent_expiry: float = 3600.0
 
 
 def parse_maintenance(reader: Reader, raw: Table, path: str = "maintenance") -> MaintenanceConfig:
-    reader.reject_unknown(raw, {"low_ttl", "drain_timeout", "converge_timeout", "windows"}, path)
+    reader.reject_unknown(
+        raw, {"low_ttl", "drain_timeout", "converge_timeout", "windows", "intent_expiry"}, path
+    )
     windows = []
     table = reader.table(raw, "windows", path, required=False)
     for name in table:
@@ -62,4 +68,5 @@ def parse_maintenance(reader: Reader, raw: Table, path: str = "maintenance") -> 
         reader.number(raw, "drain_timeout", path, 120.0, 1.0, 3600.0),
         reader.number(raw, "converge_timeout", path, 60.0, 1.0, 3600.0),
         tuple(windows),
+        reader.number(raw, "intent_expiry", path, 3600.0, 10.0, 7 * 86400.0),
     )

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from orchestrator.controller.model import ControllerState, Health, Policy, Snapshot
+from orchestrator.controller.model import ControllerState, Policy, Snapshot
+from orchestrator.controller.quorum import host_votes
 
 
 class Outcome(Enum):
@@ -30,6 +31,7 @@ class Outcome(Enum):
     PAUSED = "paused"
     MAINTENANCE = "maintenance"
     NO_QUORUM = "no-quorum"  # too few observers reported at all
+    BACKING_OFF = "backing-off"  # the last failover attempt failed; the next waits
 
 
 class Action(Enum):
@@ -51,19 +53,38 @@ def _count_failures(snapshot: Snapshot, state: ControllerState, policy: Policy) 
     """Consecutive cycles in which a quorum of observers saw each host failed."""
     counts = {}
     for host in (state.primary, state.standby):
-        failed = len(snapshot.votes(host, Health.FAILED)) >= policy.quorum
-        counts[host] = state.failures(host) + 1 if failed else 0
+        votes = host_votes(snapshot, host, policy.observers, primary=host == state.primary)
+        counts[host] = state.failures(host) + 1 if votes.failed_by_quorum else 0
     return counts
+
+
+def backoff_s(failed_attempts: int, policy: Policy) -> float:
+    """Capped exponential: base, 2 x base, 4 x base ... never more than the cap."""
+    if failed_attempts <= 0:
+        return 0.0
+    return float(min(policy.retry_cap_s, policy.retry_base_s * 2 ** min(failed_attempts - 1, 30)))
+
+
+def _backing_off(state: ControllerState, now: datetime, what: str) -> str | None:
+    if state.retry_at is None or now >= state.retry_at:
+        return None
+    return (
+        f"alert: {what}, but failover attempt {state.failed_attempts} failed; "
+        f"next attempt at {state.retry_at.isoformat()}"
+    )
 
 
 def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: datetime) -> Decision:
     primary, standby = state.primary, state.standby
     if state.failover_in_progress is not None:
         target = state.failover_in_progress
+        waiting = _backing_off(state, now, f"the failover to {target} is unfinished")
+        if waiting is not None:
+            return Decision(Outcome.BACKING_OFF, Action.ALERT, waiting, state)
         return Decision(
             Outcome.RESUME_FAILOVER,
             Action.FAILOVER,
-            f"resuming the interrupted failover to {target}: its steps are journaled as started",
+            f"resuming the unfinished failover to {target}: its steps are journaled as started",
             state,
             promote=target,
         )
@@ -75,26 +96,32 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
     def decision(outcome: Outcome, action: Action, reason: str) -> Decision:
         return Decision(outcome, action, reason, new_state)
 
-    reporting = [
-        r for r in snapshot.reports if any(h is not Health.UNKNOWN for h in r.hosts.values())
-    ]
-    if len(reporting) < policy.quorum:
+    votes = host_votes(snapshot, primary, policy.observers, primary=True)
+    if votes.voting < votes.floor:
         return decision(
             Outcome.NO_QUORUM,
             Action.ALERT,
-            f"no action: only {len(reporting)} of {policy.observers} observers reported "
-            f"(quorum {policy.quorum})",
+            f"no action: only {votes.voting} of {policy.observers} observers see primary "
+            f"{primary} ({', '.join(votes.abstained)} abstain; {votes.floor} needed)",
         )
     p_failed, s_failed = counts[primary], counts[standby]
-    p_votes = snapshot.votes(primary, Health.FAILED)
+    p_votes = list(votes.failed)
     if p_failed == 0:
+        # The primary serves: a streak of failed failover attempts is over.
+        new_state = replace(new_state, failed_attempts=0, retry_at=None)
         if p_votes:
             return decision(
                 Outcome.PRIMARY_UNREACHABLE,
                 Action.NONE,
                 f"no action: primary {primary} failed only for {', '.join(p_votes)} "
-                f"({len(p_votes)} of {policy.observers}, quorum {policy.quorum}): "
-                "unreachable, not dead",
+                f"({votes.describe()}, {votes.needed} needed): unreachable, not dead",
+            )
+        if s_failed and standby in state.fenced:
+            return decision(
+                Outcome.HEALTHY,
+                Action.NONE,
+                f"no action: primary {primary} healthy; standby {standby} is fenced "
+                "(it serves no clients until a switchback)",
             )
         if s_failed:
             return decision(
@@ -109,12 +136,9 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
             Outcome.PRIMARY_FAILING,
             Action.NONE,
             f"no action yet: primary {primary} failed for {p_failed} of "
-            f"{policy.failure_threshold} cycles by {len(p_votes)} of {policy.observers} observers",
+            f"{policy.failure_threshold} cycles by {votes.describe()}",
         )
-    dead = (
-        f"primary {primary} dead for {p_failed} cycles "
-        f"by {len(p_votes)} of {policy.observers} observers"
-    )
+    dead = f"primary {primary} dead for {p_failed} cycles by {votes.describe()}"
     if s_failed:
         return decision(
             Outcome.BOTH_DEAD,
@@ -148,6 +172,9 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
             f"{policy.max_replication_lag_s:.0f} s allowed "
             "(promote by hand with --allow-data-loss)",
         )
+    waiting = _backing_off(new_state, now, dead)
+    if waiting is not None:
+        return decision(Outcome.BACKING_OFF, Action.ALERT, waiting)
     promoted = replace(
         new_state,
         failover_in_progress=standby,
@@ -163,7 +190,8 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
 
 
 def failover_finished(state: ControllerState) -> ControllerState:
-    """The state after a completed failover: roles swapped, the old primary fenced."""
+    """The state after a completed failover: roles swapped, the old primary fenced, the
+    promoted host out of the fenced set (it serves now: it must never be fenced)."""
     if state.failover_in_progress is None:
         return state
     new_primary = state.failover_in_progress
@@ -172,7 +200,33 @@ def failover_finished(state: ControllerState) -> ControllerState:
         state,
         primary=new_primary,
         standby=old_primary,
-        fenced=state.fenced | {old_primary},
+        fenced=(state.fenced | {old_primary}) - {new_primary},
         failed_cycles={},
         failover_in_progress=None,
+        failed_attempts=0,
+        retry_at=None,
+    )
+
+
+def failover_failed(
+    before: ControllerState,
+    attempted: ControllerState,
+    dns_moved: bool,
+    policy: Policy,
+    now: datetime,
+) -> ControllerState:
+    """The state after a failed attempt. DNS already moved: the failover stays in progress
+    and is finished forward (DNS and the state must never disagree for long). DNS not
+    moved: nothing is in progress, the anti-flap block is what it was. Either way the next
+    attempt waits a capped, doubling delay."""
+    attempts = attempted.failed_attempts + 1
+    retry_at = now + timedelta(seconds=backoff_s(attempts, policy))
+    if dns_moved:
+        return replace(attempted, failed_attempts=attempts, retry_at=retry_at)
+    return replace(
+        attempted,
+        failover_in_progress=None,
+        blocked_until=before.blocked_until,
+        failed_attempts=attempts,
+        retry_at=retry_at,
     )

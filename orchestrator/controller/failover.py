@@ -1,4 +1,4 @@
-"""The failover's steps, in order: hooks, fence, check the standby, rewrite DNS, verify.
+"""The failover's steps, in order: hooks, check the standby, fence, rewrite DNS, verify.
 
 Each step is idempotent so the runner may repeat it after a crash: fencing twice is
 fencing; the DNS rewrite is a plan rebuilt from what the provider serves now, applied by
@@ -23,8 +23,9 @@ from orchestrator.controller import fencing
 from orchestrator.controller.hookenv import hook_environment
 from orchestrator.controller.observe import probe_settings
 from orchestrator.controller.runner import Evidence, Step, StepFailed
+from orchestrator.controller.zones import apply_all_zones
 from orchestrator.dns.factory import make_provider, make_verifier
-from orchestrator.dns.plan import apply_plan, build_plan, desired_rrsets
+from orchestrator.dns.plan import build_plan, desired_rrsets
 from orchestrator.dns.provider import BaseProvider
 from orchestrator.dns.retry import RetryPolicy
 from orchestrator.errors import MxctlError
@@ -125,15 +126,17 @@ class FailoverSteps:
                 lambda: run_hooks(c.hooks.pre_failover, move, c.hooks.timeout),
                 "pre-failover hooks must all succeed",
             ),
+            # The standby is checked before the old primary is fenced: a standby that
+            # cannot take mail must not leave the pair with no host taking it.
+            Step(
+                "check-new-primary",
+                lambda: self.check_new_primary(move),
+                f"{move.new_primary} must accept mail before anything moves to it",
+            ),
             Step(
                 "fence-old-primary",
                 lambda: self.fence(move),
                 f"{move.old_primary} must not serve mail clients while {move.new_primary} does",
-            ),
-            Step(
-                "check-new-primary",
-                lambda: self.check_new_primary(move),
-                f"{move.new_primary} must accept mail before DNS points at it",
             ),
             Step(
                 "rewrite-dns",
@@ -192,10 +195,13 @@ class FailoverSteps:
         provider = self.provider()
         plan = build_plan(self.config.dns, provider, move.new_primary)
         before = provider.requests
-        results = apply_plan(plan, self.config.dns, provider, self.deadline())
+        # A failure here leaves every zone as it was (swapped back), so the caller may
+        # treat "rewrite-dns failed" as "DNS still points at the old primary".
+        undo_budget_s = min(30.0, self.config.policy.failover_deadline)
+        writes = apply_all_zones(plan, self.config.dns, provider, self.deadline(), undo_budget_s)
         return {
             "plan": plan.to_json(),
-            "results": [r.to_json() for r in results],
+            **writes.to_json(),
             "requests": provider.requests - before,
         }
 

@@ -3,12 +3,17 @@
 SQLite in WAL mode, one file. A step is written *before* it acts ("started") and again
 after ("done" / "failed"), with synchronous=FULL, so after a crash the journal tells
 exactly which steps of which run may have happened; the runner resumes from there.
+
+One Journal is shared by the loop, the HTTP API's threads and the canary thread. sqlite3
+connections are not safe to share between threads mid-transaction ("cannot start a
+transaction within a transaction"), so every use of the connection holds one lock.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
-    kind TEXT NOT NULL,          -- decision | step | operator | alert
+    kind TEXT NOT NULL,          -- decision | step | operator | intent | alert
     run_id TEXT,                 -- the failover/switchover run a step belongs to
     subject TEXT NOT NULL,       -- outcome name, step name, or command
     status TEXT NOT NULL,        -- decision: action; step: started|done|failed|skipped
@@ -68,6 +73,7 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # A step journaled as started must survive a power cut before the step acts.
@@ -75,17 +81,23 @@ class Journal:
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
 
     def record(
         self,
@@ -108,9 +120,12 @@ class Journal:
 
     def start_run(self, at: datetime, run_id: str, kind: str, from_host: str, to_host: str) -> None:
         with self._tx() as db:
+            # A run taken up again (after a crash, or to finish an aborted one forward)
+            # is running again; its start time and hosts stay those of its first start.
             db.execute(
-                "INSERT OR IGNORE INTO runs (run_id, kind, from_host, to_host, started_at, status)"
-                " VALUES (?, ?, ?, ?, ?, 'running')",
+                "INSERT INTO runs (run_id, kind, from_host, to_host, started_at, status)"
+                " VALUES (?, ?, ?, ?, ?, 'running') ON CONFLICT(run_id) DO UPDATE SET"
+                " status = 'running', finished_at = NULL",
                 (run_id, kind, from_host, to_host, at.isoformat()),
             )
 
@@ -122,43 +137,39 @@ class Journal:
             )
 
     def unfinished_run(self) -> Run | None:
-        row = self._db.execute(
+        rows = self._query(
             "SELECT * FROM runs WHERE status = 'running' ORDER BY started_at DESC LIMIT 1"
-        ).fetchone()
-        return Run(*row) if row else None
+        )
+        return Run(*rows[0]) if rows else None
 
     def runs(self) -> list[Run]:
-        return [Run(*r) for r in self._db.execute("SELECT * FROM runs ORDER BY started_at")]
+        return [Run(*r) for r in self._query("SELECT * FROM runs ORDER BY started_at")]
 
     def step_status(self, run_id: str, step: str) -> str | None:
         """The last status journaled for a step of a run (None: never started)."""
-        row = self._db.execute(
+        rows = self._query(
             "SELECT status FROM events WHERE run_id = ? AND subject = ? AND kind = 'step' "
             "ORDER BY id DESC LIMIT 1",
             (run_id, step),
-        ).fetchone()
-        return str(row[0]) if row else None
+        )
+        return str(rows[0][0]) if rows else None
 
     def events(self, limit: int = 100, run_id: str | None = None) -> list[Event]:
         if run_id is None:
-            rows = self._db.execute(
-                "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,))
         else:
-            rows = self._db.execute(
+            rows = self._query(
                 "SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?", (run_id, limit)
-            ).fetchall()
+            )
         return [_event(r) for r in reversed(rows)]
 
     def last_decision(self) -> Event | None:
-        row = self._db.execute(
-            "SELECT * FROM events WHERE kind = 'decision' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return _event(row) if row else None
+        rows = self._query("SELECT * FROM events WHERE kind = 'decision' ORDER BY id DESC LIMIT 1")
+        return _event(rows[0]) if rows else None
 
     def get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        rows = self._query("SELECT value FROM kv WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def put(self, key: str, value: str) -> None:
         with self._tx() as db:

@@ -31,3 +31,14 @@ class ControllerMetrics:
             registry=r,
         )
         self.cycle_seconds = Gauge("mxctl_cycle_seconds", "duration of the last cycle", registry=r)
+        self.last_completed = Gauge(
+            "mxctl_last_cycle_completed_timestamp_seconds",
+            "wall-clock time the last cycle completed without raising",
+            registry=r,
+        )
+        self.failed_attempts = Gauge(
+            "mxctl_failover_failed_attempts", "failover attempts failed in a row", registry=r
+        )
+        self.alert_open = Gauge("mxctl_alert_open", "1 while the alert is open", ["alert"],
+                                registry=r)  # fmt: skip
+        self.known_alerts: set[str] = set()

@@ -26,6 +26,8 @@ class ObserverReport:
     hosts: dict[str, Health]
     # Seconds the standby's mailboxes lag the primary's, as this observer measured it.
     replication_lag_s: float | None = None
+    # Why the observer abstains (has no view of a host): shown by `mxctl status`.
+    note: str = ""
 
     def health(self, host: str) -> Health:
         return self.hosts.get(host, Health.UNKNOWN)
@@ -50,6 +52,8 @@ class Policy:
     observers: int = 1  # observers configured (controller + witnesses); quorum is a majority
     max_replication_lag_s: float = 60.0  # gate on automatic promotion
     anti_flap_s: float = 3600.0  # after a failover, no automatic one until ack or expiry
+    retry_base_s: float = 10.0  # a failed failover attempt waits this long before the next...
+    retry_cap_s: float = 300.0  # ...doubling each time, never longer than this
 
     @property
     def quorum(self) -> int:
@@ -76,8 +80,11 @@ class ControllerState:
     blocked_until: datetime | None = None
     paused: bool = False
     maintenance: tuple[MaintenanceWindow, ...] = ()
-    # A failover journaled as started but not finished (the controller died mid-way).
+    # A failover journaled as started but not finished (the controller died mid-way, or
+    # it failed after DNS moved and must be finished forward).
     failover_in_progress: str | None = None  # the host being promoted
+    failed_attempts: int = 0  # failover attempts that failed in a row
+    retry_at: datetime | None = None  # no new attempt before this (capped exponential backoff)
 
     def failures(self, host: str) -> int:
         return self.failed_cycles.get(host, 0)
@@ -92,6 +99,8 @@ def state_to_json(state: ControllerState) -> dict[str, object]:
         "blocked_until": state.blocked_until.isoformat() if state.blocked_until else None,
         "paused": state.paused,
         "failover_in_progress": state.failover_in_progress,
+        "failed_attempts": state.failed_attempts,
+        "retry_at": state.retry_at.isoformat() if state.retry_at else None,
     }
 
 
@@ -100,6 +109,7 @@ def state_from_json(raw: dict[str, Any]) -> ControllerState:
     failed = raw.get("failed_cycles") or {}
     fenced = raw.get("fenced") or []
     in_progress = raw.get("failover_in_progress")
+    retry_at = raw.get("retry_at")
     return ControllerState(
         primary=str(raw["primary"]),
         standby=str(raw["standby"]),
@@ -108,4 +118,6 @@ def state_from_json(raw: dict[str, Any]) -> ControllerState:
         blocked_until=datetime.fromisoformat(str(blocked)) if blocked else None,
         paused=bool(raw.get("paused", False)),
         failover_in_progress=str(in_progress) if in_progress else None,
+        failed_attempts=int(raw.get("failed_attempts") or 0),
+        retry_at=datetime.fromisoformat(str(retry_at)) if retry_at else None,
     )

@@ -34,6 +34,8 @@ class ReplicationLag:
         self.started = started
         self.last_replicated: datetime | None = None
         self.lag_s: float | None = None
+        # Why replication looks broken (None: the last canary replicated, or none ran).
+        self.broken: str | None = None
 
     def update(self, results: Sequence[ProbeResult], now: datetime) -> float | None:
         by_name = {r.probe: r for r in results}
@@ -43,9 +45,13 @@ class ReplicationLag:
         if replicated is not None and replicated.ok:
             self.last_replicated = now
             self.lag_s = replicated.latency
+            self.broken = None
         else:
             since = self.last_replicated or self.started
             self.lag_s = (now - since).total_seconds()
+            # One canary is enough to say so: the alert must come within a canary period.
+            why = replicated.summary() if replicated is not None else "no replication probe"
+            self.broken = f"the canary reached the primary but not the standby ({why})"
         return self.lag_s
 
 
@@ -66,6 +72,10 @@ class CanaryThread(threading.Thread):
     def lag_s(self) -> float | None:
         with self._lock:
             return self.lag.lag_s
+
+    def broken(self) -> str | None:
+        with self._lock:
+            return self.lag.broken
 
     def run(self) -> None:
         while not self.stop.is_set():

@@ -11,7 +11,6 @@ otherwise the failure is journaled and the run goes on (notifications).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,6 @@ from orchestrator.errors import MxctlError
 log = logging.getLogger(__name__)
 
 Evidence = dict[str, Any]
-CRASH_AFTER_STEP_ENV = "MXCTL_FAULT_EXIT_AFTER_STEP"
 
 
 class StepFailed(MxctlError):
@@ -82,9 +80,5 @@ class Runner:
                 continue
             journal.record(now(), "step", step.name, "done", step.why, evidence, run_id)
             result.steps_run.append(step.name)
-            if os.environ.get(CRASH_AFTER_STEP_ENV) == step.name:
-                # Fault injection for crash-recovery tests: die like SIGKILL, mid-run.
-                log.error("%s set: exiting after step %s", CRASH_AFTER_STEP_ENV, step.name)
-                os._exit(137)
         journal.finish_run(now(), run_id, "done")
         return result

@@ -14,20 +14,22 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.clock import Clock
 from orchestrator.config.loader import MxctlConfig
+from orchestrator.controller.intents import Intent, intent_problem
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for, state_after
 from orchestrator.controller.runner import Runner, RunResult
-from orchestrator.errors import MxctlError
+from orchestrator.errors import MxctlError, UsageError
 
 INTENT_KEY = "intent.planned"
 RUN_KEY = "run.planned"
+RESULT_KEY = "intent.result"
 
 
 class ControllerBusy(MxctlError):
@@ -50,11 +52,29 @@ def controller_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def request(journal: Journal, planned: PlannedMove, at: datetime, who: str, now: datetime) -> None:
+def request(
+    journal: Journal,
+    planned: PlannedMove,
+    at: datetime,
+    who: str,
+    now: datetime,
+    state: ControllerState,
+    expiry_s: float,
+) -> str:
+    """Validate the move against the current state, then hand it to whoever acts; returns
+    the intent's id. Raises UsageError, naming the problem, when it cannot apply now."""
+    problem = intent_problem(planned.kind, planned.to, state)
+    if problem is not None:
+        why = f"{planned.kind} to {planned.to} refused: {problem}"
+        journal.record(now, "operator", planned.kind, "refused", why, {"by": who})
+        raise UsageError(f"{planned.kind} to {planned.to}: {problem}")
+    intent_id = uuid.uuid4().hex[:8]
     intent = {
+        "id": intent_id,
         "kind": planned.kind,
         "to": planned.to,
         "at": at.isoformat(),
+        "expires": (at + timedelta(seconds=expiry_s)).isoformat(),
         "allow_data_loss": planned.allow_data_loss,
         "by": who,
     }
@@ -67,15 +87,64 @@ def request(journal: Journal, planned: PlannedMove, at: datetime, who: str, now:
         f"{planned.kind} to {planned.to} requested by {who} for {at.isoformat()}",
         intent,
     )
+    return intent_id
 
 
-def pending(journal: Journal) -> tuple[PlannedMove, datetime] | None:
+def pending(journal: Journal) -> tuple[str, Intent] | None:
+    """The pending intent and its id; an unreadable one is dropped, never left to jam."""
     raw = journal.get(INTENT_KEY)
     if not raw:
         return None
-    intent = json.loads(raw)
-    planned = PlannedMove(intent["kind"], intent["to"], bool(intent["allow_data_loss"]))
-    return planned, datetime.fromisoformat(intent["at"])
+    try:
+        data = json.loads(raw)
+        at = datetime.fromisoformat(data["at"])
+        raw_expires = data.get("expires")
+        expires = datetime.fromisoformat(raw_expires) if raw_expires else at + timedelta(hours=1)
+        intent = Intent(
+            str(data["kind"]),
+            str(data["to"]),
+            at,
+            expires,
+            bool(data.get("allow_data_loss", False)),
+            started=bool(journal.get(RUN_KEY)),
+        )
+        return str(data.get("id", "")), intent
+    except (ValueError, KeyError, TypeError) as exc:
+        journal.put(INTENT_KEY, "")
+        journal.record(datetime.now(UTC), "intent", "intent", "dropped",
+                       f"unreadable intent dropped: {exc}", {"raw": raw[:500]})  # fmt: skip
+        return None
+
+
+def finish(journal: Journal, intent_id: str, status: str, reason: str, now: datetime) -> None:
+    """The intent is over (done, aborted, dropped, cancelled): clear it, say how it ended."""
+    journal.put(INTENT_KEY, "")
+    journal.put(RESULT_KEY, json.dumps({"id": intent_id, "status": status, "reason": reason}))
+    journal.record(now, "intent", "intent", status, reason, {"id": intent_id})
+
+
+def result(journal: Journal, intent_id: str) -> dict[str, str] | None:
+    raw = journal.get(RESULT_KEY)
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return {str(k): str(v) for k, v in data.items()} if data.get("id") == intent_id else None
+
+
+def cancel(journal: Journal, who: str, now: datetime) -> str:
+    """Remove the pending intent; one whose run has started is resumed to its end instead."""
+    found = pending(journal)
+    if found is None:
+        raise UsageError("no planned move is pending: nothing to cancel")
+    intent_id, intent = found
+    if intent.started:
+        raise UsageError(
+            f"{intent.kind} to {intent.to} has started: its journaled steps are carried to "
+            "the end (cancelling half-way would leave DNS and the hosts half-moved)"
+        )
+    reason = f"{intent.kind} to {intent.to} cancelled by {who}"
+    finish(journal, intent_id, "cancelled", reason, now)
+    return reason
 
 
 def execute(
@@ -84,8 +153,11 @@ def execute(
     clock: Clock,
     planned: PlannedMove,
     state: ControllerState,
+    save_state: Callable[[ControllerState], None],
+    intent_id: str = "",
 ) -> tuple[RunResult, ControllerState]:
-    """Carry out (or resume) a planned move; the intent is cleared when it ends."""
+    """Carry out (or resume) a planned move. The new state is saved before the intent is
+    finished: whoever waits on the intent then reads the pair as the move left it."""
     run_id = (
         journal.get(RUN_KEY) or f"{planned.kind}-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
@@ -102,7 +174,9 @@ def execute(
         )
     finally:
         steps.close()
-    journal.put(RUN_KEY, "")
-    journal.put(INTENT_KEY, "")
     new_state = state_after(planned, move, state) if result.status == "done" else state
+    save_state(new_state)
+    journal.put(RUN_KEY, "")
+    how = "done" if result.status == "done" else f"aborted at {result.failed_step}: {result.error}"
+    finish(journal, intent_id, result.status, f"{planned.kind} to {planned.to} {how}", clock.now())
     return result, new_state

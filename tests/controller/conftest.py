@@ -24,6 +24,7 @@ def deployed_pair(lab: LabState) -> LabState:
 @pytest.fixture
 def harness(deployed_pair: LabState, tmp_path: Path) -> Iterator[ControlledLab]:
     h = ControlledLab(deployed_pair, tmp_path, write_config(deployed_pair, tmp_path))
+    h.restore()  # from whatever the last user left (`make demo` leaves it failed over)
     try:
         yield h
     finally:

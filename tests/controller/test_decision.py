@@ -11,7 +11,9 @@ from orchestrator.controller.decision import (
     Action,
     Decision,
     Outcome,
+    backoff_s,
     decide,
+    failover_failed,
     failover_finished,
 )
 from orchestrator.controller.model import (
@@ -55,7 +57,7 @@ CASES = [
     ("primary dead by all, threshold reached", snap((FAILED, UP), (FAILED, UP), (FAILED, UP)),
      3, BASE, Outcome.PRIMARY_DEAD, Action.FAILOVER, "promoting mx2"),
     ("primary dead by 2 of 3", snap((FAILED, UP), (FAILED, UP), (UP, UP)), 3, BASE,
-     Outcome.PRIMARY_DEAD, Action.FAILOVER, "by 2 of 3 observers"),
+     Outcome.PRIMARY_DEAD, Action.FAILOVER, "by 2 of 3 voting observers"),
     ("only the controller loses the primary", snap((FAILED, UP), (UP, UP), (UP, UP)), 10, BASE,
      Outcome.PRIMARY_UNREACHABLE, Action.NONE, "unreachable, not dead"),
     ("controller loses it, witnesses silent", snap((FAILED, UP), (UNKNOWN, UNKNOWN),
@@ -85,7 +87,34 @@ CASES = [
      Outcome.STANDBY_LAGGING, Action.ALERT, "lags 900 s > 60 s"),
     ("interrupted failover resumes", snap((UP, UP), (UP, UP), (UP, UP)), 1,
      replace(BASE, failover_in_progress="mx2"),
-     Outcome.RESUME_FAILOVER, Action.FAILOVER, "resuming the interrupted failover to mx2"),
+     Outcome.RESUME_FAILOVER, Action.FAILOVER, "resuming the unfinished failover to mx2"),
+    # Issue 11: a lost observer neither blocks nor causes a failover.
+    ("witness lost: controller and standby agree", snap((FAILED, UP), (FAILED, UP),
+     (UNKNOWN, UNKNOWN)), 3, BASE, Outcome.PRIMARY_DEAD, Action.FAILOVER,
+     "2 of 2 voting observers (witness-b abstain)"),
+    ("witness lost: standby still sees the primary", snap((FAILED, UP), (UP, UP),
+     (UNKNOWN, UNKNOWN)), 10, BASE, Outcome.PRIMARY_UNREACHABLE, Action.NONE,
+     "unreachable, not dead"),
+    ("witness lost and unreported", snap((FAILED, UP), (FAILED, UP)), 3, BASE,
+     Outcome.PRIMARY_DEAD, Action.FAILOVER, "1 unreported abstain"),
+    ("two observers lost: the controller alone never decides", snap((FAILED, UP),
+     (UNKNOWN, UNKNOWN), (UNKNOWN, UNKNOWN)), 10, BASE, Outcome.NO_QUORUM, Action.ALERT,
+     "2 needed"),
+    ("failed attempt: backing off", snap((FAILED, UP), (FAILED, UP), (FAILED, UP)), 3,
+     replace(BASE, failed_attempts=2, retry_at=NOW + timedelta(seconds=20)),
+     Outcome.BACKING_OFF, Action.ALERT, "attempt 2 failed; next attempt at"),
+    ("failed attempt: backoff over", snap((FAILED, UP), (FAILED, UP), (FAILED, UP)), 3,
+     replace(BASE, failed_attempts=2, retry_at=NOW - timedelta(seconds=1)),
+     Outcome.PRIMARY_DEAD, Action.FAILOVER, "promoting mx2"),
+    ("a fenced standby is not an alert", snap((UP, FAILED), (UP, FAILED), (UP, FAILED)), 3,
+     replace(BASE, fenced=frozenset({"mx2"})), Outcome.HEALTHY, Action.NONE, "is fenced"),
+    ("the primary serves again: the failed attempts are over", snap((UP, UP), (UP, UP)), 1,
+     replace(BASE, failed_attempts=3, retry_at=NOW + timedelta(seconds=20)),
+     Outcome.HEALTHY, Action.NONE, "healthy"),
+    ("unfinished failover waits its backoff", snap((UP, UP), (UP, UP), (UP, UP)), 1,
+     replace(BASE, failover_in_progress="mx2", failed_attempts=1,
+             retry_at=NOW + timedelta(seconds=10)),
+     Outcome.BACKING_OFF, Action.ALERT, "failover to mx2 is unfinished"),
 ]  # fmt: skip
 
 
@@ -132,6 +161,9 @@ def test_after_failover_roles_swap_and_the_old_primary_is_fenced() -> None:
     assert (done.primary, done.standby) == ("mx2", "mx1")
     assert done.fenced == frozenset({"mx1"})
     assert done.failover_in_progress is None
+    # A host fenced earlier and now promoted leaves the fenced set.
+    again = failover_finished(replace(done, failover_in_progress="mx1"))
+    assert (again.primary, again.fenced) == ("mx1", frozenset({"mx2"}))
     # The old primary coming back changes nothing: mx2 stays primary, no new failover.
     back = decide(snap((UP, UP), (UP, UP), (UP, UP)), done, POLICY, NOW)
     assert back.outcome is Outcome.HEALTHY and back.state.primary == "mx2"
@@ -153,3 +185,25 @@ def test_flapping_primary_fails_over_at_most_once() -> None:
             state = failover_finished(state)
     assert failovers == [42]  # flaps never reach 3 cycles; one failover, then blocked
     assert decision.outcome is Outcome.BLOCKED
+
+
+BACKOFF = Policy(observers=3, retry_base_s=10, retry_cap_s=60)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"), [(0, 0), (1, 10), (2, 20), (3, 40), (4, 60), (50, 60)]
+)
+def test_failed_attempts_back_off_exponentially_up_to_the_cap(attempts: int, delay: float) -> None:
+    assert backoff_s(attempts, BACKOFF) == delay
+
+
+def test_a_failed_attempt_before_dns_moved_is_rolled_back_after_it_finishes_forward() -> None:
+    attempted = replace(BASE, failover_in_progress="mx2", blocked_until=NOW + timedelta(hours=1))
+    before_dns = failover_failed(BASE, attempted, dns_moved=False, policy=BACKOFF, now=NOW)
+    assert before_dns.failover_in_progress is None and before_dns.blocked_until is None
+    assert (before_dns.failed_attempts, before_dns.retry_at) == (1, NOW + timedelta(seconds=10))
+    second = failover_failed(BASE, replace(before_dns, failover_in_progress="mx2"),
+                             dns_moved=True, policy=BACKOFF, now=NOW)  # fmt: skip
+    assert second.failover_in_progress == "mx2"  # DNS moved: finished forward, never undone
+    assert (second.failed_attempts, second.retry_at) == (2, NOW + timedelta(seconds=20))
+    assert failover_finished(second).failed_attempts == 0

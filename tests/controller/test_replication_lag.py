@@ -41,3 +41,15 @@ def test_a_dead_primary_freezes_the_figure() -> None:
 def test_never_replicated_counts_from_the_start() -> None:
     lag = ReplicationLag(T0)
     assert lag.update([delivered(), replicated(False)], T0 + timedelta(seconds=45)) == 45
+
+
+def test_one_canary_that_does_not_replicate_marks_replication_broken_until_one_does() -> None:
+    lag = ReplicationLag(T0)
+    lag.update([delivered(), replicated(True)], T0)
+    assert lag.broken is None
+    lag.update([delivered(), replicated(False)], T0 + timedelta(seconds=10))
+    assert lag.broken is not None and "not the standby" in lag.broken
+    lag.update([delivered(ok=False)], T0 + timedelta(seconds=20))  # primary down: unchanged
+    assert lag.broken is not None
+    lag.update([delivered(), replicated(True)], T0 + timedelta(seconds=30))
+    assert lag.broken is None

@@ -15,7 +15,9 @@ import pytest
 from orchestrator.config import parse_config
 from orchestrator.controller.failover import FailoverSteps, Move
 from orchestrator.controller.journal import Journal
-from orchestrator.controller.runner import Runner, Step
+from orchestrator.controller.runner import Runner, Step, StepFailed
+from orchestrator.controller.zones import by_zone
+from orchestrator.dns.plan import build_plan
 from orchestrator.errors import MxctlError
 from tests.fakes import FakeClock
 
@@ -72,3 +74,37 @@ def test_a_provider_failing_past_the_deadline_aborts_with_the_zone_untouched(
     assert failed and "rewrite-dns failed" in failed[0].reason
     with pytest.raises(MxctlError):
         _steps(cf_setup, FakeClock(), deadline=5).rewrite_dns(MOVE)
+
+
+def test_a_failure_in_the_second_zone_swaps_the_first_zone_back(cf_setup: ProviderEnv) -> None:
+    """Issue 11: a change spanning zones lands in all of them or in none."""
+    standin = cf_setup.standin
+    assert standin is not None
+    clock = FakeClock()
+    steps = _steps(cf_setup, clock, deadline=10)
+    provider = steps.provider()
+    plan = build_plan(steps.config.dns, provider, MOVE.new_primary)
+    zones = [zone.rstrip(".") for zone, _ in by_zone(plan.changes, provider)]
+    assert len(zones) == 2, zones
+    first, second = zones
+    fault = standin.inject("503", method="POST", path=f"{standin.zone(second).id}.*batch",
+                           times=1000)  # fmt: skip
+    mail_a_before = _records(cf_setup, "example.test", "A")
+    with pytest.raises(StepFailed) as failed:
+        steps.rewrite_dns(MOVE)
+    steps.close()
+    assert fault.times < 1000  # the second zone's write was tried (and failed)
+    assert failed.value.evidence["failed_zone"].rstrip(".") == second
+    assert [z.rstrip(".") for z in failed.value.evidence["swapped_back"]] == [first]
+    assert failed.value.evidence["left_changed"] == {}
+    assert _mx_records(cf_setup, "example.test") == ["mx1.example.test"]
+    assert _mx_records(cf_setup, "example.org") == ["mx1.example.test"]
+    assert _records(cf_setup, "example.test", "A") == mail_a_before
+    batches = [p for m, p in standin.requests if m == "POST" and "batch" in p]
+    assert any(standin.zone(first).id in p for p in batches)  # it had landed, then went back
+
+
+def _records(env: ProviderEnv, zone: str, rtype: str) -> list[tuple[str, str]]:
+    assert env.standin is not None
+    records = env.standin.zone(zone).records.values()
+    return sorted((r["name"], r["content"]) for r in records if r["type"] == rtype)
