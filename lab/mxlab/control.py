@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import lab, network, nspawn
+from mxlab import lab, network, nspawn, unbound
 from mxlab.topology import HOSTS, host_spec
 from orchestrator.errors import LabError, UsageError
 
@@ -85,6 +85,15 @@ def exec_argv(name: str, command: Sequence[str]) -> list[str]:
         "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8",
         *command,
     ]  # fmt: skip
+
+
+def flush_resolver_cache() -> None:
+    """Make the caching resolver forget the lab zones: the outside world starts from the
+    records as they are now, as it would after their TTL (tests set up a steady state
+    with this; they never use it to hide a failover from the caches)."""
+    proc = exec_in("resolver", unbound.flush_command(), capture=True)
+    if proc.returncode != 0:
+        raise LabError(f"flushing the resolver's cache failed: {proc.stderr.strip()}")
 
 
 def fault(host: str, action: str, peer: str | None = None) -> str:

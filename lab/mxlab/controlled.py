@@ -159,7 +159,8 @@ class ControlledLab:
         return [ns.address for ns in self.lab.nameservers()]
 
     def restore(self) -> None:
-        """Put the lab back as the tests found it: hosts up and serving, mx1 the MX."""
+        """Put the lab back as the tests found it: hosts up and serving, mx1 the MX with mx2
+        as backup MX, and the outside world's cache knowing that (a steady state)."""
         for name in list(self.processes):
             self.stop(name)
         for host in MAIL_HOSTS:
@@ -182,10 +183,11 @@ class ControlledLab:
             control.exec_in(host, ["systemctl", "start", "postfix", "dovecot"], capture=True)
         provider = make_provider(config.dns)
         try:
-            plan = build_plan(config.dns, provider, "mx1.example.test")
+            plan = build_plan(config.dns, provider, "mx1.example.test", backup="mx2.example.test")
             apply_plan(plan, config.dns, provider)
         finally:
             provider.close()
+        control.flush_resolver_cache()
         for host in MAIL_HOSTS:
             control.exec_in(host, ["doveadm", "replicator", "replicate", "*"], capture=True)
 

@@ -11,6 +11,13 @@ from __future__ import annotations
 from mxlab.topology import SUBNET, ZONES, nameserver_addresses
 
 CONF_PATH = "/etc/unbound/unbound.conf"
+CONTROL = "/run/unbound.ctl"
+
+
+def flush_command() -> list[str]:
+    """What `resolver` runs to forget every cached answer of the lab zones."""
+    flushes = " && ".join(f"unbound-control -s {CONTROL} flush_zone {z}." for z in ZONES)
+    return ["sh", "-c", f"{flushes} && unbound-control -s {CONTROL} flush_negative"]
 
 
 def unbound_conf() -> str:
@@ -37,6 +44,8 @@ def unbound_conf() -> str:
         '    local-zone: "." refuse',
     ]
     lines += [f'    local-zone: "{zone}." transparent' for zone in ZONES]
+    # Tests flush the cache to start from a world that has long known the current records.
+    lines += ["remote-control:", "    control-enable: yes", f"    control-interface: {CONTROL}"]
     for zone in ZONES:
         lines += ["stub-zone:", f'    name: "{zone}."']
         lines += [f"    stub-addr: {address}" for address in nameserver_addresses()]

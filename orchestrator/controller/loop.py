@@ -183,7 +183,15 @@ class Controller(StatusView):
         if self.last_round is not None:
             serving = {h: any(r.ok for r in rs) for h, rs in self.last_round.results.items()}
         planned = bool(self.journal.get(switching.RUN_KEY))
-        facts = Facts(world.dns.target, world.dns.mixed, world.fenced_on_host, serving, planned)
+        facts = Facts(
+            world.dns.target,
+            world.dns.mixed,
+            world.fenced_on_host,
+            serving,
+            planned,
+            world.dns.backup,
+            self.policy.failure_threshold,
+        )
         fix = reconcile(state, facts)
         if not fix.notes:
             return fix.state, {}, ()

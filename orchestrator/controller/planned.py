@@ -68,6 +68,9 @@ class PlannedSteps(FailoverSteps):
 
     def planned_steps(self, planned: PlannedMove, move: Move) -> list[Step]:
         m = self.config.maintenance
+        # A switchback leaves the other host an unfenced standby: it stays a backup MX. A
+        # switchover fences the old primary, which then must not be in the MX set at all.
+        backup = move.old_primary if planned.kind == "switchback" else None
         steps = [
             Step(
                 "check-new-primary",
@@ -96,12 +99,12 @@ class PlannedSteps(FailoverSteps):
             ),
             Step(
                 "rewrite-dns",
-                lambda: self.rewrite_to(move.new_primary, m.low_ttl),
+                lambda: self.rewrite_to(move.new_primary, m.low_ttl, backup),
                 f"MX and client names must point at {move.new_primary} (compare-and-swap)",
             ),
             Step(
                 "verify-dns",
-                lambda: self.verify_at(move.new_primary, m.low_ttl),
+                lambda: self.verify_at(move.new_primary, m.low_ttl, backup),
                 "every authoritative server must serve the new records",
             ),
             Step(
@@ -121,12 +124,12 @@ class PlannedSteps(FailoverSteps):
         steps += [
             Step(
                 "restore-ttl",
-                lambda: self.rewrite_to(move.new_primary, None),
+                lambda: self.rewrite_to(move.new_primary, None, backup),
                 "the owned records get their usual TTLs back",
             ),
             Step(
                 "verify-restored",
-                lambda: self.verify_at(move.new_primary, None),
+                lambda: self.verify_at(move.new_primary, None, backup),
                 "every authoritative server serves the usual TTLs",
             ),
         ]
@@ -221,19 +224,19 @@ class PlannedSteps(FailoverSteps):
             self.clock.sleep(wait)
         return {"waited_s": max(0.0, wait), "old_ttl": lowered["max_old_ttl"]}
 
-    def _wanted(self, host: str, ttl: int | None) -> list[RRset]:
-        wanted = desired_rrsets(self.config.dns, host)
+    def _wanted(self, host: str, ttl: int | None, backup: str | None) -> list[RRset]:
+        wanted = desired_rrsets(self.config.dns, host, backup)
         if ttl is not None:
             return [replace(w, ttl=ttl) for w in wanted]
         old = self._lowered()["old_ttls"]
         return [replace(w, ttl=int(old.get(f"{w.name} {w.rtype}", w.ttl))) for w in wanted]
 
-    def rewrite_to(self, host: str, ttl: int | None) -> Evidence:
-        return self._apply(host, self._wanted(host, ttl))
+    def rewrite_to(self, host: str, ttl: int | None, backup: str | None = None) -> Evidence:
+        return self._apply(host, self._wanted(host, ttl, backup))
 
-    def verify_at(self, host: str, ttl: int | None) -> Evidence:
+    def verify_at(self, host: str, ttl: int | None, backup: str | None = None) -> Evidence:
         verifier = make_verifier(self.config.dns, self.provider(), self.clock)
-        report = verifier.wait(self._wanted(host, ttl), self.deadline())
+        report = verifier.wait(self._wanted(host, ttl, backup), self.deadline())
         if not report.ok:
             raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
         return report.to_json()

@@ -11,7 +11,12 @@ decision, say what to do about each difference:
 - DNS split between the hosts, with no move under way, is repaired to the primary
   (compare-and-swap);
 - a host in the fenced set that answers a client port, or whose fence is gone, is fenced
-  again at once.
+  again at once;
+- the standby is listed as a lower-priority (backup) MX while it is healthy and not
+  fenced, so a remote MTA that finds the primary dead delivers to it in the same attempt;
+  it is withdrawn once fenced or dead for `failure_threshold` cycles (a standby that fails
+  one probe keeps its listing: a dead backup MX costs a sender nothing while the primary
+  serves, a flapping one would cost a DNS write a cycle).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class Facts:
     fenced_on_host: dict[str, bool | None]  # None: the host could not be asked
     serving: dict[str, bool]  # answered a client port to the controller this cycle
     planned_run: bool = False  # a planned move is under way: its own steps move DNS
+    dns_backup: str | None = None  # the host every owned MX lists as backup (None: none)
+    failure_threshold: int = 3  # cycles of failure before the standby's listing goes
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class Reconciliation:
     unfence: tuple[str, ...] = ()
     repair_dns_to: str | None = None
     notes: tuple[str, ...] = ()  # one sentence per difference acted on
+    # Rewrite the MX set to the primary with this backup (None: no backup); unset: leave it.
+    set_backup: tuple[str | None] | None = None
 
 
 def reconcile(state: ControllerState, facts: Facts) -> Reconciliation:
@@ -72,4 +81,26 @@ def reconcile(state: ControllerState, facts: Facts) -> Reconciliation:
             fence.append(host)
             why = "answers a client port" if serving else "has lost its fence"
             notes.append(f"{host} is fenced but {why}: fenced again")
-    return Reconciliation(state, tuple(fence), tuple(unfence), repair, tuple(notes))
+    set_backup = None
+    if not moving and repair is None and target == state.primary:
+        wanted = backup_mx(state, facts)
+        if wanted != facts.dns_backup:
+            set_backup = (wanted,)
+            notes.append(
+                f"standby {state.standby} listed as backup MX"
+                if wanted
+                else f"backup MX {facts.dns_backup} withdrawn: "
+                + ("fenced" if facts.dns_backup in state.fenced else "dead or not the standby")
+            )
+    return Reconciliation(state, tuple(fence), tuple(unfence), repair, tuple(notes), set_backup)
+
+
+def backup_mx(state: ControllerState, facts: Facts) -> str | None:
+    """Which host the MX set should list as backup, given what it lists now."""
+    standby = state.standby
+    if standby in state.fenced or standby == state.primary:
+        return None
+    failed = state.failures(standby)
+    if facts.dns_backup == standby:
+        return standby if failed < facts.failure_threshold else None
+    return standby if failed == 0 else None

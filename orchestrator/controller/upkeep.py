@@ -74,7 +74,24 @@ class Upkeep:
                              {**evidence, **writes.to_json()})  # fmt: skip
             except MxctlError as exc:
                 problems["dns-split"] = f"owned records split between hosts; repair failed: {exc}"
+        if fix.set_backup is not None:
+            problems.update(self._set_backup(fix.state.primary, fix.set_backup[0], provider))
         return problems
+
+    def _set_backup(
+        self, primary: str, backup: str | None, provider: BaseProvider
+    ) -> dict[str, str]:
+        """List `backup` as the lower-priority MX (or no backup), by compare-and-swap."""
+        try:
+            plan = build_plan(self.config.dns, provider, primary, backup=backup)
+            deadline = self.clock.monotonic() + self.config.policy.failover_deadline
+            writes = apply_all_zones(plan, self.config.dns, provider, deadline, 30.0)
+        except MxctlError as exc:
+            return {"backup-mx": f"could not rewrite the MX set (backup {backup}): {exc}"}
+        why = f"{backup} listed as backup MX" if backup else "backup MX withdrawn"
+        self._record("backup-mx", "rewrite", why, {"primary": primary, "backup": backup,
+                                                   **writes.to_json()})  # fmt: skip
+        return {}
 
     def drain_fenced(self, fenced: frozenset[str], primary: str, now: datetime) -> None:
         """Mail a fenced old primary accepted before it failed must reach the new primary.

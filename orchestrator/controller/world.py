@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -35,6 +35,14 @@ class DnsView:
 
     points: dict[str, str | None]  # "name TYPE" -> host
     error: str | None = None
+    # "name MX" -> the host listed as lower-priority backup (None: the primary alone).
+    backups: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def backup(self) -> str | None:
+        """The backup MX every owned MX set lists; None when none (or they disagree)."""
+        listed = set(self.backups.values())
+        return next(iter(listed)) if len(listed) == 1 else None
 
     @property
     def target(self) -> str | None:
@@ -51,7 +59,9 @@ class DnsView:
     def describe(self) -> str:
         if self.error:
             return f"unreadable ({self.error})"
-        return ", ".join(f"{k} -> {v or 'elsewhere'}" for k, v in sorted(self.points.items()))
+        backup = f"; backup MX {self.backup}" if self.backup else ""
+        points = ", ".join(f"{k} -> {v or 'elsewhere'}" for k, v in sorted(self.points.items()))
+        return points + backup
 
 
 @dataclass(frozen=True)
@@ -65,13 +75,21 @@ class World:
 
 def read_dns(config: MxctlConfig, provider: BaseProvider, pair: tuple[str, str]) -> DnsView:
     try:
-        wanted = {host: {r.key: r for r in desired_rrsets(config.dns, host)} for host in pair}
+        # Each host's records, alone and with the other as backup MX: (host, backup) -> set.
+        shapes = [(h, b) for h in pair for b in (None, *(o for o in pair if o != h))]
+        wanted = {
+            shape: {r.key: r for r in desired_rrsets(config.dns, shape[0], shape[1])}
+            for shape in shapes
+        }
         points: dict[str, str | None] = {}
-        for record in wanted[pair[0]].values():
+        backups: dict[str, str | None] = {}
+        for record in wanted[(pair[0], None)].values():
             current = provider.read(record.name, record.rtype, provider.policy.deadline_in(3.0))
-            owner = next((h for h in pair if current.same_data(wanted[h][record.key])), None)
-            points[f"{record.name} {record.rtype}"] = owner
-        return DnsView(points)
+            found = next((s for s in shapes if current.same_data(wanted[s][record.key])), None)
+            points[f"{record.name} {record.rtype}"] = found[0] if found else None
+            if record.rtype == "MX":
+                backups[f"{record.name} MX"] = found[1] if found else None
+        return DnsView(points, backups=backups)
     except MxctlError as exc:
         return DnsView({}, str(exc))
 

@@ -16,8 +16,11 @@ UNFENCED = {"mx1": False, "mx2": False}
 
 def facts(target: str | None, fenced: dict[str, bool | None] | None = None,
           serving: dict[str, bool] | None = None, mixed: bool = False,
-          planned: bool = False) -> Facts:  # fmt: skip
-    return Facts(target, mixed, fenced or UNFENCED, serving or {}, planned)
+          planned: bool = False, backup: str | None = "auto") -> Facts:  # fmt: skip
+    # By default the MX set already lists what the backup rule wants (mx2 behind mx1 at
+    # home), so the cases of this table see no backup change; BACKUP_CASES test that rule.
+    listed = ("mx2" if target == "mx1" else None) if backup == "auto" else backup
+    return Facts(target, mixed, fenced or UNFENCED, serving or {}, planned, listed, 3)
 
 
 CASES = [
@@ -77,6 +80,46 @@ def test_reconcile(
     assert (result.fence, result.unfence, result.repair_dns_to) == (fence, unfence, repair)
     assert result.state.failover_in_progress == in_progress
     assert result.state.fenced == frozenset(fenced)
+    assert note in " ".join(result.notes)
+    if not note:
+        assert result.notes == ()
+
+
+SICK = replace(HOME, failed_cycles={"mx2": 1})
+DEAD = replace(HOME, failed_cycles={"mx2": 3})
+BACKUP_CASES = [
+    # (id, state, facts, MX rewrite to (backup,) or None, note)
+    ("healthy standby not listed: publish it", HOME, facts("mx1", backup=None), ("mx2",),
+     "listed as backup MX"),
+    ("healthy standby listed: nothing", HOME, facts("mx1", backup="mx2"), None, ""),
+    ("listed standby failed one cycle: kept (no flapping writes)", SICK,
+     facts("mx1", backup="mx2"), None, ""),
+    ("listed standby dead for the threshold: withdrawn", DEAD, facts("mx1", backup="mx2"),
+     (None,), "withdrawn"),
+    ("failing standby is not published", SICK, facts("mx1", backup=None), None, ""),
+    ("fenced standby listed: withdrawn", replace(HOME, fenced=frozenset({"mx2"})),
+     facts("mx1", {"mx1": False, "mx2": True}, backup="mx2"), (None,), "fenced"),
+    ("after a failover the fenced old primary is never published", AFTER,
+     facts("mx2", {"mx1": True, "mx2": False}, backup=None), None, ""),
+    ("a failover under way owns DNS", replace(HOME, failover_in_progress="mx2"),
+     facts("mx1", backup=None), None, ""),
+    ("a planned move owns DNS", HOME, facts("mx1", planned=True, backup=None), None, ""),
+    ("DNS split: repaired first, the backup next cycle", HOME,
+     facts(None, mixed=True, backup=None), None, "split"),
+    ("DNS unreadable: nothing", HOME, facts(None, backup=None), None, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("state", "given", "rewrite", "note"),
+    [c[1:] for c in BACKUP_CASES],
+    ids=[c[0] for c in BACKUP_CASES],
+)
+def test_backup_mx_follows_the_standby(
+    state: ControllerState, given: Facts, rewrite: tuple[str | None] | None, note: str
+) -> None:
+    result = reconcile(state, given)
+    assert result.set_backup == rewrite
     assert note in " ".join(result.notes)
     if not note:
         assert result.notes == ()
