@@ -14,9 +14,9 @@ decision, say what to do about each difference:
   again at once;
 - the standby is listed as a lower-priority (backup) MX while it is healthy and not
   fenced, so a remote MTA that finds the primary dead delivers to it in the same attempt;
-  it is withdrawn once fenced or dead for `failure_threshold` cycles (a standby that fails
-  one probe keeps its listing: a dead backup MX costs a sender nothing while the primary
-  serves, a flapping one would cost a DNS write a cycle).
+  it is withdrawn once fenced or dead for `failure_threshold` cycles while the primary
+  serves (a standby that fails one probe keeps its listing: a dead backup MX costs a
+  sender nothing while the primary serves, a flapping one would cost a DNS write a cycle).
 """
 
 from __future__ import annotations
@@ -100,6 +100,10 @@ def backup_mx(state: ControllerState, facts: Facts) -> str | None:
     standby = state.standby
     if standby in state.fenced or standby == state.primary:
         return None
+    if state.failures(state.primary):
+        # The primary is failing: what happens to the MX set is the failover's business
+        # (or, both hosts down, nobody's): no listing changes under it.
+        return facts.dns_backup
     failed = state.failures(standby)
     if facts.dns_backup == standby:
         return standby if failed < facts.failure_threshold else None

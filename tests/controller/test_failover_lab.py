@@ -31,7 +31,10 @@ from orchestrator.remote import RemoteError, SshTarget
 
 pytestmark = pytest.mark.lab
 
-MX1, MX2 = ["10 mx1.example.test."], ["10 mx2.example.test."]
+# Normal running: mx1, with the healthy unfenced standby as backup MX. After a failover:
+# mx2 alone (the old primary is fenced, so out of the MX set).
+MX1 = ["10 mx1.example.test.", "20 mx2.example.test."]
+MX2 = ["10 mx2.example.test."]
 USER = "alice@example.test"
 INTERVAL, THRESHOLD = 1.0, 3
 

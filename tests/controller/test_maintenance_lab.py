@@ -25,6 +25,7 @@ from orchestrator.dns.records import RRset
 pytestmark = pytest.mark.lab
 
 OLD_TTL, LOW_TTL = 30, 5
+MX1 = ["10 mx1.example.test.", "20 mx2.example.test."]  # mx2 the backup MX
 MAINTENANCE = f"""
 [maintenance]
 low_ttl = {LOW_TTL}
@@ -92,9 +93,7 @@ def test_switchover_and_switchback_under_mail_lose_nothing(planned: ControlledLa
     assert not missing, f"{len(missing)} of {len(accepted)} messages lost"
     assert bounces(lab) == bounced
     # DNS, TTLs and roles exactly as before: mx2, unfenced, is the backup MX again.
-    assert all(
-        mx_at(ns) == ["10 mx1.example.test.", "20 mx2.example.test."] for ns in lab.nameservers()
-    )
+    assert all(mx_at(ns) == MX1 for ns in lab.nameservers())
     assert owned(lab) == before
     status = subprocess.run([MXCTL, "status", "--json", "--config", str(lab.config_path)],
                             capture_output=True, text=True)  # fmt: skip
@@ -150,7 +149,7 @@ duration = {max(60, int(elapsed + remaining))}
                     20, "the window to be open")  # fmt: skip
     control.fault("mx1", "down")
     while time.time() < ends - 1:
-        assert all(mx_at(ns) == ["10 mx1.example.test."] for ns in lab.nameservers())
+        assert all(mx_at(ns) == MX1 for ns in lab.nameservers())
         time.sleep(0.5)
     outcomes = {e.subject for e in lab.journal_events() if e.kind == "decision"}
     assert "maintenance" in outcomes, outcomes

@@ -107,6 +107,10 @@ BACKUP_CASES = [
     ("DNS split: repaired first, the backup next cycle", HOME,
      facts(None, mixed=True, backup=None), None, "split"),
     ("DNS unreadable: nothing", HOME, facts(None, backup=None), None, ""),
+    ("both failing: the listing is left alone (no DNS change)",
+     replace(HOME, failed_cycles={"mx1": 1, "mx2": 3}), facts("mx1", backup="mx2"), None, ""),
+    ("primary failing, standby healthy: no publishing under a failover",
+     replace(HOME, failed_cycles={"mx1": 2}), facts("mx1", backup=None), None, ""),
 ]  # fmt: skip
 
 
