@@ -1,23 +1,35 @@
-"""Failover figures on the lab: RTO over N crash failovers, and RPO under continuous mail.
+"""Failover figures on the lab, as the world sees them: N crash failovers under steady mail.
 
 Run as root with the lab up (`mxctl lab up`): `.venv/bin/python bench/failover.py [-n 10]`.
-Each round: the pair healthy with mx1 primary, the controller (`mxctl watch`) on the
-machine and a witness in sender's namespace; a client hands messages to `sender`'s MTA
-at --rate per second, which delivers them through the MX as any remote MTA would; mx1 is
-crashed (SIGKILL of every process). RTO is the time from the crash until every
-authoritative server serves the MX of mx2. Then mx1 is booted again (it stays fenced but
-keeps replicating), both hosts resync, sender's queue is flushed, and every message the
-sender accepted is looked for on mx2 by IMAP: RPO is the number not found.
+Each round starts from the steady state (mx1 primary, mx2 its backup MX, the outside
+world's resolver cache knowing that), with the controller (`mxctl watch`) on the machine
+and a witness in sender's namespace. A client hands messages to `sender`'s MTA at --rate
+per second; sender resolves the MX through the lab's caching resolver and keeps
+Postfix's default retry schedule: NO queue is ever flushed to make a figure. mx1 is
+crashed (SIGKILL of every process). Per round:
+
+- authoritative RTO: crash -> every authoritative server serves the new MX (a component);
+- inbound RTO: crash -> the first message handed to sender after the crash is readable on
+  the new primary; and the delay (acceptance by sender -> INTERNALDATE on mx2, 1 s
+  resolution) of every message accepted during the outage;
+- client RTO: crash -> a mail user on `client`, resolving `mail.example.test` through the
+  same cache, logs in over IMAPS and sees a message sent after the crash;
+- RPO, after the fact: mx1 is booted again (it stays fenced; the controller drains its
+  queue into its mailboxes and replication carries them over), and every message sender
+  accepted is looked for on mx2. Deferred mail on sender may be retried on its own
+  schedule; for this count only, sender's queue is flushed once the figures above are
+  taken, and this says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import smtplib
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
@@ -26,16 +38,45 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from mxlab import control
 from mxlab.controlled import ControlledLab, mx_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
-from mxlab.mailtraffic import SteadySender, subjects_on
+from mxlab.mailtraffic import SteadySender, arrivals_on, message, subjects_on
 from mxlab.state import load_lab_state, state_dir
+from mxlab.worldview import ClientWatch
 
 from orchestrator.config import load_config
+from orchestrator.controller.downtime import DNS_ALLOWANCE_S
 from orchestrator.deploy import runner
 
 MX2 = ["10 mx2.example.test."]
 
 
-def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, int]:
+@dataclass
+class Round:
+    authoritative: float
+    inbound: float | None
+    client: float | None
+    delays: list[float]
+    accepted: int
+    missing: int
+
+
+def p95(values: list[float]) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def first_readable(h: ControlledLab, sender: SteadySender, after: float, limit: float) -> float:
+    """Seconds from `after` until the first message sender took after it is on mx2."""
+    while time.time() - after < limit:
+        arrived = arrivals_on(h.lab, "mx2", sender.prefix)
+        taken = sorted((t, s) for s, t in sender.accepted_at.items() if t >= after)
+        if taken and taken[0][1] in arrived:
+            return time.time() - after
+        time.sleep(0.2)
+    return float("nan")
+
+
+def one_round(h: ControlledLab, index: int, rate: float) -> Round:
     h.start_witness()
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
@@ -43,32 +84,46 @@ def one_round(h: ControlledLab, index: int, rate: float) -> tuple[float, int, in
     sender = SteadySender(h.lab, prefix, rate)
     sender.start()
     time.sleep(2)
-    crashed = time.monotonic()
+    crashed, crashed_at = time.monotonic(), time.time()
     control.fault("mx1", "down")
-    rto = None
+    client_subject = f"{prefix}-client"
+    watch = ClientWatch(h.lab, client_subject, timeout=300, interval=0.25)
+    with smtplib.SMTP(h.lab.host("sender").address, 25, local_hostname="bench.example.test") as s:
+        s.send_message(message(client_subject))
+    authoritative = None
     while time.monotonic() - crashed < 60:
         if all(mx_at(ns) == MX2 for ns in h.nameservers()):
-            rto = time.monotonic() - crashed
+            authoritative = time.monotonic() - crashed
             break
         time.sleep(0.02)
-    time.sleep(3)
+    if authoritative is None:
+        raise SystemExit(f"round {index}: MX never moved to mx2; see {h.directory}")
+    inbound = first_readable(h, sender, crashed_at, 120)
+    sighting = watch.result()
     sender.stop.set()
     sender.join()
-    # Recover the old primary: it boots fenced; the controller drains its queue and resyncs
-    # replication. Sender's own queue (mail deferred during the outage) is flushed now
-    # rather than at its next retry, minutes later.
+    arrived = arrivals_on(h.lab, "mx2", prefix)
+    outage_end = crashed_at + authoritative
+    during = [s for s, t in sender.accepted_at.items() if crashed_at <= t <= outage_end]
+    delays = [max(0.0, arrived[s] - sender.accepted_at[s]) for s in during if s in arrived]
+    # RPO, after the fact: mx1 back (fenced; the controller drains it), then sender's
+    # queue flushed for this count only.
     control.fault("mx1", "up")
-    control.exec_in("sender", ["postqueue", "-f"], capture=True)
     accepted = set(sender.accepted)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     missing = accepted - subjects_on(h.lab, "mx2", prefix)
     while missing and time.monotonic() < deadline:
-        time.sleep(1)
-        control.exec_in("sender", ["postqueue", "-f"], capture=True)
+        time.sleep(2)
+        control.exec_in("sender", ["postqueue", "-f"], capture=True)  # RPO count only
         missing = accepted - subjects_on(h.lab, "mx2", prefix)
-    if rto is None:
-        raise SystemExit(f"round {index}: MX never moved to mx2; see {h.directory}")
-    return rto, len(accepted), len(missing)
+    return Round(
+        authoritative,
+        inbound,
+        sighting.at - crashed_at if sighting.ok else None,
+        delays,
+        len(accepted),
+        len(missing),
+    )
 
 
 def main() -> int:
@@ -80,35 +135,58 @@ def main() -> int:
     result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     if not result.ok:
         raise SystemExit(f"deploy failed: {result.failed()}")
-    policy = load_config(state_dir() / "mxctl.toml").policy
-    window = policy.interval * policy.failure_threshold
-    rtos, sent, lost = [], 0, 0
-    print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s")
+    config = load_config(state_dir() / "mxctl.toml")
+    window = config.policy.interval * config.policy.failure_threshold
+    client_ttl = max(r.ttl for r in config.dns.records if r.rtype in ("A", "AAAA"))
+    rounds: list[Round] = []
+    print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s, "
+          f"detection window {window:g} s, client-name TTL {client_ttl} s")  # fmt: skip
     for i in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
             h = ControlledLab(lab, Path(tmp), write_config(lab, Path(tmp)))
             try:
-                rto, accepted, missing = one_round(h, i, args.rate)
-                if rto > window + 1:  # keep the evidence of a slow round
-                    kept = Path(tempfile.mkdtemp(prefix=f"mxctl-bench-slow-{i}-"))
-                    for log in ("controller.log", "witness.log"):
-                        shutil.copy(Path(tmp) / log, kept / log)
-                    print(f"  round {i + 1} was slow: logs kept in {kept}")
+                h.restore()
+                r = one_round(h, i, args.rate)
             finally:
                 h.restore()
-        rtos.append(rto)
-        sent, lost = sent + accepted, lost + missing
-        print(f"  round {i + 1}: RTO {rto:.2f} s, {accepted} accepted, {missing} not readable",
-              flush=True)  # fmt: skip
-    p95 = statistics.quantiles(rtos, n=20, method="inclusive")[-1] if len(rtos) > 1 else rtos[0]
-    print(f"RTO (crash -> MX served by every authoritative server): "
-          f"p50 {statistics.median(rtos):.2f} s, p95 {p95:.2f} s, max {max(rtos):.2f} s "
-          f"(detection window {window:g} s; target p95 <= {window + 1:g} s)")  # fmt: skip
+        rounds.append(r)
+        client = f"{r.client:.1f} s" if r.client is not None else "never"
+        print(f"  round {i + 1}: authoritative {r.authoritative:.2f} s, inbound "
+              f"{r.inbound:.2f} s, client {client}, {r.accepted} accepted, "
+              f"{r.missing} not readable", flush=True)  # fmt: skip
+    auth = [r.authoritative for r in rounds]
+    inbound = [r.inbound for r in rounds if r.inbound is not None and r.inbound == r.inbound]
+    client = [r.client for r in rounds if r.client is not None]
+    delays = sorted(d for r in rounds for d in r.delays)
+    lost, sent = sum(r.missing for r in rounds), sum(r.accepted for r in rounds)
+    print(
+        f"authoritative RTO (crash -> new MX at every authoritative server): "
+        f"p50 {statistics.median(auth):.2f} s, p95 {p95(auth):.2f} s, max {max(auth):.2f} s"
+    )
+    if inbound:
+        print(
+            f"inbound RTO (crash -> first message handed to sender after it readable on "
+            f"mx2): p50 {statistics.median(inbound):.2f} s, p95 {p95(inbound):.2f} s, max "
+            f"{max(inbound):.2f} s (target p95 <= {window + 5:g} s)"
+        )
+    if delays:
+        print(
+            f"delay of the {len(delays)} messages accepted during the outage: p50 "
+            f"{statistics.median(delays):.1f} s, p95 {p95(delays):.1f} s, max "
+            f"{max(delays):.1f} s (1 s resolution)"
+        )
+    if client:
+        print(
+            f"client RTO (crash -> a user behind the cache reads new mail): p50 "
+            f"{statistics.median(client):.1f} s, p95 {p95(client):.1f} s, max "
+            f"{max(client):.1f} s in {len(client)} of {len(rounds)} rounds (target p95 <= "
+            f"{window + client_ttl + DNS_ALLOWANCE_S:g} s)"
+        )
     print(
         f"RPO: {lost} of {sent} accepted messages not readable on the new primary after "
         "the old one was recovered and resynced (target 0)"
     )
-    return 0 if lost == 0 else 1
+    return 0 if lost == 0 and len(client) == len(rounds) else 1
 
 
 if __name__ == "__main__":
