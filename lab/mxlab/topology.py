@@ -34,7 +34,7 @@ TSIG_ALGORITHM = "hmac-sha256"
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    role: str  # dns-primary | dns-secondary | mail | sender
+    role: str  # dns-primary | dns-secondary | mail | sender | backup
     host_octet: int
     layer: str  # "" for the bare base image, else the name of an image layer on top
 
@@ -73,6 +73,9 @@ HOSTS: tuple[HostSpec, ...] = (
     HostSpec("mx1", "mail", 21, ""),
     HostSpec("mx2", "mail", 22, ""),
     HostSpec("sender", "sender", 31, ""),
+    # An off-site backup target: sshd with a chrooted SFTP-only account (the mail deploy's
+    # restic repository lives there).
+    HostSpec("backup", "backup", 41, ""),
 )
 
 # Layers built on top of the base image, each a list of Debian packages.

@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator.config.fields import Reader
 from orchestrator.config.secrets import Secret
 from orchestrator.deploy import dkim, tlscerts
+from orchestrator.deploy.backup_spec import BackupSpec, load_backup
 from orchestrator.errors import ConfigError
 
 ROLES = ("primary", "standby")
@@ -53,6 +54,7 @@ SHARED_FIELDS = (
     "mail_tls_ca",
     "postfix_message_size_limit",
     "dovecot_mail_max_userip_connections",
+    "mail_backup",
 )
 
 
@@ -96,6 +98,7 @@ class MailPair:
     dkim_key: Secret
     tunables: Tunables
     tls_ca: Path | None = None  # CA bundle the hosts verify each other with (None: system's)
+    backup: BackupSpec | None = None  # None: the inventory configures no backups
 
     @property
     def hosts(self) -> tuple[MailHost, MailHost]:
@@ -194,6 +197,7 @@ def load_pair(
         ),
     )
     tls_ca = _read_ca_bundle(shared.get("mail_tls_ca"), problems, check_files)
+    backup = load_backup(shared.get("mail_backup"), problems)
     if check_files and client_name:
         for h, paths_given in read:
             if h.fqdn and paths_given:
@@ -218,6 +222,7 @@ def load_pair(
         dkim_key=dkim_key,
         tunables=tunables,
         tls_ca=tls_ca,
+        backup=backup,
     )
 
 
