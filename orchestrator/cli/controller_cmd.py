@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from orchestrator.api.server import HttpService, Route, json_reply
+from orchestrator.backup.watch import BackupCollector, BackupWatch, cached_health
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller.journal import Journal
@@ -112,6 +113,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             print(controller.cycle())
             return 0
         stop = _stop_on_signals()
+        backups = BackupWatch(config, _journal(config))  # its own journal connection
+        controller.metrics.registry.register(BackupCollector(backups))
+        backups.start(stop)
         service = api_service(config, controller).start()
         try:
             controller.run_forever(stop)
@@ -152,6 +156,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     live["last_decision"] = None if last is None else {"at": last.at, "outcome": last.subject,
                                                        "reason": last.reason}  # fmt: skip
     live["runs"] = [r.__dict__ for r in journal.runs()[-5:]]
+    backup = cached_health(config.pair.state_dir)
+    live["backup"] = None if backup is None else backup.as_dict()
     if args.json:
         print(json.dumps(live, indent=2, default=str))
         return 0
@@ -167,6 +173,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"last decision ({d['at']}): {d['outcome']}: {d['reason']}")
     for run in live["runs"]:
         print(f"run {run['run_id']}: {run['from_host']} -> {run['to_host']} {run['status']}")
+    if backup is not None:
+        drill = backup.drill_result or "never run"
+        print(f"{'ALERT: ' if backup.stale else ''}backups: {backup.why}; last drill: {drill}")
     return 0
 
 
