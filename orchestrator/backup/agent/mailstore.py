@@ -29,13 +29,16 @@ class StoreError(Exception):
     pass
 
 
-def doveadm(*args: str, timeout: float = 3600) -> str:
-    proc = subprocess.run(
-        ["doveadm", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+def doveadm_bytes(*args: str, timeout: float = 3600) -> bytes:
+    proc = subprocess.run(["doveadm", *args], capture_output=True, timeout=timeout, check=False)
     if proc.returncode != 0:
-        raise StoreError(f"doveadm {args[0]} failed (rc {proc.returncode}): {proc.stderr.strip()}")
+        error = proc.stderr.decode("utf-8", "replace").strip()
+        raise StoreError(f"doveadm {args[0]} failed (rc {proc.returncode}): {error}")
     return proc.stdout
+
+
+def doveadm(*args: str, timeout: float = 3600) -> str:
+    return doveadm_bytes(*args, timeout=timeout).decode("utf-8", "replace")
 
 
 def users() -> list[str]:
@@ -77,8 +80,9 @@ def separator() -> str:
 
 
 def message_key(raw: bytes) -> str:
-    """A message's identity for restores and drills: SHA-256 of its bytes, line ends as LF."""
-    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+    """A message's identity for restores and drills: SHA-256 of its bytes, line ends as LF
+    and trailing line ends dropped (Dovecot stores LF; doveadm's output may add one)."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n").rstrip(b"\n")).hexdigest()
 
 
 def maildir_files(mailbox_dir: Path) -> Iterator[Path]:
@@ -101,20 +105,57 @@ def maildir_keys(mailbox_dir: Path) -> Counter[str]:
     return Counter(message_key(p.read_bytes()) for p in maildir_files(mailbox_dir))
 
 
+def _pager_texts(raw: bytes) -> list[bytes] | None:
+    """Message texts from `doveadm -f pager fetch text` (records end with a form feed line);
+    None when the output does not split cleanly (a message holding such a line)."""
+    if not raw:
+        return []
+    records = raw.split(b"\f\n")
+    if records and not records[-1].strip():
+        records.pop()
+    if not all(r.startswith(b"text:\n") for r in records):
+        return None
+    return [r[len(b"text:\n") :] for r in records]
+
+
 def live_messages(user: str, mailbox: str) -> list[tuple[str, int]]:
-    """(key, saved unix time) of every message in a live mailbox; [] when it does not exist."""
+    """(key, saved unix time) of every message in a live mailbox; [] when it does not exist.
+
+    Raw bytes, never doveadm's JSON: JSON output replaces 8-bit bytes, which would make an
+    8-bit message never match its own backup."""
     try:
-        out = doveadm(
-            "-f", "json", "fetch", "-u", user, "date.saved.unixtime text", "mailbox", mailbox
+        listing = doveadm(
+            "-f", "json", "fetch", "-u", user, "uid date.saved.unixtime", "mailbox", mailbox
         )
     except StoreError as exc:
         if "doesn't exist" in str(exc) or "not found" in str(exc).lower():
             return []
         raise
-    rows = json.loads(out or "[]")
+    rows = json.loads(listing or "[]")
+    if not rows:
+        return []
+    texts = _pager_texts(
+        doveadm_bytes("-f", "pager", "fetch", "-u", user, "text", "mailbox", mailbox)
+    )
+    if texts is None or len(texts) != len(rows):
+        texts = []
+        for row in rows:  # one by one: slower, unambiguous
+            one = doveadm_bytes(
+                "-f",
+                "pager",
+                "fetch",
+                "-u",
+                user,
+                "text",
+                "mailbox",
+                mailbox,
+                "uid",
+                str(row["uid"]),
+            )
+            texts.append(one[len(b"text:\n") :].removesuffix(b"\f\n"))
     return [
-        (message_key(r["text"].encode("utf-8", "surrogateescape")), int(r["date.saved.unixtime"]))
-        for r in rows
+        (message_key(text), int(row["date.saved.unixtime"]))
+        for text, row in zip(texts, rows, strict=True)
     ]
 
 
