@@ -97,20 +97,20 @@ def test_second_restore_drops_what_the_destination_holds(tmp_path: Path) -> None
     assert mailstore.maildir_mailboxes(tmp_path) == ["INBOX"]
 
 
-# `doveadm -f pager fetch text` on Dovecot 2.3.19 (lab mx1), one 8-bit message and one
+# `doveadm -f pager fetch "uid text"` on Dovecot 2.3.19 (lab mx1), one 8-bit message and one
 # ending in a blank line, as captured.
 PAGER = (
-    b"text:\nFrom: a@b\nSubject: 8bit\n\nlatin1 \xe9t\xe9 \xff and utf8 \xc3\xa9 ctrl "
-    b"\x01\x02 tab\t end\n\f\ntext:\nFrom: a@b\nSubject: second\n\nbody\n\n"
+    b"uid: 1\ntext:\nFrom: a@b\nSubject: 8bit\n\nlatin1 \xe9t\xe9 \xff and utf8 \xc3\xa9 ctrl "
+    b"\x01\x02 tab\t end\n\f\nuid: 2\ntext:\nFrom: a@b\nSubject: second\n\nbody\n\n"
 )
 
 
 def test_pager_output_splits_into_raw_messages() -> None:
     texts = mailstore._pager_texts(PAGER)
-    assert texts is not None and len(texts) == 2
-    assert b"\xe9t\xe9 \xff" in texts[0]  # 8-bit bytes intact (JSON output would lose them)
+    assert texts is not None and sorted(texts) == [1, 2]
+    assert b"\xe9t\xe9 \xff" in texts[1]  # 8-bit bytes intact (JSON output would lose them)
     # the same key as the Maildir file the backup holds (stored with CRLF or LF)
     on_disk = b"From: a@b\r\nSubject: second\r\n\r\nbody\r\n\r\n"
-    assert mailstore.message_key(texts[1]) == mailstore.message_key(on_disk)
-    assert mailstore._pager_texts(b"") == []
-    assert mailstore._pager_texts(b"text:\nA\n\f\nnot a record\n") is None
+    assert mailstore.message_key(texts[2]) == mailstore.message_key(on_disk)
+    assert mailstore._pager_texts(b"") == {}
+    assert mailstore._pager_texts(b"uid: 1\ntext:\nA\n\f\nnot a record\n") is None

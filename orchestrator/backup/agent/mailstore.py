@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -105,17 +106,22 @@ def maildir_keys(mailbox_dir: Path) -> Counter[str]:
     return Counter(message_key(p.read_bytes()) for p in maildir_files(mailbox_dir))
 
 
-def _pager_texts(raw: bytes) -> list[bytes] | None:
-    """Message texts from `doveadm -f pager fetch text` (records end with a form feed line);
-    None when the output does not split cleanly (a message holding such a line)."""
+_RECORD = re.compile(rb"^uid: (\d+)\ntext:\n", re.S)
+
+
+def _pager_texts(raw: bytes) -> dict[int, bytes] | None:
+    """{uid: message text} from `doveadm -f pager fetch "uid text"` (with two fields or
+    more, records are separated by a form feed line); None when the output does not split
+    cleanly (a message holding such a line)."""
     if not raw:
-        return []
-    records = raw.split(b"\f\n")
-    if records and not records[-1].strip():
-        records.pop()
-    if not all(r.startswith(b"text:\n") for r in records):
-        return None
-    return [r[len(b"text:\n") :] for r in records]
+        return {}
+    texts: dict[int, bytes] = {}
+    for record in raw.split(b"\f\n"):
+        match = _RECORD.match(record)
+        if match is None:
+            return None
+        texts[int(match.group(1))] = record[match.end() :]
+    return texts
 
 
 def live_messages(user: str, mailbox: str) -> list[tuple[str, int]]:
@@ -134,29 +140,15 @@ def live_messages(user: str, mailbox: str) -> list[tuple[str, int]]:
     rows = json.loads(listing or "[]")
     if not rows:
         return []
-    texts = _pager_texts(
-        doveadm_bytes("-f", "pager", "fetch", "-u", user, "text", "mailbox", mailbox)
-    )
-    if texts is None or len(texts) != len(rows):
-        texts = []
+    fetch = ("-f", "pager", "fetch", "-u", user, "uid text", "mailbox", mailbox)
+    texts = _pager_texts(doveadm_bytes(*fetch))
+    if texts is None or {int(r["uid"]) for r in rows} - set(texts):
+        texts = {}
         for row in rows:  # one by one: slower, unambiguous
-            one = doveadm_bytes(
-                "-f",
-                "pager",
-                "fetch",
-                "-u",
-                user,
-                "text",
-                "mailbox",
-                mailbox,
-                "uid",
-                str(row["uid"]),
-            )
-            texts.append(one[len(b"text:\n") :].removesuffix(b"\f\n"))
-    return [
-        (message_key(text), int(row["date.saved.unixtime"]))
-        for text, row in zip(texts, rows, strict=True)
-    ]
+            one = doveadm_bytes(*fetch, "uid", str(row["uid"])).removesuffix(b"\f\n")
+            match = _RECORD.match(one)
+            texts[int(row["uid"])] = one[match.end() :] if match else one
+    return [(message_key(texts[int(r["uid"])]), int(r["date.saved.unixtime"])) for r in rows]
 
 
 def live_mailboxes(user: str) -> list[str]:
