@@ -67,5 +67,18 @@ mail = (
         # <selector>._domainkey.<domain>.
         "mail_dkim_selector": "mail2026",
         "mail_dkim_key": "file:/etc/mxctl/secrets/dkim.key",
+        # Backups (restic): every mailbox plus what rebuilds a host, from the current
+        # primary, encrypted and incremental, to a target that is not one of the pair.
+        # Leave it out for no backups. Targets: "sftp:USER@HOST:/path", "/local/path",
+        # "s3:https://HOST/BUCKET/path" (then s3_access_key_id / s3_secret_access_key).
+        "mail_backup": {
+            "target": "sftp:mxbackup@backup.example.net:/repo",
+            "password": "file:/etc/mxctl/secrets/restic",  # keep a copy off the pair!
+            "ssh_key": "file:/etc/mxctl/secrets/backup-ssh-key",
+            "ssh_known_hosts": "backup.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyOfTheTarget",
+            "interval": "1h",  # the RPO; 5/10/15/20/30min or 1/2/3/4/6/8/12/24h, on the clock
+            "max_age": "3h",  # alert when the last good backup is older
+            "keep": {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12},
+        },
     },
 )
