@@ -20,6 +20,7 @@ class BackupHealth:
     drill_at: str | None
     drill_failed_mailboxes: tuple[str, ...]
     why: str
+    configured: bool = True  # False: neither host has the backup agent (no mail_backup)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +48,20 @@ def _newest(states: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str | No
 def assess(
     states: Mapping[str, Mapping[str, Any]], now: dt.datetime, default_max_age_s: int = 8100
 ) -> BackupHealth:
+    if states and all(s.get("installed") is False for s in states.values()):
+        return BackupHealth(
+            None,
+            None,
+            None,
+            None,
+            False,
+            None,
+            None,
+            None,
+            (),
+            "not configured (no mail_backup in the inventory)",
+            configured=False,
+        )
     host, good = _newest(states, "last_good")
     _, attempt = _newest(states, "last_attempt")
     _, drill = _newest(states, "last_drill")

@@ -73,11 +73,16 @@ def primary(config: MxctlConfig) -> SshTarget:
 
 
 def read_states(config: MxctlConfig, timeout: float = 5.0) -> dict[str, dict[str, Any]]:
-    """{host: agent state} of both hosts; a host that cannot be read maps to {"error": ...}."""
+    """{host: agent state} of both hosts; {"installed": False} where the deploy put no agent
+    (no mail_backup), {"error": ...} where the host cannot be read."""
     states: dict[str, dict[str, Any]] = {}
+    command = (
+        f"if [ -x {AGENT_COMMAND} ]; then cat {STATE_FILE} 2>/dev/null || echo '{{}}'; "
+        "else echo '{\"installed\": false}'; fi"
+    )
     for target in pair_targets(config):
         try:
-            result = run_remote(target, f"cat {STATE_FILE} 2>/dev/null || echo '{{}}'", timeout)
+            result = run_remote(target, command, timeout)
             states[target.name] = json.loads(result.stdout or "{}")
         except (RemoteError, ValueError) as exc:
             states[target.name] = {"error": str(exc)}

@@ -116,7 +116,7 @@ class BackupCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         h = self.watch.latest
-        if h is None:
+        if h is None or not h.configured:
             return
         if h.age_s is not None:
             yield GaugeMetricFamily(

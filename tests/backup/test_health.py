@@ -50,6 +50,13 @@ def test_assess(states: dict[str, Any], stale: bool, host: str | None, why: str)
     assert h.stale is stale and h.last_good_host == host and why in h.why, h.why
 
 
+def test_no_agent_on_either_host_is_not_configured_not_stale() -> None:
+    h = health.assess({"mx1": {"installed": False}, "mx2": {"installed": False}}, NOW)
+    assert not h.configured and not h.stale and "not configured" in h.why
+    half = health.assess({"mx1": {"installed": False}, "mx2": {}}, NOW)
+    assert half.configured and half.stale
+
+
 class Hooks(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, Any]]] = []
 
