@@ -6,6 +6,9 @@ the lab host `backup` (a chrooted SFTP-only account), the real `mxctl backup` CL
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -19,8 +22,10 @@ from mxlab.state import LabState
 from orchestrator.deploy import runner
 from tests.backup.lab_helpers import (
     ALICE,
+    config_path,
     delete_all,
     mxctl,
+    on_host,
     subjects,
     tamper_with_repository,
     untamper,
@@ -139,3 +144,36 @@ def test_both_hosts_destroyed_new_pair_restored_from_backup_alone(pair: LabState
     wait_until(lambda: Counter(subjects(pair, "mx2", "INBOX", prefix)) ==
                Counter(subjects(pair, "mx1", "INBOX", prefix)), 60,
                "the restored mail replicated to the new standby")  # fmt: skip
+
+
+def agent_run(host: str) -> dict[str, object]:
+    proc = control.exec_in(host, ["/usr/local/sbin/mxctl-backup", "run"], capture=True)
+    return dict(json.loads(proc.stdout))
+
+
+def dns_mx(host: str) -> None:
+    argv = [sys.executable, "-m", "orchestrator.cli.main", "dns", "apply", "--mx",
+            f"{host}.example.test", "--yes", "--config", str(config_path())]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_backups_follow_the_mx_and_never_run_on_a_fenced_host(pair: LabState) -> None:
+    try:
+        dns_mx("mx2")
+        wait_until(lambda: agent_run("mx1")["result"] == "skipped", 30, "mx1 to stand down")
+        on_mx2 = agent_run("mx2")
+        assert on_mx2["result"] == "ok", on_mx2
+        _, listed = mxctl("list")
+        newest = listed["snapshots"][-1]
+        assert newest["short_id"] == on_mx2["snapshot"]
+        assert newest["hostname"] == "mail.example.test"  # one lineage for the pair
+    finally:
+        dns_mx("mx1")
+    wait_until(lambda: agent_run("mx1")["result"] == "ok", 30, "mx1 to back up again")
+    on_host("mx1", "mkdir -p /etc/mxctl && touch /etc/mxctl/fenced")
+    try:
+        fenced = agent_run("mx1")
+        assert fenced["result"] == "skipped" and "fenced" in str(fenced["why"]), fenced
+    finally:
+        on_host("mx1", "rm -f /etc/mxctl/fenced")
