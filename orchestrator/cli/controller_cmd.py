@@ -21,6 +21,8 @@ from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
 from orchestrator.controller.switching import controller_lock
 from orchestrator.controller.witness import Witness
+from orchestrator.drills.record import DrillCollector
+from orchestrator.drills.record import last_result as last_drill_result
 
 REQUIRED = ("dns", "pair", "ssh", "probes")
 OPERATOR_ACTIONS = ("ack", "pause", "resume")
@@ -115,6 +117,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         stop = _stop_on_signals()
         backups = BackupWatch(config, _journal(config))  # its own journal connection
         controller.metrics.registry.register(BackupCollector(backups))
+        controller.metrics.registry.register(DrillCollector(config.pair.state_dir))
         backups.start(stop)
         service = api_service(config, controller).start()
         try:
@@ -158,6 +161,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     live["runs"] = [r.__dict__ for r in journal.runs()[-5:]]
     backup = cached_health(config.pair.state_dir)
     live["backup"] = None if backup is None else backup.as_dict()
+    live["failover_drill"] = last_drill = last_drill_result(config.pair.state_dir)
     if args.json:
         print(json.dumps(live, indent=2, default=str))
         return 0
@@ -176,6 +180,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if backup is not None:
         drill = backup.drill_result or "never run"
         print(f"{'ALERT: ' if backup.stale else ''}backups: {backup.why}; last drill: {drill}")
+    if last_drill is not None:
+        print(
+            f"last failover drill ({last_drill['at'][:19]}): {last_drill['result']}: "
+            f"{last_drill['why']}"
+        )
     return 0
 
 

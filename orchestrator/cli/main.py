@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.controller_cmd",
     "orchestrator.cli.maintenance_cmd",
     "orchestrator.cli.backup_cmd",
+    "orchestrator.cli.drill_cmd",
 ]
 
 PLUGIN_GROUP = "mxctl.commands"
