@@ -51,12 +51,14 @@ def keys(*names: str) -> Counter[str]:
          "restore failed: ciphertext"),
         # fewer files came back than the manifest listed
         (3, keys("a", "b"), [("a", 5), ("b", 6)], [], False, "the backup listed 3"),
+        # the manifest was unreadable: the tree still lists the mailbox, counts unknown
+        (None, keys("a", "b"), [("a", 5), ("b", 6)], [], True, "2/2"),
         # duplicates count: two identical old messages, one in the backup
         (1, keys("a"), [("a", 5), ("a", 6)], [], False, "1 messages saved before"),
     ],
 )  # fmt: skip
 def test_drill_verdict(
-    manifest: int,
+    manifest: int | None,
     backup: Counter[str],
     live: list[tuple[str, int]],
     errors: list[str],

@@ -11,7 +11,7 @@ from typing import Any
 class MailboxVerdict:
     user: str
     mailbox: str
-    in_manifest: int  # messages the backup says it holds
+    in_manifest: int | None  # messages the backup's manifest lists (None: unreadable)
     restored: int  # messages restored from it
     live_before: int  # live messages saved before the backup began
     matched: int  # of those, found in the backup with identical bytes
@@ -21,12 +21,15 @@ class MailboxVerdict:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.missing == 0 and self.restored == self.in_manifest
+        listed = self.in_manifest is None or self.restored == self.in_manifest
+        return not self.errors and self.missing == 0 and listed
 
     def why(self) -> str:
         if self.errors:
-            return f"restore failed: {self.errors[0]}"
-        if self.restored != self.in_manifest:
+            # a message that cannot be restored says more than one of Dovecot's index files
+            messages = [e for e in self.errors if "/cur/" in e or "/new/" in e]
+            return f"restore failed ({len(self.errors)} errors): {(messages or self.errors)[0]}"
+        if self.in_manifest is not None and self.restored != self.in_manifest:
             return f"restored {self.restored} messages, the backup listed {self.in_manifest}"
         if self.missing:
             return f"{self.missing} messages saved before the backup are missing or altered in it"
@@ -39,7 +42,7 @@ class MailboxVerdict:
 def verdict(
     user: str,
     mailbox: str,
-    in_manifest: int,
+    in_manifest: int | None,
     backup: Counter[str],
     live: list[tuple[str, int]],
     staged_at: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -166,14 +167,35 @@ def restore(
     }
 
 
+def _epoch(text: str) -> int:
+    """restic's snapshot time (nanoseconds, Z or offset) as Unix seconds."""
+    trimmed = re.sub(r"\.\d+", "", text).replace("Z", "+00:00")
+    return int(dt.datetime.fromisoformat(trimmed).timestamp())
+
+
+def snapshot_contents(
+    settings: AgentSettings, snap: dict[str, Any]
+) -> tuple[dict[str, dict[str, int | None]], int, str | None]:
+    """(user -> mailbox -> messages it holds, when staging began, a problem): from the
+    backup's manifest, else from the snapshot's tree (counts unknown) and the problem."""
+    try:
+        manifest = json.loads(restic.dump(settings, snap["short_id"], str(MANIFEST)))
+        return manifest["mailboxes"], int(manifest["staged_at"]), None
+    except (restic.ResticError, ValueError, KeyError) as exc:
+        problem = f"the backup's manifest cannot be read: {exc}"
+    boxes: dict[str, dict[str, int | None]] = {}
+    for path in restic.directories(settings, snap["short_id"], str(MAIL_STAGING)):
+        parts = Path(path).relative_to(MAIL_STAGING).parts
+        if len(parts) >= 3 and parts[-1] == "cur":
+            boxes.setdefault(parts[0], {})["/".join(parts[1:-1])] = None
+    return boxes, _epoch(snap["time"]), problem
+
+
 def restore_host(settings: AgentSettings, at: str) -> dict[str, Any]:
     """Disaster recovery: every user's every mailbox back under its own name."""
     snap = find_snapshot(settings, at)
-    manifest = json.loads(restic.dump(settings, snap["short_id"], str(MANIFEST)))
-    results = [
-        restore(settings, user, None, snap["short_id"], "")
-        for user in sorted(manifest["mailboxes"])
-    ]
+    contents, _, _ = snapshot_contents(settings, snap)
+    results = [restore(settings, user, None, snap["short_id"], "") for user in sorted(contents)]
     ok = all(r["result"] == "ok" for r in results)
     return {"result": "ok" if ok else "failed", "snapshot": snap["short_id"], "users": results}
 
@@ -182,18 +204,8 @@ def drill(settings: AgentSettings, at: str, size: int, seed: int) -> dict[str, A
     """Restore a sample of mailboxes into scratch and compare them with the live store."""
     t0 = time.monotonic()
     snap = find_snapshot(settings, at)
-    try:
-        manifest = json.loads(restic.dump(settings, snap["short_id"], str(MANIFEST)))
-    except (restic.ResticError, ValueError) as exc:
-        result = {
-            "result": "failed",
-            "snapshot": snap["short_id"],
-            "mailboxes": [],
-            "why": f"the backup's manifest cannot be read: {exc}",
-        }
-        update_state(last_drill={**result, "time": now().isoformat()})
-        return result
-    everything = [(u, m) for u, boxes in manifest["mailboxes"].items() for m in boxes]
+    contents, staged_at, problem = snapshot_contents(settings, snap)
+    everything = [(u, m) for u, boxes in contents.items() for m in boxes]
     chosen = drillcheck.sample(everything, size, seed)
     mailstore.vmail_dir(SCRATCH)
     verdicts = []
@@ -211,16 +223,16 @@ def drill(settings: AgentSettings, at: str, size: int, seed: int) -> dict[str, A
             drillcheck.verdict(
                 user,
                 mailbox,
-                manifest["mailboxes"][user][mailbox],
+                contents[user][mailbox],
                 backup,
                 live,
-                manifest["staged_at"],
+                staged_at,
                 errors,
             )
         )
     failed = [v for v in verdicts if not v.ok]
     result = {
-        "result": "failed" if failed else "passed",
+        "result": "failed" if failed or problem else "passed",
         "time": now().isoformat(),
         "snapshot": snap["short_id"],
         "snapshot_time": snap["time"],
@@ -231,5 +243,7 @@ def drill(settings: AgentSettings, at: str, size: int, seed: int) -> dict[str, A
         "mailboxes": [v.as_dict() for v in verdicts],
         "seconds": round(time.monotonic() - t0, 2),
     }
+    if problem:
+        result["why"] = problem
     update_state(last_drill={k: v for k, v in result.items() if k != "mailboxes"})
     return result

@@ -121,6 +121,17 @@ def restore(
     return errors
 
 
+def directories(settings: AgentSettings, snapshot: str, under: str) -> list[str]:
+    """Every directory under `under` in the snapshot (from its tree, which restic also keeps
+    in its local cache)."""
+    proc = run(settings, ["ls", "--json", "--recursive", snapshot, under], timeout=600)
+    return [
+        str(node["path"])
+        for node in json_lines(proc.stdout)
+        if node.get("struct_type") == "node" and node.get("type") == "dir"
+    ]
+
+
 def dump(settings: AgentSettings, snapshot: str, path: str) -> str:
     return run(settings, ["dump", snapshot, path], timeout=600).stdout
 
