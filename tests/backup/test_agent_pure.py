@@ -48,7 +48,7 @@ def keys(*names: str) -> Counter[str]:
         (2, keys("a", "x"), [("a", 5), ("b", 6)], [], False, "1 messages saved before"),
         # restic could not restore something
         (2, keys("a"), [("a", 5), ("b", 6)], ["ciphertext verification failed"], False,
-         "restore failed: ciphertext"),
+         "restore failed (1 errors): ciphertext"),
         # fewer files came back than the manifest listed
         (3, keys("a", "b"), [("a", 5), ("b", 6)], [], False, "the backup listed 3"),
         # the manifest was unreadable: the tree still lists the mailbox, counts unknown
