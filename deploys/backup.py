@@ -76,10 +76,33 @@ def scheduled() -> None:
             variables,
         ),
     ]
+    drill_units = (
+        ("Restore drill service", "mxctl-backup-drill.service"),
+        ("Restore drill timer", "mxctl-backup-drill.timer"),
+    )
+    for name, unit in drill_units:
+        path = f"/etc/systemd/system/{unit}"
+        if backup.drill_calendar:
+            units.append(template(name, f"backup/{unit}.j2", path, variables))
+        else:  # `drill: {calendar: off}`
+            units.append(files.file(name=f"{name} removed", path=path, present=False))
     systemd.daemon_reload(name="systemd daemon-reload (backup units)", _if=any_changed(*units))
     systemd.service(
         name="Backup timer enabled", service="mxctl-backup.timer", enabled=True, running=True
     )
+    if backup.drill_calendar:
+        systemd.service(
+            name="Restore drill timer enabled",
+            service="mxctl-backup-drill.timer",
+            enabled=True,
+            running=True,
+        )
+        systemd.service(
+            name="Restore drill timer restarted (new calendar)",
+            service="mxctl-backup-drill.timer",
+            restarted=True,
+            _if=any_changed(*units[2:]),
+        )
     systemd.service(
         name="Backup timer restarted (new interval)",
         service="mxctl-backup.timer",

@@ -79,6 +79,8 @@ mail = (
             "interval": "1h",  # the RPO; 5/10/15/20/30min or 1/2/3/4/6/8/12/24h, on the clock
             "max_age": "3h",  # alert when the last good backup is older
             "keep": {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12},
+            # restore drill on the primary: a sample of mailboxes compared with the live store
+            "drill": {"calendar": "Sun *-*-* 04:30:00", "sample": 5},
         },
     },
 )

@@ -34,6 +34,7 @@ DEFAULT_KEEP = {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12}
 CLOCK_MINUTES = (5, 10, 15, 20, 30)
 CLOCK_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 KNOWN = {
+    "drill",
     "target",
     "password",
     "ssh_key",
@@ -44,6 +45,9 @@ KNOWN = {
     "max_age",
     "keep",
 }
+# The scheduled restore drill (on the primary): weekly, a sample of 5 mailboxes.
+DEFAULT_DRILL = {"calendar": "Sun *-*-* 04:30:00", "sample": "5"}
+_CALENDAR = re.compile(r"^[A-Za-z0-9*,./:~ -]{1,64}$")
 _SPAN = re.compile(r"^(\d+)\s*(min|m|h|d)$")
 _SPAN_UNITS = {"min": 60, "m": 60, "h": 3600, "d": 86400}
 _SFTP = re.compile(
@@ -72,6 +76,8 @@ class BackupSpec:
     ssh_known_hosts: str = ""
     s3_access_key_id: Secret | None = None
     s3_secret_access_key: Secret | None = None
+    drill_calendar: str = DEFAULT_DRILL["calendar"]  # systemd OnCalendar; "" = no scheduled drill
+    drill_sample: int = 5
 
     def on_calendar(self) -> str:
         """The systemd OnCalendar expression that runs every `interval_s` on the clock."""
@@ -177,6 +183,34 @@ def _keep(value: object, problems: Reader) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+def _drill(value: object, problems: Reader) -> tuple[str, int]:
+    """The scheduled restore drill: {calendar: systemd OnCalendar or "off", sample: N}."""
+    where = f"{FIELD}.drill"
+    if value is None:
+        return DEFAULT_DRILL["calendar"], int(DEFAULT_DRILL["sample"])
+    if not isinstance(value, Mapping):
+        problems.problem(
+            where, 'must be a mapping like {calendar: "Sun *-*-* 04:30:00", sample: 5}'
+        )
+        return "", 0
+    for key in sorted(set(value) - {"calendar", "sample"}):
+        problems.problem(f"{where}.{key}", "unknown setting (known: calendar, sample)")
+    calendar = value.get("calendar", DEFAULT_DRILL["calendar"])
+    if calendar == "off":
+        calendar = ""
+    elif not isinstance(calendar, str) or not _CALENDAR.match(calendar):
+        problems.problem(
+            f"{where}.calendar",
+            f"{calendar!r}: a systemd calendar expression (e.g. daily, Sun *-*-* 04:30:00) or off",
+        )
+        calendar = ""
+    sample = value.get("sample", int(DEFAULT_DRILL["sample"]))
+    if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample <= 10_000:
+        problems.problem(f"{where}.sample", f"{sample!r}: mailboxes per drill, 0 (all) to 10000")
+        sample = 5
+    return calendar, sample
+
+
 def load_backup(value: object, problems: Reader) -> BackupSpec | None:
     """The backup settings, or None when the inventory has none (no backup unit)."""
     if value is None:
@@ -224,7 +258,10 @@ def load_backup(value: object, problems: Reader) -> BackupSpec | None:
         s3_secret = _secret(value, "s3_secret_access_key", problems, "for an s3 target")
     if target is None or password is None:
         return None
+    drill_calendar, drill_sample = _drill(value.get("drill"), problems)
     return BackupSpec(
+        drill_calendar=drill_calendar,
+        drill_sample=drill_sample,
         target=target,
         password=password,
         interval_s=interval,

@@ -83,4 +83,9 @@ def s3_env(backup: BackupSpec) -> str:
 
 
 def timer_vars(backup: BackupSpec) -> dict[str, object]:
-    return {"interval_s": backup.interval_s, "on_calendar": backup.on_calendar()}
+    return {
+        "interval_s": backup.interval_s,
+        "on_calendar": backup.on_calendar(),
+        "drill_calendar": backup.drill_calendar,
+        "drill_sample": backup.drill_sample,
+    }

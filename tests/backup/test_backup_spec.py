@@ -65,6 +65,13 @@ def problems(tmp: Path, **overrides: Any) -> list[str]:
         ({"keep": {"daily": 0}}, "mail_backup.keep", "keeps nothing"),
         ({"keep": [1, 2]}, "mail_backup.keep", "mapping"),
         ({"schedule": "hourly"}, "mail_backup.schedule", "unknown setting"),
+        (
+            {"drill": {"calendar": "daily\nExecStart=/bin/sh"}},
+            "mail_backup.drill.calendar",
+            "systemd calendar",
+        ),
+        ({"drill": {"sample": -1}}, "mail_backup.drill.sample", "0 (all)"),
+        ({"drill": {"every": "1d"}}, "mail_backup.drill.every", "unknown setting"),
     ],
 )
 def test_bad_backup_settings_name_their_field(
@@ -121,6 +128,17 @@ def test_good_settings_become_the_agent_settings_and_timer(tmp_path: Path) -> No
 def test_interval_runs_on_the_clock(tmp_path: Path, interval: str, calendar: str) -> None:
     pair = load_pair(with_backup(tmp_path, interval=interval), environ={})
     assert pair.backup is not None and pair.backup.on_calendar() == calendar
+
+
+def test_scheduled_restore_drill(tmp_path: Path) -> None:
+    pair = load_pair(with_backup(tmp_path), environ={})
+    assert pair.backup is not None
+    assert (pair.backup.drill_calendar, pair.backup.drill_sample) == ("Sun *-*-* 04:30:00", 5)
+    pair = load_pair(with_backup(tmp_path, drill={"calendar": "off"}), environ={})
+    assert pair.backup is not None and pair.backup.drill_calendar == ""
+    pair = load_pair(with_backup(tmp_path, drill={"calendar": "daily", "sample": 0}), environ={})
+    assert pair.backup is not None
+    assert backupfiles.timer_vars(pair.backup)["drill_calendar"] == "daily"
 
 
 def test_local_and_s3_targets(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("drill", help="restore a sample into scratch and compare with live")
     dr.add_argument("--at", default="latest")
     dr.add_argument("--sample", type=int, default=0)
-    dr.add_argument("--seed", type=int, default=0)
+    dr.add_argument("--seed", type=int, default=-1, help="sample seed (default: the day)")
+    dr.add_argument("--if-primary", action="store_true", help="skip on the standby (timer)")
     rc = sub.add_parser("restic", help="run restic with this host's repository settings")
     rc.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -75,7 +76,11 @@ def _dispatch(args: argparse.Namespace, settings: AgentSettings) -> dict[str, An
     if args.command == "restore-host":
         return jobs.restore_host(settings, args.at)
     if args.command == "drill":
-        return jobs.drill(settings, args.at, args.sample, args.seed)
+        role = current_role(settings.fqdn, settings.mx_domain)
+        if args.if_primary and not role.primary:
+            return {"result": "skipped", "why": f"not the primary: {role.why}"}
+        seed = args.seed if args.seed >= 0 else jobs.now().toordinal()
+        return jobs.drill(settings, args.at, args.sample, seed)
     raise AssertionError(args.command)
 
 
