@@ -75,7 +75,9 @@ mail = (
             "target": "sftp:mxbackup@backup.example.net:/repo",
             "password": "file:/etc/mxctl/secrets/restic",  # keep a copy off the pair!
             "ssh_key": "file:/etc/mxctl/secrets/backup-ssh-key",
-            "ssh_known_hosts": "backup.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyOfTheTarget",
+            "ssh_known_hosts": (
+                "backup.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyOfTheTarget"
+            ),
             "interval": "1h",  # the RPO; 5/10/15/20/30min or 1/2/3/4/6/8/12/24h, on the clock
             "max_age": "3h",  # alert when the last good backup is older
             "keep": {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12},
