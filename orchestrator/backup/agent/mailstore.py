@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,11 +59,25 @@ def vmail_dir(path: Path) -> Path:
     return path
 
 
+LOCK_RETRIES = 3
+LOCK_RETRY_PAUSE = 15.0
+
+
 def stage(user: str, root: Path) -> None:
-    """Make `root` an exact copy of the user's mailboxes (incremental: only changes move)."""
+    """Make `root` an exact copy of the user's mailboxes (incremental: only changes move).
+
+    A mailbox being replicated at that moment holds its sync lock; doveadm waits 30 s for
+    it, and the copy is tried again a few times before the backup fails (and alerts)."""
     for d in (root.parent.parent, root.parent, root):
         vmail_dir(d)
-    doveadm("backup", "-u", user, location(root))
+    for attempt in range(LOCK_RETRIES):
+        try:
+            doveadm("backup", "-u", user, location(root))
+            return
+        except StoreError as exc:
+            if "Failed to lock mailbox" not in str(exc) or attempt == LOCK_RETRIES - 1:
+                raise
+            time.sleep(LOCK_RETRY_PAUSE)
 
 
 def _doveconf(key: str) -> str:
