@@ -6,7 +6,18 @@ only in their own name and their replication peer. The inventory is validated, a
 secret resolved on this machine, before any operation is planned on any host.
 """
 
-from mxctl_deploys import base, dkim, dovecot, firewall, guard, postfix, replication, tls, users
+from mxctl_deploys import (
+    backup,
+    base,
+    dkim,
+    dovecot,
+    firewall,
+    guard,
+    postfix,
+    replication,
+    tls,
+    users,
+)
 from mxctl_deploys.common import is_mail_host, mail_pair
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -35,3 +46,4 @@ def apply() -> None:
     dovecot_started = dovecot.imap_and_lmtp(reload_on=[*tls_ops, *peer_ca_ops, *replication_ops])
     postfix.smtp(reload_on=[*tls_ops, *mailbox_ops])
     replication.resync(after=[dovecot_started, *replication_ops])
+    backup.scheduled()

@@ -77,5 +77,22 @@ mail = (
         # (mxctl-guard) asks them every second where the MX and mail_client_name point and
         # closes its client ports when they name the other host after a failover.
         "mail_nameservers": ["203.0.113.53", "203.0.113.54"],
+        # Backups (restic): every mailbox plus what rebuilds a host, from the current
+        # primary, encrypted and incremental, to a target that is not one of the pair.
+        # Leave it out for no backups. Targets: "sftp:USER@HOST:/path", "/local/path",
+        # "s3:https://HOST/BUCKET/path" (then s3_access_key_id / s3_secret_access_key).
+        "mail_backup": {
+            "target": "sftp:mxbackup@backup.example.net:/repo",
+            "password": "file:/etc/mxctl/secrets/restic",  # keep a copy off the pair!
+            "ssh_key": "file:/etc/mxctl/secrets/backup-ssh-key",
+            "ssh_known_hosts": (
+                "backup.example.net ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyOfTheTarget"
+            ),
+            "interval": "1h",  # the RPO; 5/10/15/20/30min or 1/2/3/4/6/8/12/24h, on the clock
+            "max_age": "3h",  # alert when the last good backup is older
+            "keep": {"last": 3, "hourly": 24, "daily": 7, "weekly": 4, "monthly": 12},
+            # restore drill on the primary: a sample of mailboxes compared with the live store
+            "drill": {"calendar": "Sun *-*-* 04:30:00", "sample": 5},
+        },
     },
 )

@@ -49,6 +49,12 @@ def register(subparsers: Any) -> None:
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
 
+    rec = lab_sub.add_parser(
+        "recreate", help="destroy a host (its files wiped) and boot a bare one in its place"
+    )
+    rec.add_argument("hosts", nargs="+", metavar="HOST")
+    rec.set_defaults(func=cmd_recreate)
+
     deploy = lab_sub.add_parser(
         "deploy", help="deploy the lab: the mail pair and the outside MTA, DKIM published"
     )
@@ -135,6 +141,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_exec(args: argparse.Namespace) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return control.exec_in(args.host, cmd).returncode
+
+
+def cmd_recreate(args: argparse.Namespace) -> int:
+    from mxlab.recreate import recreate
+
+    with lab.lab_lock(wait=True):
+        for host in args.hosts:
+            print(recreate(host))
+    return 0
 
 
 def cmd_fault(args: argparse.Namespace) -> int:

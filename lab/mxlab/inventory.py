@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mxlab.credentials import ssh_keypair
 from mxlab.state import LabState, load_lab_state, state_dir
 from orchestrator.deploy import dkim, tlscerts
 from orchestrator.errors import LabError
@@ -36,6 +37,7 @@ class LabInventory:
     mail_data: dict[str, Any]
     sender: list[HostEntry]
     sender_data: dict[str, Any] = field(default_factory=dict)
+    backup: list[HostEntry] = field(default_factory=list)
 
 
 def secrets_dir() -> Path:
@@ -72,6 +74,41 @@ def dkim_key_path() -> Path:
 
 def doveadm_password_path() -> Path:
     return secrets_dir() / "mail-doveadm-password"
+
+
+def backup_ssh_key_path() -> Path:
+    return secrets_dir() / "backup-ssh-key"
+
+
+def backup_password_path() -> Path:
+    return secrets_dir() / "backup-repository-password"
+
+
+BACKUP_USER = "mxbackup"  # mxlab.deploys.backuphost's restricted SFTP account
+
+
+def _known_host_line(lab: LabState, name: str) -> str:
+    """The pinned host key of lab host `name`, from the lab's known_hosts file."""
+    for line in Path(lab.known_hosts).read_text().splitlines():
+        if name in line.split(" ", 1)[0].split(","):
+            return line
+    raise LabError(f"{lab.known_hosts} has no key for {name}: rebuild the lab")
+
+
+def _backup_settings(lab: LabState) -> tuple[dict[str, Any], str]:
+    """The pair's `mail_backup` (restic over SFTP to the lab host `backup`) and the public
+    key the target must accept."""
+    target = next(h for h in lab.hosts.values() if h.role == "backup")
+    public_key = ssh_keypair(backup_ssh_key_path(), "mxctl-mail-backup")
+    settings = {
+        "target": f"sftp:{BACKUP_USER}@{target.fqdn}:/repo",
+        "password": ensure_secret_file(backup_password_path(), _password),
+        "ssh_key": f"file:{backup_ssh_key_path()}",
+        "ssh_known_hosts": _known_host_line(lab, target.fqdn),
+        "interval": os.environ.get("MXCTL_LAB_BACKUP_INTERVAL", "1h"),
+        "keep": {"hourly": 24, "daily": 7, "weekly": 4, "monthly": 12},
+    }
+    return settings, public_key
 
 
 def _ssh_data(lab: LabState, address: str) -> dict[str, Any]:
@@ -133,6 +170,15 @@ def build(lab: LabState | None = None) -> LabInventory:
         "mail_tls_ca": lab.ca_cert,
         "mail_nameservers": [ns.address for ns in lab.nameservers()],
     }
+    backup_hosts = [h for h in lab.hosts.values() if h.role == "backup"]
+    backup: list[HostEntry] = []
+    if backup_hosts:
+        secrets_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        mail_data["mail_backup"], public_key = _backup_settings(lab)
+        backup = [
+            (h.name, {**_ssh_data(lab, h.address), "backup_authorized_key": public_key})
+            for h in backup_hosts
+        ]
     sender = [
         (
             h.name,
@@ -144,7 +190,7 @@ def build(lab: LabState | None = None) -> LabInventory:
         )
         for h in senders
     ]
-    return LabInventory(mail=mail, mail_data=mail_data, sender=sender)
+    return LabInventory(mail=mail, mail_data=mail_data, sender=sender, backup=backup)
 
 
 def write_standalone(path: Path, lab: LabState | None = None) -> Path:
@@ -155,6 +201,7 @@ def write_standalone(path: Path, lab: LabState | None = None) -> Path:
         '"""The mxctl lab as plain inventory data, written by `mxctl lab inventory`."""\n\n'
         f"mail = ({pprint.pformat(inv.mail)}, {pprint.pformat(inv.mail_data)})\n"
         f"sender = {pprint.pformat(inv.sender)}\n"
+        f"backup = {pprint.pformat(inv.backup)}\n"
     )
     path.write_text(text)
     return path

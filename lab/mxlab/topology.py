@@ -35,7 +35,7 @@ TSIG_ALGORITHM = "hmac-sha256"
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    role: str  # dns-primary | dns-secondary | resolver | mail | sender | client
+    role: str  # dns-primary | dns-secondary | resolver | mail | sender | client | backup
     host_octet: int
     layer: str  # "" for the bare base image, else the name of an image layer on top
 
@@ -78,6 +78,9 @@ HOSTS: tuple[HostSpec, ...] = (
     # The outside world: a remote MTA, and a mail user's machine (IMAP/submission client).
     HostSpec("sender", "sender", 31, ""),
     HostSpec("client", "client", 32, ""),
+    # An off-site backup target: sshd with a chrooted SFTP-only account (the mail deploy's
+    # restic repository lives there).
+    HostSpec("backup", "backup", 41, ""),
 )
 
 # Layers built on top of the base image, each a list of Debian packages.

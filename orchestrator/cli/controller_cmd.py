@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from orchestrator.api.server import HttpService, Route, json_reply, server_tls
+from orchestrator.backup.watch import BackupCollector, BackupWatch, cached_health
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller import switching
@@ -23,6 +24,8 @@ from orchestrator.controller.observe import client_tls
 from orchestrator.controller.switching import controller_lock
 from orchestrator.controller.witness import Witness
 from orchestrator.deploy.tlscerts import dns_names
+from orchestrator.drills.record import DrillCollector
+from orchestrator.drills.record import last_result as last_drill_result
 
 REQUIRED = ("dns", "pair", "ssh", "probes")
 OPERATOR_ACTIONS = ("ack", "pause", "resume")
@@ -120,6 +123,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
             print(controller.cycle())
             return 0
         stop = _stop_on_signals()
+        backups = BackupWatch(config, _journal(config))  # its own journal connection
+        controller.metrics.registry.register(BackupCollector(backups))
+        controller.metrics.registry.register(DrillCollector(config.pair.state_dir))
+        backups.start(stop)
         service = api_service(config, controller).start()
         try:
             controller.run_forever(stop)
@@ -173,6 +180,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     live["last_decision"] = None if last is None else {"at": last.at, "outcome": last.subject,
                                                        "reason": last.reason}  # fmt: skip
     live["runs"] = [r.__dict__ for r in journal.runs()[-5:]]
+    backup = cached_health(config.pair.state_dir)
+    live["backup"] = None if backup is None else backup.as_dict()
+    live["failover_drill"] = last_drill = last_drill_result(config.pair.state_dir)
     if args.json:
         print(json.dumps(live, indent=2, default=str))
         return 0
@@ -202,6 +212,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"last decision ({d['at']}): {d['outcome']}: {d['reason']}")
     for run in live["runs"]:
         print(f"run {run['run_id']}: {run['from_host']} -> {run['to_host']} {run['status']}")
+    if backup is not None:
+        drill = backup.drill_result or "never run"
+        print(f"{'ALERT: ' if backup.stale else ''}backups: {backup.why}; last drill: {drill}")
+    if last_drill is not None:
+        print(
+            f"last failover drill ({last_drill['at'][:19]}): {last_drill['result']}: "
+            f"{last_drill['why']}"
+        )
     return 0
 
 

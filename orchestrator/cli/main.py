@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "orchestrator.cli.probe_cmd",
     "orchestrator.cli.controller_cmd",
     "orchestrator.cli.maintenance_cmd",
+    "orchestrator.cli.backup_cmd",
+    "orchestrator.cli.drill_cmd",
 ]
 
 PLUGIN_GROUP = "mxctl.commands"

@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator.config.fields import Reader
 from orchestrator.config.secrets import Secret
 from orchestrator.deploy import dkim, tlscerts
+from orchestrator.deploy.backup_spec import BackupSpec, load_backup
 from orchestrator.deploy.guardspec import (
     GUARD_FIELDS,
     GuardSpec,
@@ -61,6 +62,7 @@ SHARED_FIELDS = (
     "postfix_message_size_limit",
     "dovecot_mail_max_userip_connections",
     *GUARD_FIELDS,
+    "mail_backup",
 )
 
 
@@ -106,6 +108,7 @@ class MailPair:
     tunables: Tunables
     guard: GuardSpec
     tls_ca: Path | None = None  # CA bundle the hosts verify each other with (None: system's)
+    backup: BackupSpec | None = None  # None: the inventory configures no backups
 
     @property
     def hosts(self) -> tuple[MailHost, MailHost]:
@@ -207,6 +210,7 @@ def load_pair(
     guard = read_guard(shared, problems)
     if all(h.addresses for h in parsed_hosts):
         check_disjoint({h.name: h.addresses for h in parsed_hosts}, problems)
+    backup = load_backup(shared.get("mail_backup"), problems)
     if check_files and client_name:
         for h, paths_given in read:
             if h.fqdn and paths_given:
@@ -232,6 +236,7 @@ def load_pair(
         tunables=tunables,
         guard=guard,
         tls_ca=tls_ca,
+        backup=backup,
     )
 
 

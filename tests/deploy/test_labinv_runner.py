@@ -166,6 +166,8 @@ def test_mxctl_deploy_check_on_the_example_names_every_missing_secret() -> None:
         "mail_replication_password",
         "mail_dkim_key",
         "mail[mx1.example.com].mail_tls_cert",
+        "mail_backup.password: secret file /etc/mxctl/secrets/restic",
+        "mail_backup.ssh_key: secret file /etc/mxctl/secrets/backup-ssh-key",
     ):
         assert field in proc.stderr, proc.stderr
 

@@ -12,3 +12,4 @@ _lab = build()
 
 mail = (_lab.mail, _lab.mail_data)
 sender = _lab.sender
+backup = _lab.backup

@@ -1,0 +1,50 @@
+"""`mxctl lab recreate HOST`: the host is destroyed and a bare new one takes its place.
+
+Disaster recovery drills need hosts that are really gone: the container is killed, its
+overlay (every file the deploy and the mail wrote) is wiped, and a fresh machine boots with
+the same name and address but a new SSH host key (pinned again in known_hosts), as a
+reinstalled server would. Only the cached base image is shared with the old host.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from mxlab import hostfs, lab, nspawn
+from mxlab.credentials import ssh_keypair
+from mxlab.procs import run
+from mxlab.state import load_lab_state, state_dir
+from mxlab.topology import HostSpec, host_spec
+
+
+def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> None:
+    key = " ".join(host_key.split()[:2])
+    lines = [
+        ln for ln in known_hosts.read_text().splitlines()
+        if spec.address not in ln.split(" ", 1)[0].split(",")
+    ]  # fmt: skip
+    lines.append(f"{spec.address},{spec.name},{spec.fqdn} {key}")
+    known_hosts.write_text("\n".join(lines) + "\n")
+
+
+def recreate(name: str) -> str:
+    spec = host_spec(name)
+    state = load_lab_state()
+    images = lab.build_images()
+    nspawn.stop(spec.name, lab.nspawn_pid(spec.name), timeout=3.0)
+    host_dir = state_dir() / "hosts" / spec.name
+    root = host_dir / "root"
+    if hostfs.mounted(root):
+        run(["umount", str(root)], what=f"unmounting the root of {spec.name}")
+    for part in ("upper", "work"):
+        shutil.rmtree(host_dir / part, ignore_errors=True)
+    lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
+    root = hostfs.mount_root(host_dir, lowers)
+    client_pub = ssh_keypair(Path(state.ssh_key), "mxctl-lab")
+    tsig = Path(state.tsig_secret_file).read_text().strip()
+    host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+    _replace_known_host(Path(state.known_hosts), spec, host_key)
+    lab.boot_host(spec, images)
+    lab.wait_for([spec], 22)
+    return f"recreated {spec.name}: a bare host, every deployed file and message gone"

@@ -1,0 +1,1 @@
+"""Failover drills: a planned switchover and switchback, with mail flowing, measured."""
