@@ -28,6 +28,7 @@ import smtplib
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,11 @@ def one_round(h: ControlledLab, index: int, rate: float) -> Round:
     time.sleep(2)
     crashed, crashed_at = time.monotonic(), time.time()
     control.fault("mx1", "down")
+    inbound_box: list[float] = []
+    looker = threading.Thread(
+        target=lambda: inbound_box.append(first_readable(h, sender, crashed_at, 120)), daemon=True
+    )
+    looker.start()  # from the crash on, alongside everything else
     client_subject = f"{prefix}-client"
     watch = ClientWatch(h.lab, client_subject, timeout=300, interval=0.25)
     with smtplib.SMTP(h.lab.host("sender").address, 25, local_hostname="bench.example.test") as s:
@@ -98,7 +104,8 @@ def one_round(h: ControlledLab, index: int, rate: float) -> Round:
         time.sleep(0.02)
     if authoritative is None:
         raise SystemExit(f"round {index}: MX never moved to mx2; see {h.directory}")
-    inbound = first_readable(h, sender, crashed_at, 120)
+    looker.join()
+    inbound = inbound_box[0] if inbound_box else float("nan")
     sighting = watch.result()
     sender.stop.set()
     sender.join()
