@@ -37,11 +37,16 @@ class Finding:
         return {"check": self.check, "subject": self.subject, "ok": self.ok, "detail": self.detail}
 
 
+# The controller's fence marker (orchestrator.controller.fencing.MARKER; a test checks).
+FENCE_MARKER = "/etc/mxctl/fenced"
+
+
 @dataclass(frozen=True)
 class HostFacts:
     users: frozenset[str] | None
     dkim_public: str | None  # base64 SubjectPublicKeyInfo, as in a DKIM record's p=
     problem: str = ""
+    fenced: bool | None = None  # None: not known (the host did not answer)
 
 
 def facts_script(parity: ParitySettings) -> str:
@@ -49,6 +54,7 @@ def facts_script(parity: ParitySettings) -> str:
     return (
         "echo '### users'; doveadm user '*' 2>&1; echo \"### rc users $?\"\n"
         f"echo '### dkim'; openssl pkey -in {key} -pubout 2>&1; echo \"### rc dkim $?\"\n"
+        f"echo '### fenced'; test -e {FENCE_MARKER}; echo \"### rc fenced $?\"\n"
     )
 
 
@@ -67,7 +73,9 @@ def parse_facts(output: str) -> HostFacts:
     public = None
     if dkim is not None and dkim.rc == 0:
         public = "".join(line for line in dkim.text.splitlines() if not line.startswith("-----"))
-    return HostFacts(user_set, public or None, "; ".join(problems))
+    fence = sections.get("fenced")
+    fenced = None if fence is None else fence.rc == 0
+    return HostFacts(user_set, public or None, "; ".join(problems), fenced)
 
 
 def dkim_p(texts: list[str]) -> str | None:
@@ -175,6 +183,7 @@ async def _dns_records(
     parity = settings.parity
     assert parity is not None
     names = {h.fqdn for h in settings.hosts}
+    by_fqdn = {h.fqdn: h.name for h in settings.hosts}
     keys = {f.dkim_public for f in facts.values() if f.dkim_public}
     found: list[Finding] = []
     for domain in parity.domains:
@@ -183,6 +192,13 @@ async def _dns_records(
         detail = f"MX {', '.join(exchanges) or 'missing'}" + (
             "" if ok else f"; expected one of {', '.join(sorted(names))}"
         )
+        # A fenced host refuses mail and a dead one cannot take it: neither belongs in MX.
+        listed = [facts.get(by_fqdn.get(x, "")) for x in exchanges]
+        for exchange, fact in zip(exchanges, listed, strict=True):
+            if fact is not None and fact.fenced:
+                ok, detail = False, f"{detail}; lists {exchange}, which is fenced"
+            elif fact is not None and fact.users is None and fact.problem:
+                ok, detail = False, f"{detail}; lists {exchange}, which did not answer"
         found.append(Finding("mx", domain, ok, detail))
         try:
             lookups = (resolver.txt, resolver.a, resolver.mx)

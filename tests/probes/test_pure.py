@@ -8,8 +8,9 @@ import ssl
 
 import pytest
 
+from orchestrator.controller import fencing
 from orchestrator.probes import spf
-from orchestrator.probes.parity import dkim_p, parse_facts
+from orchestrator.probes.parity import FENCE_MARKER, dkim_p, parse_facts
 from orchestrator.probes.result import ErrorClass, ProbeResult, StepFailed
 from orchestrator.probes.runner import classify
 from orchestrator.probes.table import render
@@ -122,3 +123,12 @@ def test_table_shows_failures_with_class_and_step() -> None:
     text = render(rows)
     assert "mx1   smtp   ok        12 ms  banner_code=220" in text
     assert "mx2   imaps  FAILED  1000 ms  timeout at greeting: no answer at greeting" in text
+
+
+def test_parity_facts_say_whether_the_host_is_fenced() -> None:
+    base = "### users\nalice@example.test\n### rc users 0\n"
+    assert parse_facts(base + "### fenced\n### rc fenced 0\n").fenced is True
+    assert parse_facts(base + "### fenced\n### rc fenced 1\n").fenced is False
+    assert parse_facts(base).fenced is None  # not asked (or no answer): unknown
+    # `mxctl check` reads the controller's own marker, not a copy that could drift.
+    assert FENCE_MARKER == fencing.MARKER
