@@ -111,7 +111,8 @@ def resolver_addresses(spec: HostSpec) -> list[str]:
 
 
 def zone_text(zone: str, serial: int = 1) -> str:
-    """The initial zone file: NS, an A record for every lab host, `mail` and MX -> mx1."""
+    """The initial zone file: NS, an A record for every lab host, `mail` -> mx1, and MX
+    mx1 with mx2 as backup MX."""
     ns_hosts = [h for h in HOSTS if h.role.startswith("dns-")]
     mx1 = host_spec("mx1")
     lines = [
@@ -120,7 +121,9 @@ def zone_text(zone: str, serial: int = 1) -> str:
         f"@ IN SOA ns1.{PRIMARY_ZONE}. hostmaster.{zone}. ({serial} 60 30 86400 60)",
     ]
     lines += [f"@ IN NS {h.fqdn}." for h in ns_hosts]
+    # The steady state mxctl keeps: mx1 primary, the healthy standby mx2 its backup MX.
     lines.append(f"@ IN MX 10 {mx1.fqdn}.")
+    lines.append(f"@ IN MX 20 {host_spec('mx2').fqdn}.")
     if zone == PRIMARY_ZONE:
         lines += [f"{h.name} IN A {h.address}" for h in HOSTS]
         lines.append(f"mail {CLIENT_TTL} IN A {mx1.address}")

@@ -31,10 +31,12 @@ def served_mx(address: str, zone: str) -> tuple[list[str], bool]:
 
 
 def switch_and_verify(
-    host: str, config: Path, capsys: pytest.CaptureFixture[str]
+    host: str, config: Path, capsys: pytest.CaptureFixture[str], backup: str | None = None
 ) -> dict[str, object]:
+    extra = ["--backup", backup] if backup else []
     code, out, err = run_mxctl(
-        ["dns", "apply", "--mx", host, "--yes", "--json", "--config", str(config)], capsys
+        ["dns", "apply", "--mx", host, *extra, "--yes", "--json", "--config", str(config)],
+        capsys,
     )
     assert code == 0, (out, err)
     code, out, err = run_mxctl(["dns", "verify", "--json", "--config", str(config)], capsys)
@@ -51,7 +53,8 @@ def test_lab_mx_to_mx2_verified_at_ns1_and_ns2_then_back(
     ns1, ns2 = lab.host("ns1"), lab.host("ns2")
     mx1, mx2 = lab.host("mx1").fqdn, lab.host("mx2").fqdn
     before, _ = served_mx(ns1.address, "example.test")
-    assert before == [f"10 {mx1}."], "the lab must start with MX -> mx1"
+    steady = [f"10 {mx1}.", f"20 {mx2}."]  # mx1, with mx2 as backup MX
+    assert before == steady, "the lab must start with MX -> mx1 (backup mx2)"
     try:
         report = switch_and_verify(mx2, config, capsys)
         servers = report["servers"]
@@ -69,7 +72,7 @@ def test_lab_mx_to_mx2_verified_at_ns1_and_ns2_then_back(
         for zone in ("example.test", "example.org"):
             assert served_mx(ns2.address, zone) == ([f"10 {mx2}."], True)
     finally:
-        back = switch_and_verify(mx1, config, capsys)
+        back = switch_and_verify(mx1, config, capsys, backup=mx2)
     assert back["ok"] is True
     for ns in (ns1, ns2):
-        assert served_mx(ns.address, "example.test") == ([f"10 {mx1}."], True)
+        assert served_mx(ns.address, "example.test") == (steady, True)
