@@ -1,0 +1,325 @@
+"""mxctl-dsync, the daemon: Dovecot's change events in, `doveadm sync` per user out.
+
+Threads: an HTTP listener on loopback (Dovecot's event exporter posts to /event; the
+command line asks /status, /users and /sync), `workers` sync workers, and a ticker that
+requeues failed users when their backoff ends, starts a sweep of every user every
+`sweep_every` seconds, and writes the state file. Every decision is in `guard`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import guard
+
+log = logging.getLogger("mxctl-dsync")
+STATE_FILE = Path("/var/lib/mxctl-dsync/state.json")
+
+Runner = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
+
+
+def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {timeout:g} s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str  # this host's name (as the peer's certificate must name it too)
+    peer: str
+    port: int  # the peer's doveadm TLS port
+    event_port: int  # loopback port Dovecot posts events to
+    sweep_every: float = 300.0
+    workers: int = 2
+    lock_timeout: int = 10
+    command_timeout: float = 120.0
+    state_file: Path = STATE_FILE
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        raw = json.loads(path.read_text())
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {', '.join(unknown)}")
+        if "state_file" in raw:
+            raw["state_file"] = Path(raw["state_file"])
+        return cls(**raw)
+
+    @property
+    def peer_destination(self) -> str:
+        return f"tcps:{self.peer}:{self.port}"
+
+
+class Doveadm:
+    """The doveadm commands the service runs, here or on the peer (`doveadm -S peer:port`:
+    its doveadm server, over TLS with doveadm_password, the peer's certificate checked)."""
+
+    def __init__(self, settings: Settings, run: Runner = run_command) -> None:
+        self.settings, self.run = settings, run
+
+    def users(self) -> list[str]:
+        result = self.run(["doveadm", "user", "*"], 60)
+        if result.returncode != 0:
+            raise RuntimeError(f"doveadm user '*' failed: {result.stderr.strip()[:300]}")
+        return sorted({line.strip() for line in result.stdout.splitlines() if line.strip()})
+
+    def _guids(self, who: list[str], remote: bool) -> dict[str, str]:
+        # The mask '*' lists only mailboxes that exist: naming INBOX would create it (with
+        # a GUID of its own) on a host that has none yet, and make the two differ.
+        peer = ["-S", f"{self.settings.peer}:{self.settings.port}"] if remote else []
+        argv = ["doveadm", "-f", "tab", "mailbox", "status", *who, *peer, "guid", "*"]
+        result = self.run(argv, 60)
+        if result.returncode != 0:
+            where = self.settings.peer if remote else self.settings.host
+            raise RuntimeError(f"INBOX GUIDs on {where}: {result.stderr.strip()[:300]}")
+        return guard.parse_guids(result.stdout)
+
+    def inbox_guids(self, user: str | None, remote: bool) -> dict[str, str]:
+        """{user: INBOX GUID} for one user (or every user with None)."""
+        guids = self._guids(["-u", user] if user else ["-A"], remote)
+        if user is not None and "" in guids:
+            guids = {user: guids.pop("")}
+        return guids
+
+    def sync(self, user: str) -> subprocess.CompletedProcess[str]:
+        s = self.settings
+        argv = guard.sync_argv(user, s.peer, s.port, s.lock_timeout)
+        return self.run(argv, s.command_timeout)
+
+
+class Service:
+    def __init__(
+        self, settings: Settings, doveadm: Doveadm, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings, self.doveadm, self.clock = settings, doveadm, clock
+        self.cond = threading.Condition()
+        self.queue = guard.SyncQueue()
+        self.book = self._load_book()
+        self.stopping = threading.Event()
+        self.next_sweep = clock()  # sweep at start: changes made while we were down
+        self.dirty = False
+
+    def _load_book(self) -> guard.SyncBook:
+        try:
+            return guard.SyncBook.from_dict(json.loads(self.settings.state_file.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return guard.SyncBook()
+
+    # -- requests -------------------------------------------------------------------------
+    def request(self, user: str, reason: str, prompt: bool = True) -> None:
+        with self.cond:
+            self.queue.push(user, reason, prompt)
+            self.cond.notify()
+
+    def event(self, event: dict[str, Any]) -> None:
+        user = guard.changed_user(event)
+        if user is not None:
+            self.request(user, f"changed ({event.get('event')})")
+
+    # -- work ------------------------------------------------------------------------------
+    def worker(self) -> None:
+        while not self.stopping.is_set():
+            with self.cond:
+                item = self.queue.take()
+                if item is None:
+                    self.cond.wait(1.0)
+                    continue
+            user, reason = item
+            try:
+                self.sync_one(user, reason)
+            except Exception as exc:  # a worker must never die
+                log.exception("sync of %s crashed", user)
+                with self.cond:
+                    self.book.failed(user, self.clock(), f"internal error: {exc}")
+            finally:
+                with self.cond:
+                    self.queue.done(user)
+                    self.dirty = True
+                    self.cond.notify()
+
+    def sync_one(self, user: str, reason: str) -> None:
+        s = self.settings
+        try:
+            local = self.doveadm.inbox_guids(user, remote=False).get(user)
+            peer = self.doveadm.inbox_guids(user, remote=True).get(user)
+        except RuntimeError as exc:
+            with self.cond:
+                self.book.failed(user, self.clock(), str(exc))
+            log.warning("%s: not synced, cannot compare INBOXes: %s", user, exc)
+            return
+        verdict = guard.judge(user, local, peer, s.host, s.peer)
+        if not verdict.sync:
+            with self.cond:
+                if verdict.reason.startswith("REFUSED"):
+                    self.book.refuse(user, self.clock(), verdict.reason)
+                    log.error("ALERT: %s: %s", user, verdict.reason)
+                else:
+                    self.book.succeeded(user, self.clock())
+            return
+        started = self.clock()
+        result = self.doveadm.sync(user)
+        with self.cond:
+            if result.returncode == 0:
+                self.book.succeeded(user, self.clock())
+                log.info("%s synced in %.2f s (%s)", user, self.clock() - started, reason)
+            else:
+                error = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
+                retry = self.book.failed(user, self.clock(), f"exit {result.returncode}: {error}")
+                log.warning("%s: sync failed (exit %d), retry in %.0f s: %s", user,
+                            result.returncode, retry - self.clock(), error[:300])  # fmt: skip
+
+    def sweep(self) -> None:
+        """Queue every user whose INBOX is the same on both hosts; refuse the others."""
+        s = self.settings
+        try:
+            users = self.doveadm.users()
+            local = self.doveadm.inbox_guids(None, remote=False)
+            peer = self.doveadm.inbox_guids(None, remote=True)
+        except RuntimeError as exc:
+            log.warning("sweep postponed: %s", exc)
+            return
+        now = self.clock()
+        with self.cond:
+            for verdict in guard.plan(users, local, peer, s.host, s.peer):
+                if verdict.sync:
+                    self.queue.push(verdict.user, "sweep", prompt=False)
+                elif verdict.reason.startswith("REFUSED"):
+                    if not self.book.record(verdict.user).refused:
+                        log.error("ALERT: %s: %s", verdict.user, verdict.reason)
+                    self.book.refuse(verdict.user, now, verdict.reason)
+                else:
+                    self.book.succeeded(verdict.user, now)
+            self.dirty = True
+            self.cond.notify_all()
+
+    def ticker(self) -> None:
+        while not self.stopping.wait(0.5):
+            now = self.clock()
+            with self.cond:
+                for user in self.book.due(now):
+                    self.book.record(user).retry_at = None
+                    self.queue.push(user, "retry after failure")
+                self.cond.notify_all()
+            if now >= self.next_sweep:
+                # A little jitter: the peer sweeps too, and the two should rarely collide.
+                self.next_sweep = now + self.settings.sweep_every * random.uniform(0.9, 1.1)
+                self.sweep()
+            self.save()
+
+    def save(self) -> None:
+        with self.cond:
+            if not self.dirty:
+                return
+            data = json.dumps(self.book.to_dict(), indent=1)
+            self.dirty = False
+        path = self.settings.state_file
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(data)
+        os.replace(tmp, path)
+
+    # -- reports ---------------------------------------------------------------------------
+    def summary(self) -> str:
+        with self.cond:
+            return guard.render_summary(self.book, self.queue, self.clock())
+
+    def users_table(self) -> str:
+        with self.cond:
+            return guard.render_users(self.book, self.queue, self.clock())
+
+    def sync_all(self) -> int:
+        users = self.doveadm.users()
+        with self.cond:
+            for user in users:
+                if self.book.record(user).refused:
+                    continue  # only an operator's explicit `sync USER` retries a refusal
+                self.queue.push(user, "requested: all users")
+            self.cond.notify_all()
+        return len(users)
+
+
+def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _reply(self, code: int, text: str) -> None:
+            body = text.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/status":
+                self._reply(200, service.summary())
+            elif self.path == "/users":
+                self._reply(200, service.users_table())
+            else:
+                self._reply(404, "not found\n")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode(errors="replace")
+            if self.path == "/event":
+                for line in body.splitlines():
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict):
+                        service.event(event)
+                self._reply(200, "ok\n")
+            elif self.path == "/sync":
+                request = json.loads(body or "{}")
+                if request.get("all"):
+                    count = service.sync_all()
+                    self._reply(200, f"queued {count} users\n")
+                else:
+                    users = [str(u) for u in request.get("users", [])]
+                    for user in users:
+                        with service.cond:
+                            service.book.record(user).refused = ""  # the operator decided
+                        service.request(user, "requested by an operator")
+                    self._reply(200, f"queued {len(users)} users\n")
+            else:
+                self._reply(404, "not found\n")
+
+    return Handler
+
+
+def serve(settings: Settings) -> None:
+    service = Service(settings, Doveadm(settings))
+    server = ThreadingHTTPServer(("127.0.0.1", settings.event_port), make_handler(service))
+    server.daemon_threads = True
+    threads = [
+        threading.Thread(target=service.worker, daemon=True) for _ in range(settings.workers)
+    ]
+    threads.append(threading.Thread(target=service.ticker, daemon=True))
+    for t in threads:
+        t.start()
+    log.info(
+        "mxctl-dsync: %s <-> %s, sweep every %.0f s, %d workers",
+        *(settings.host, settings.peer_destination, settings.sweep_every, settings.workers),
+    )
+    try:
+        server.serve_forever()
+    finally:
+        service.stopping.set()
+        service.save()
