@@ -35,6 +35,7 @@ from orchestrator.config import MxctlConfig, load_config
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
+from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.errors import LabError
@@ -185,7 +186,7 @@ class ControlledLab:
         finally:
             provider.close()
         for host in MAIL_HOSTS:
-            control.exec_in(host, ["doveadm", "replicator", "replicate", "*"], capture=True)
+            control.exec_in(host, ["sh", "-c", REPLICATION_RESYNC], capture=True)
 
 
 def dump(events: list[Event]) -> str:

@@ -36,6 +36,22 @@ DSYNC_CONFIG = "/etc/mxctl/dsync.json"
 DSYNC_EVENT_PORT = 8894
 
 
+def replication_command(dsync_args: str, replicator_args: str) -> str:
+    """A shell command asking whichever replication the host runs: mxctl-dsync on a
+    Dovecot 2.4 host, Dovecot's replicator (`doveadm ...`) on a 2.3 one. The probes, the
+    controller and the tests read and drive both releases through it."""
+    return (
+        f"if [ -x {DSYNC_COMMAND} ]; then {DSYNC_COMMAND} {dsync_args}; "
+        f"else doveadm {replicator_args}; fi"
+    )
+
+
+REPLICATION_STATUS = replication_command("status", "-f tab replicator status")
+REPLICATION_USERS = replication_command("status '*'", "-f tab replicator status '*'")
+# Sync every user with the peer now (queued; returns at once on both releases).
+REPLICATION_RESYNC = replication_command("sync --all", "replicator replicate -f '*'")
+
+
 def dkim_key_path(pair: MailPair) -> str:
     return f"{DKIM_KEY_DIR}/{pair.dkim_selector}.private"
 

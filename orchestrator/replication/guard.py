@@ -65,19 +65,33 @@ class Judgement:
     user: str
     sync: bool
     reason: str
+    create_inbox: bool = False  # create the INBOX here first, then sync it to the peer
 
 
 def judge(
-    user: str, local: str | None, peer: str | None, local_name: str, peer_name: str
+    user: str,
+    local: str | None,
+    peer: str | None,
+    local_name: str,
+    peer_name: str,
+    seeder: bool = False,
 ) -> Judgement:
     """May `user` be synced, given each host's INBOX GUID (None: that host has no INBOX)?
 
     Two INBOXes with different GUIDs are two different mailboxes. A one-way `backup` would
     wipe one; even a two-way sync has to pick a winner. Neither is ours to decide: refuse,
     name the user, touch nothing, and let an operator choose.
+
+    A user with no INBOX anywhere gets one from the `seeder` (one host of the pair, by
+    name), synced at once to the other: otherwise the first login or delivery on each host
+    would create one there, with GUIDs of their own, and the user could never be synced.
     """
     if local is None and peer is None:
-        return Judgement(user, False, "no INBOX on either host yet: nothing to replicate")
+        if seeder:
+            return Judgement(
+                user, True, f"no INBOX yet: created on {local_name}, then synced", True
+            )
+        return Judgement(user, False, f"no INBOX yet: {peer_name} creates it")
     if local is None or peer is None:
         have, lack = (peer_name, local_name) if local is None else (local_name, peer_name)
         return Judgement(user, True, f"INBOX only on {have}: the sync creates it on {lack}")
@@ -93,6 +107,11 @@ def judge(
     )
 
 
+def is_seeder(local_name: str, peer_name: str) -> bool:
+    """The host that creates INBOXes no host has yet: the first of the pair by name."""
+    return local_name < peer_name
+
+
 def plan(
     users: Iterable[str],
     local: Mapping[str, str],
@@ -101,7 +120,10 @@ def plan(
     peer_name: str,
 ) -> list[Judgement]:
     """`judge` for every user (a sweep); GUID maps lack users without an INBOX."""
-    return [judge(u, local.get(u), peer.get(u), local_name, peer_name) for u in sorted(users)]
+    seeder = is_seeder(local_name, peer_name)
+    return [
+        judge(u, local.get(u), peer.get(u), local_name, peer_name, seeder) for u in sorted(users)
+    ]
 
 
 def sync_argv(user: str, peer_fqdn: str, port: int, lock_timeout: int = 10) -> list[str]:

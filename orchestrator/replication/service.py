@@ -97,6 +97,12 @@ class Doveadm:
             guids = {user: guids.pop("")}
         return guids
 
+    def create_inbox(self, user: str) -> None:
+        """Create the user's INBOX here (opening it creates it), to be synced to the peer."""
+        result = self.run(["doveadm", "mailbox", "status", "-u", user, "guid", "INBOX"], 60)
+        if result.returncode != 0:
+            raise RuntimeError(f"creating {user}'s INBOX: {result.stderr.strip()[:300]}")
+
     def sync(self, user: str) -> subprocess.CompletedProcess[str]:
         s = self.settings
         argv = guard.sync_argv(user, s.peer, s.port, s.lock_timeout)
@@ -163,7 +169,8 @@ class Service:
                 self.book.failed(user, self.clock(), str(exc))
             log.warning("%s: not synced, cannot compare INBOXes: %s", user, exc)
             return
-        verdict = guard.judge(user, local, peer, s.host, s.peer)
+        seeder = guard.is_seeder(s.host, s.peer)
+        verdict = guard.judge(user, local, peer, s.host, s.peer, seeder)
         if not verdict.sync:
             with self.cond:
                 if verdict.reason.startswith("REFUSED"):
@@ -173,6 +180,13 @@ class Service:
                     self.book.succeeded(user, self.clock())
             return
         started = self.clock()
+        if verdict.create_inbox:
+            try:
+                self.doveadm.create_inbox(user)
+            except RuntimeError as exc:
+                with self.cond:
+                    self.book.failed(user, self.clock(), str(exc))
+                return
         result = self.doveadm.sync(user)
         with self.cond:
             if result.returncode == 0:
@@ -243,14 +257,11 @@ class Service:
             return guard.render_users(self.book, self.queue, self.clock())
 
     def sync_all(self) -> int:
-        users = self.doveadm.users()
+        """Sync every user now: a sweep (GUIDs compared in one batch, INBOXes seeded).
+        Refused users stay refused: only an operator's `sync USER` retries one."""
+        self.sweep()
         with self.cond:
-            for user in users:
-                if self.book.record(user).refused:
-                    continue  # only an operator's explicit `sync USER` retries a refusal
-                self.queue.push(user, "requested: all users")
-            self.cond.notify_all()
-        return len(users)
+            return len(self.queue) + len(self.queue.running)
 
 
 def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:

@@ -50,32 +50,39 @@ def test_which_events_mean_a_mailbox_changed(event: dict[str, Any], user: str | 
 
 
 @pytest.mark.parametrize(
-    ("local", "peer", "sync", "words"),
+    ("local", "peer", "seeder", "sync", "create", "words"),
     [
-        ("g1", "g1", True, "same INBOX"),
-        ("g1", None, True, f"INBOX only on {A}: the sync creates it on {B}"),
-        (None, "g2", True, f"INBOX only on {B}: the sync creates it on {A}"),
-        (None, None, False, "nothing to replicate"),
-        ("g1", "g2", False, f"REFUSED: INBOX GUIDs differ ({A} g1, {B} g2)"),
+        ("g1", "g1", False, True, False, "same INBOX"),
+        ("g1", None, False, True, False, f"INBOX only on {A}: the sync creates it on {B}"),
+        (None, "g2", True, True, False, f"INBOX only on {B}: the sync creates it on {A}"),
+        (None, None, True, True, True, f"no INBOX yet: created on {A}, then synced"),
+        (None, None, False, False, False, f"no INBOX yet: {B} creates it"),
+        ("g1", "g2", False, False, False, f"REFUSED: INBOX GUIDs differ ({A} g1, {B} g2)"),
+        ("g1", "g2", True, False, False, "neither host was touched"),
     ],
 )
 def test_a_user_is_synced_only_when_both_inboxes_are_one_mailbox(
-    local: str | None, peer: str | None, sync: bool, words: str
+    local: str | None, peer: str | None, seeder: bool, sync: bool, create: bool, words: str
 ) -> None:
-    verdict = guard.judge("alice@example.test", local, peer, A, B)
-    assert verdict.sync is sync
+    verdict = guard.judge("alice@example.test", local, peer, A, B, seeder)
+    assert (verdict.sync, verdict.create_inbox) == (sync, create)
     assert words in verdict.reason
 
 
+def test_exactly_one_host_of_a_pair_seeds_inboxes() -> None:
+    assert guard.is_seeder(A, B) != guard.is_seeder(B, A)
+
+
 def test_a_sweep_judges_every_user_and_names_the_refused() -> None:
-    users = ["carol@x.org", "alice@x.org", "bob@x.org"]
+    users = ["carol@x.org", "alice@x.org", "bob@x.org", "dan@x.org"]
     local = {"alice@x.org": "g1", "bob@x.org": "g2"}
     peer = {"alice@x.org": "g1", "bob@x.org": "g9", "carol@x.org": "g3"}
-    verdicts = guard.plan(users, local, peer, A, B)
-    assert [(v.user, v.sync) for v in verdicts] == [
-        ("alice@x.org", True),
-        ("bob@x.org", False),
-        ("carol@x.org", True),
+    verdicts = guard.plan(users, local, peer, A, B)  # A sorts first: A seeds
+    assert [(v.user, v.sync, v.create_inbox) for v in verdicts] == [
+        ("alice@x.org", True, False),
+        ("bob@x.org", False, False),
+        ("carol@x.org", True, False),
+        ("dan@x.org", True, True),
     ]
     assert "bob@x.org" not in verdicts[1].reason  # the report names the user beside it
     assert verdicts[1].reason.startswith("REFUSED")
