@@ -22,6 +22,7 @@ from mxlab.targets import lab_settings
 from orchestrator.deploy import cryptpw
 from orchestrator.deploy.hostfiles import DOVECOT_USERS, DSYNC_COMMAND, VMAIL_HOME
 from orchestrator.replication import guard
+from tests.deploy.conftest import DeployedLab, deployed  # noqa: F401 (the fixture)
 from tests.deploy.labhosts import ssh
 from tests.probes.lab_helpers import probe
 
@@ -33,10 +34,12 @@ BACKUP = "/root/users.before-hazard"
 def mailbox(lab: LabState, host: str) -> tuple[str, int]:
     """(INBOX GUID, messages) of the hazard user on `host`."""
     out = ssh(lab, host, f"doveadm -f tab mailbox status -u {USER} 'guid messages' '*'")
-    for line in out.splitlines()[1:]:
-        box, guid, messages = line.split("\t")
-        if box == "INBOX":
-            return guid, int(messages)
+    lines = out.splitlines()
+    header = lines[0].lower().split("\t")
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t"), strict=True))
+        if row["mailbox"] == "INBOX":
+            return row["guid"], int(row["messages"])
     raise AssertionError(f"{host}: {USER} has no INBOX: {out!r}")
 
 
@@ -95,8 +98,8 @@ def two_inboxes(deployed_pair: LabState) -> Iterator[tuple[LabState, str]]:
 
 
 @pytest.fixture
-def deployed_pair(deployed: object, lab: LabState) -> LabState:
-    release = ssh(lab, "mx1", "doveconf -h dovecot_config_version 2>/dev/null || true").strip()
+def deployed_pair(deployed: DeployedLab, lab: LabState) -> LabState:  # noqa: F811
+    release = ssh(lab, "mx1", "dovecot --version").strip()
     assert release.startswith("2.4"), (
         "this test needs a Dovecot 2.4 pair: run it with MXCTL_LAB_SUITE=trixie"
     )
