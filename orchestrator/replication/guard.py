@@ -31,7 +31,7 @@ READ_ONLY_COMMANDS = frozenset(
 DELIVERY_EVENTS = frozenset({"mail_delivery_finished"})
 IMAP_EVENT = "imap_command_finished"
 
-RETRY_FIRST = 2.0  # seconds before the first retry of a failed sync
+RETRY_FIRST = 0.5  # seconds before the first retry of a failed sync (most are stalls)
 RETRY_CAP = 30.0  # longest wait between retries (a healed partition converges within it)
 
 
@@ -126,12 +126,21 @@ def plan(
     ]
 
 
-def sync_argv(user: str, peer_fqdn: str, port: int, lock_timeout: int = 10) -> list[str]:
+def sync_argv(
+    user: str, peer_fqdn: str, port: int, lock_timeout: int = 10, stall: int = 15
+) -> list[str]:
     """The doveadm command syncing `user` with the peer: two-way, over TLS, locked.
 
     Never `backup` or `sync -1` (one-way): on two different INBOXes a one-way run empties
-    one side, and the next two-way sync carries the deletions back (seen on 2.4.1)."""
-    return ["doveadm", "sync", "-u", user, "-l", str(lock_timeout), f"tcps:{peer_fqdn}:{port}"]
+    one side, and the next two-way sync carries the deletions back (seen on 2.4.1).
+    `-T stall`: a session that stops moving for that long ends in an error and a quick
+    retry. Dovecot 2.4.1's dsync over TLS (tcps) stalls now and then when an IMAP session
+    on the peer has the mailbox open: 5 of 40 syncs in the lab, 0 of 40 over plain tcp or
+    with the IMAP session on this side; without -T a stalled sync hung until killed."""
+    return [
+        "doveadm", "sync", "-u", user, "-l", str(lock_timeout), "-T", str(stall),
+        f"tcps:{peer_fqdn}:{port}",
+    ]  # fmt: skip
 
 
 def parse_guids(text: str) -> dict[str, str]:
@@ -206,7 +215,7 @@ class UserRecord:
 
 
 def retry_delay(failures: int) -> float:
-    """Seconds to wait after the `failures`-th consecutive failure: 2, 4, 8, 16, 30, 30..."""
+    """Seconds to wait after the `failures`-th consecutive failure: 0.5, 1, 2 ... 30."""
     return float(min(RETRY_CAP, RETRY_FIRST * 2.0 ** max(0, failures - 1)))
 
 

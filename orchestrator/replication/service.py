@@ -47,7 +47,7 @@ class Settings:
     sweep_every: float = 300.0
     workers: int = 2
     lock_timeout: int = 10
-    command_timeout: float = 120.0
+    command_timeout: float = 600.0  # a first sync of a big mailbox takes a while
     state_file: Path = STATE_FILE
 
     @classmethod
@@ -223,7 +223,7 @@ class Service:
             self.cond.notify_all()
 
     def ticker(self) -> None:
-        while not self.stopping.wait(0.5):
+        while not self.stopping.wait(0.2):
             now = self.clock()
             with self.cond:
                 for user in self.book.due(now):

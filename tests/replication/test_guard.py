@@ -144,7 +144,8 @@ def test_a_prompt_request_overtakes_a_queued_sweep_of_the_same_user() -> None:
 
 
 @pytest.mark.parametrize(
-    ("failures", "delay"), [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (12, 30.0)]
+    ("failures", "delay"),
+    [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (12, 30.0)],
 )
 def test_retry_backoff(failures: int, delay: float) -> None:
     assert guard.retry_delay(failures) == delay
@@ -153,9 +154,9 @@ def test_retry_backoff(failures: int, delay: float) -> None:
 def test_book_failures_retries_refusals_and_recovery() -> None:
     book = guard.SyncBook()
     book.succeeded("a@x", 100.0)
-    assert book.failed("b@x", 100.0, "exit 75:\tconnect failed\n") == 102.0
+    assert book.failed("b@x", 100.0, "exit 75:\tconnect failed\n") == 100.5
     book.refuse("c@x", 100.0, "REFUSED: INBOX GUIDs differ")
-    assert book.due(101.0) == [] and book.due(102.0) == ["b@x"]
+    assert book.due(100.4) == [] and book.due(100.5) == ["b@x"]
     assert book.failing() == ["b@x", "c@x"]
     assert book.users["b@x"].last_error == "exit 75: connect failed"
     book.succeeded("b@x", 103.0)
