@@ -125,7 +125,8 @@ def timed_sweep(lab: LabState, users: set[str], what: str) -> float:
 
 def sweep(lab: LabState, count: int) -> None:
     users = [_user(i) for i in range(count)]
-    lines = "".join(f"{u}:{{SHA512-CRYPT}}$6$x$unusable::::::\\n" for u in users)
+    # Shell loops: 1000 users' lines would overflow one command's argument size.
+    each = f"for i in $(seq 0 {count - 1}); do u=$(printf 'bench%04d@{BENCH_DOMAIN}' $i); "
     settings = json.loads(ssh(lab, "mx1", "cat /etc/mxctl/dsync.json"))
     print(
         f"sweep of {count} mailboxes by mxctl-dsync on mx1 "
@@ -136,16 +137,18 @@ def sweep(lab: LabState, count: int) -> None:
         ssh(
             lab,
             host,
-            f"cp {DOVECOT_USERS} /root/users.before-bench && printf '{lines}' >> {DOVECOT_USERS}",
+            f"cp {DOVECOT_USERS} /root/users.before-bench && "
+            f'{each} echo "$u:{{SHA512-CRYPT}}\\$6\\$x\\$unusable::::::"; done >> {DOVECOT_USERS}',
         )
     try:
         started = time.monotonic()
-        save = "".join(
-            f"printf 'Subject: b{i}\\n\\nx\\n' | doveadm save -u {u}; "
-            f"printf 'Subject: c{i}\\n\\nx\\n' | doveadm save -u {u}; "
-            for i, u in enumerate(users)
+        save = "printf 'Subject: %s\\n\\nx\\n' {subject} | doveadm save -u $u"
+        ssh(
+            lab,
+            "mx1",
+            f"{each} {save.format(subject='b$i')}; {save.format(subject='c$i')}; done",
+            timeout=1800,
         )
-        ssh(lab, "mx1", save, timeout=1800)
         print(
             f"  (setup: {count} mailboxes with 2 messages each on mx1 in "
             f"{time.monotonic() - started:.0f} s)",
@@ -154,15 +157,7 @@ def sweep(lab: LabState, count: int) -> None:
         bench = set(users)
         timed_sweep(lab, bench, "first sweep, every mailbox new to mx2")
         timed_sweep(lab, bench, "sweep with nothing to do")
-        ssh(
-            lab,
-            "mx1",
-            "".join(
-                f"printf 'Subject: d{i}\\n\\nx\\n' | doveadm save -u {u}; "
-                for i, u in enumerate(users)
-            ),
-            timeout=1800,
-        )
+        ssh(lab, "mx1", f"{each} {save.format(subject='d$i')}; done", timeout=1800)
         timed_sweep(lab, bench, "sweep with one new message per mailbox")
         missing = ssh(
             lab,
@@ -184,15 +179,15 @@ def sweep(lab: LabState, count: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    sub = parser.add_subparsers(dest="what", required=True)
+    sub = parser.add_subparsers(dest="what")  # no subcommand (make bench): lag
     sub.add_parser("lag").add_argument("--messages", type=int, default=40)
     sub.add_parser("sweep").add_argument("--users", type=int, default=1000)
     args = parser.parse_args()
     lab = load_lab_state()
     suite = lab.extra.get("mail_suite", "bookworm")
     print(f"bench/replication.py on the lab's {suite} pair")
-    if args.what == "lag":
-        lag(lab, args.messages)
+    if args.what in (None, "lag"):
+        lag(lab, getattr(args, "messages", 40))
     else:
         if suite == "bookworm":
             raise SystemExit("sweep measures mxctl-dsync: build the lab with --suite trixie")
