@@ -96,7 +96,7 @@ def judge(
         have, lack = (peer_name, local_name) if local is None else (local_name, peer_name)
         return Judgement(user, True, f"INBOX only on {have}: the sync creates it on {lack}")
     if local == peer:
-        return Judgement(user, True, "same INBOX on both hosts")
+        return Judgement(user, True, SAME_INBOX)
     return Judgement(
         user,
         False,
@@ -105,6 +105,21 @@ def judge(
         "mail aside (doveadm backup to a file, or copy), delete its INBOX, then "
         "`mxctl-dsync sync USER`",
     )
+
+
+SAME_INBOX = "same INBOX on both hosts"
+SWEEP_SAME_INBOX = f"sweep: {SAME_INBOX}"
+
+
+def sweep_reason(verdict: Judgement) -> str:
+    return f"sweep: {verdict.reason}"
+
+
+def needs_guid_check(reason: str) -> bool:
+    """Whether a queued sync must compare INBOX GUIDs first. Not when the sweep that queued
+    it found the same INBOX on both hosts moments ago: an INBOX cannot be deleted, so two
+    INBOXes with one GUID stay one mailbox. Every other sync checks."""
+    return reason != SWEEP_SAME_INBOX
 
 
 def is_seeder(local_name: str, peer_name: str) -> bool:
@@ -231,13 +246,15 @@ class SyncBook:
         rec.last_attempt = rec.last_success = now
         rec.failures, rec.last_error, rec.refused, rec.retry_at = 0, "", "", None
 
-    def failed(self, user: str, now: float, error: str) -> float:
-        """Note a failed sync; returns when to retry it."""
+    def failed(self, user: str, now: float, error: str, jitter: float = 1.0) -> float:
+        """Note a failed sync; returns when to retry it. `jitter` scales the backoff: both
+        hosts syncing one user at once can time out on each other's lock, and retries at
+        the same moments would collide again."""
         rec = self.record(user)
         rec.last_attempt = now
         rec.failures += 1
         rec.last_error = " ".join(error.split())[:300]
-        rec.retry_at = now + retry_delay(rec.failures)
+        rec.retry_at = now + retry_delay(rec.failures) * jitter
         return rec.retry_at
 
     def refuse(self, user: str, now: float, why: str) -> None:

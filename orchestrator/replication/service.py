@@ -161,16 +161,19 @@ class Service:
 
     def sync_one(self, user: str, reason: str) -> None:
         s = self.settings
-        try:
-            local = self.doveadm.inbox_guids(user, remote=False).get(user)
-            peer = self.doveadm.inbox_guids(user, remote=True).get(user)
-        except RuntimeError as exc:
-            with self.cond:
-                self.book.failed(user, self.clock(), str(exc))
-            log.warning("%s: not synced, cannot compare INBOXes: %s", user, exc)
-            return
-        seeder = guard.is_seeder(s.host, s.peer)
-        verdict = guard.judge(user, local, peer, s.host, s.peer, seeder)
+        if guard.needs_guid_check(reason):
+            try:
+                local = self.doveadm.inbox_guids(user, remote=False).get(user)
+                peer = self.doveadm.inbox_guids(user, remote=True).get(user)
+            except RuntimeError as exc:
+                with self.cond:
+                    self.book.failed(user, self.clock(), str(exc))
+                log.warning("%s: not synced, cannot compare INBOXes: %s", user, exc)
+                return
+            seeder = guard.is_seeder(s.host, s.peer)
+            verdict = guard.judge(user, local, peer, s.host, s.peer, seeder)
+        else:
+            verdict = guard.Judgement(user, True, reason)
         if not verdict.sync:
             with self.cond:
                 if verdict.reason.startswith("REFUSED"):
@@ -194,7 +197,8 @@ class Service:
                 log.info("%s synced in %.2f s (%s)", user, self.clock() - started, reason)
             else:
                 error = (result.stderr or result.stdout).strip() or f"exit {result.returncode}"
-                retry = self.book.failed(user, self.clock(), f"exit {result.returncode}: {error}")
+                why = f"exit {result.returncode}: {error}"
+                retry = self.book.failed(user, self.clock(), why, random.uniform(0.6, 1.6))
                 log.warning("%s: sync failed (exit %d), retry in %.0f s: %s", user,
                             result.returncode, retry - self.clock(), error[:300])  # fmt: skip
 
@@ -212,7 +216,7 @@ class Service:
         with self.cond:
             for verdict in guard.plan(users, local, peer, s.host, s.peer):
                 if verdict.sync:
-                    self.queue.push(verdict.user, "sweep", prompt=False)
+                    self.queue.push(verdict.user, guard.sweep_reason(verdict), prompt=False)
                 elif verdict.reason.startswith("REFUSED"):
                     if not self.book.record(verdict.user).refused:
                         log.error("ALERT: %s: %s", verdict.user, verdict.reason)

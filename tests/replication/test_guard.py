@@ -69,6 +69,18 @@ def test_a_user_is_synced_only_when_both_inboxes_are_one_mailbox(
     assert words in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("local", "peer", "check"),
+    [("g1", "g1", False), ("g1", None, True), (None, None, True), ("g1", "g2", True)],
+)
+def test_a_sweep_spares_a_second_guid_check_only_for_one_inbox_on_both(
+    local: str | None, peer: str | None, check: bool
+) -> None:
+    verdict = guard.judge("a@x", local, peer, A, B, seeder=True)
+    assert guard.needs_guid_check(guard.sweep_reason(verdict)) is check
+    assert guard.needs_guid_check("changed (mail_delivery_finished)")
+
+
 def test_exactly_one_host_of_a_pair_seeds_inboxes() -> None:
     assert guard.is_seeder(A, B) != guard.is_seeder(B, A)
 
@@ -159,6 +171,7 @@ def test_book_failures_retries_refusals_and_recovery() -> None:
     assert book.due(100.4) == [] and book.due(100.5) == ["b@x"]
     assert book.failing() == ["b@x", "c@x"]
     assert book.users["b@x"].last_error == "exit 75: connect failed"
+    assert book.failed("b@x", 101.0, "again", jitter=1.5) == 102.5  # 1 s, scaled
     book.succeeded("b@x", 103.0)
     assert book.failing() == ["c@x"]
     again = guard.SyncBook.from_dict(book.to_dict())
