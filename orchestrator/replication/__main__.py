@@ -26,7 +26,7 @@ DEFAULT_CONFIG = Path("/etc/mxctl/dsync.json")
 def _ask(settings: Settings, path: str, body: dict[str, object] | None = None) -> str:
     url = f"http://127.0.0.1:{settings.event_port}{path}"
     data = None if body is None else json.dumps(body).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as reply:
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=15) as reply:
         text: str = reply.read().decode()
         return text
 

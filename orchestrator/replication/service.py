@@ -260,12 +260,13 @@ class Service:
         with self.cond:
             return guard.render_users(self.book, self.queue, self.clock())
 
-    def sync_all(self) -> int:
-        """Sync every user now: a sweep (GUIDs compared in one batch, INBOXes seeded).
-        Refused users stay refused: only an operator's `sync USER` retries one."""
-        self.sweep()
+    def sync_all(self) -> None:
+        """Sync every user soon: the ticker starts a sweep (GUIDs compared in one batch,
+        INBOXes seeded) at its next tick. Returns at once: a sweep of many users takes
+        seconds, and callers (the deploy, the controller) only ask for it. Refused users
+        stay refused: only an operator's `sync USER` retries one."""
         with self.cond:
-            return len(self.queue) + len(self.queue.running)
+            self.next_sweep = 0.0
 
 
 def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
@@ -304,8 +305,8 @@ def make_handler(service: Service) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/sync":
                 request = json.loads(body or "{}")
                 if request.get("all"):
-                    count = service.sync_all()
-                    self._reply(200, f"queued {count} users\n")
+                    service.sync_all()
+                    self._reply(200, "sweep of every user requested\n")
                 else:
                     users = [str(u) for u in request.get("users", [])]
                     for user in users:
