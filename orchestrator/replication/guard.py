@@ -262,6 +262,14 @@ class SyncBook:
         rec.last_attempt = now
         rec.refused, rec.retry_at = why, None
 
+    def keep_only(self, users: Iterable[str]) -> list[str]:
+        """Forget users no longer in the userdb (a sweep lists them); returns those dropped."""
+        current = set(users)
+        gone = sorted(u for u in self.users if u not in current)
+        for user in gone:
+            del self.users[user]
+        return gone
+
     def due(self, now: float) -> list[str]:
         """Failed users whose retry time has come."""
         return sorted(

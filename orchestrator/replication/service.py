@@ -214,6 +214,7 @@ class Service:
             return
         now = self.clock()
         with self.cond:
+            self.book.keep_only(users)
             for verdict in guard.plan(users, local, peer, s.host, s.peer):
                 if verdict.sync:
                     self.queue.push(verdict.user, guard.sweep_reason(verdict), prompt=False)

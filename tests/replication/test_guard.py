@@ -176,6 +176,8 @@ def test_book_failures_retries_refusals_and_recovery() -> None:
     assert book.failing() == ["c@x"]
     again = guard.SyncBook.from_dict(book.to_dict())
     assert again == book
+    assert book.keep_only(["a@x", "b@x"]) == ["c@x"]  # c@x left the userdb
+    assert sorted(book.users) == ["a@x", "b@x"] and book.failing() == []
 
 
 def test_the_report_reads_like_dovecot_23s_replicator() -> None:
