@@ -108,37 +108,21 @@ def judge(
 
 
 SAME_INBOX = "same INBOX on both hosts"
-SWEEP_SAME_INBOX = f"sweep: {SAME_INBOX}"
-
-
-def sweep_reason(verdict: Judgement) -> str:
-    return f"sweep: {verdict.reason}"
+SWEEP_VERIFIED = f"sweep: {SAME_INBOX} (verified)"
+SWEEP_CHECK = "sweep: INBOX GUIDs to compare"
+REVERIFY_AFTER = 3600.0  # seconds a one-INBOX verification stands for sweeps
 
 
 def needs_guid_check(reason: str) -> bool:
-    """Whether a queued sync must compare INBOX GUIDs first. Not when the sweep that queued
-    it found the same INBOX on both hosts moments ago: an INBOX cannot be deleted, so two
-    INBOXes with one GUID stay one mailbox. Every other sync checks."""
-    return reason != SWEEP_SAME_INBOX
+    """Whether a queued sync must compare INBOX GUIDs first: all but a sweep's sync of a
+    user verified within REVERIFY_AFTER (an INBOX cannot be deleted, so two INBOXes with one
+    GUID stay one mailbox; the hour bounds what a wiped and recreated one could do)."""
+    return reason != SWEEP_VERIFIED
 
 
 def is_seeder(local_name: str, peer_name: str) -> bool:
     """The host that creates INBOXes no host has yet: the first of the pair by name."""
     return local_name < peer_name
-
-
-def plan(
-    users: Iterable[str],
-    local: Mapping[str, str],
-    peer: Mapping[str, str],
-    local_name: str,
-    peer_name: str,
-) -> list[Judgement]:
-    """`judge` for every user (a sweep); GUID maps lack users without an INBOX."""
-    seeder = is_seeder(local_name, peer_name)
-    return [
-        judge(u, local.get(u), peer.get(u), local_name, peer_name, seeder) for u in sorted(users)
-    ]
 
 
 def sync_argv(
@@ -227,6 +211,7 @@ class UserRecord:
     last_error: str = ""
     refused: str = ""  # non-empty while the user is refused (GUID mismatch): why
     retry_at: float | None = None
+    verified_at: float | None = None  # when both INBOX GUIDs were last found equal
 
 
 def retry_delay(failures: int) -> float:
@@ -260,7 +245,25 @@ class SyncBook:
     def refuse(self, user: str, now: float, why: str) -> None:
         rec = self.record(user)
         rec.last_attempt = now
-        rec.refused, rec.retry_at = why, None
+        rec.refused, rec.retry_at, rec.verified_at = why, None, None
+
+    def verified(self, user: str, now: float) -> None:
+        self.record(user).verified_at = now
+
+    def sweep(self, users: Iterable[str], now: float) -> list[tuple[str, str]]:
+        """(user, reason) for each user a sweep queues: a recent verification spares the
+        GUID check, everyone else (new, one-sided, refused, stale) is compared first."""
+        queued = []
+        for user in sorted(users):
+            rec = self.users.get(user)
+            fresh = (
+                rec is not None
+                and not rec.refused
+                and rec.verified_at is not None
+                and now - rec.verified_at < REVERIFY_AFTER
+            )
+            queued.append((user, SWEEP_VERIFIED if fresh else SWEEP_CHECK))
+        return queued
 
     def keep_only(self, users: Iterable[str]) -> list[str]:
         """Forget users no longer in the userdb (a sweep lists them); returns those dropped."""

@@ -70,34 +70,37 @@ def test_a_user_is_synced_only_when_both_inboxes_are_one_mailbox(
 
 
 @pytest.mark.parametrize(
-    ("local", "peer", "check"),
-    [("g1", "g1", False), ("g1", None, True), (None, None, True), ("g1", "g2", True)],
+    ("reason", "check"),
+    [
+        (guard.SWEEP_VERIFIED, False),
+        (guard.SWEEP_CHECK, True),
+        ("changed (mail_delivery_finished)", True),
+        ("requested by an operator", True),
+        ("changed while it was being synced", True),
+    ],
 )
-def test_a_sweep_spares_a_second_guid_check_only_for_one_inbox_on_both(
-    local: str | None, peer: str | None, check: bool
-) -> None:
-    verdict = guard.judge("a@x", local, peer, A, B, seeder=True)
-    assert guard.needs_guid_check(guard.sweep_reason(verdict)) is check
-    assert guard.needs_guid_check("changed (mail_delivery_finished)")
+def test_only_a_verified_sweep_sync_skips_the_guid_check(reason: str, check: bool) -> None:
+    assert guard.needs_guid_check(reason) is check
 
 
 def test_exactly_one_host_of_a_pair_seeds_inboxes() -> None:
     assert guard.is_seeder(A, B) != guard.is_seeder(B, A)
 
 
-def test_a_sweep_judges_every_user_and_names_the_refused() -> None:
-    users = ["carol@x.org", "alice@x.org", "bob@x.org", "dan@x.org"]
-    local = {"alice@x.org": "g1", "bob@x.org": "g2"}
-    peer = {"alice@x.org": "g1", "bob@x.org": "g9", "carol@x.org": "g3"}
-    verdicts = guard.plan(users, local, peer, A, B)  # A sorts first: A seeds
-    assert [(v.user, v.sync, v.create_inbox) for v in verdicts] == [
-        ("alice@x.org", True, False),
-        ("bob@x.org", False, False),
-        ("carol@x.org", True, False),
-        ("dan@x.org", True, True),
+def test_a_sweep_compares_guids_except_for_users_verified_within_the_hour() -> None:
+    book = guard.SyncBook()
+    book.verified("fresh@x", 1000.0)
+    book.verified("stale@x", 1000.0 - guard.REVERIFY_AFTER)
+    book.verified("refused@x", 1000.0)
+    book.refuse("refused@x", 1001.0, "REFUSED: INBOX GUIDs differ")
+    users = ["new@x", "stale@x", "fresh@x", "refused@x"]
+    assert book.sweep(users, 1000.0 + 10) == [
+        ("fresh@x", guard.SWEEP_VERIFIED),
+        ("new@x", guard.SWEEP_CHECK),
+        ("refused@x", guard.SWEEP_CHECK),
+        ("stale@x", guard.SWEEP_CHECK),
     ]
-    assert "bob@x.org" not in verdicts[1].reason  # the report names the user beside it
-    assert verdicts[1].reason.startswith("REFUSED")
+    assert book.users["refused@x"].verified_at is None  # a refusal voids the verification
 
 
 @pytest.mark.parametrize("user", ["alice@example.test", "bob@example.org"])
