@@ -126,7 +126,7 @@ def is_seeder(local_name: str, peer_name: str) -> bool:
 
 
 def sync_argv(
-    user: str, peer_fqdn: str, port: int, lock_timeout: int = 10, stall: int = 15
+    user: str, peer_fqdn: str, port: int, lock_timeout: int = 10, stall: int = 2
 ) -> list[str]:
     """The doveadm command syncing `user` with the peer: two-way, over TLS, locked.
 
