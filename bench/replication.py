@@ -163,7 +163,7 @@ def sweep(lab: LabState, count: int) -> None:
             lab,
             "mx2",
             "doveadm -f tab mailbox status -A messages INBOX | "
-            "awk -F'\\t' '$1 ~ /^bench/ && $2 != 3' | wc -l",
+            "awk -F'\\t' '$1 ~ /^bench/ && $3 != 3' | wc -l",  # user, mailbox, messages
         )
         print(f"  mailboxes on mx2 without all 3 messages: {missing.strip()}")
     finally:
