@@ -62,6 +62,15 @@ def packages_and_storage() -> None:
         group=VMAIL_USER,
         mode="750",
     )
+    # Dovecot's LMTP and auth sockets live here. Debian 12's postfix package creates it;
+    # Debian 13's only when Postfix first starts, which is after Dovecot.
+    files.directory(
+        name="Postfix private socket directory",
+        path="/var/spool/postfix/private",
+        user="postfix",
+        group="root",
+        mode="700",
+    )
     files.put(
         name="/etc/mailname",
         src=StringIO(f"{host_vars()['fqdn']}\n"),

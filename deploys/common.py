@@ -10,9 +10,11 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import NoGroupError, PyinfraError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import ctx_inventory
+from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
 from orchestrator.deploy.hostfiles import template_vars
+from orchestrator.deploy.release import MailRelease, mail_release
 from orchestrator.deploy.spec import MailPair, load_pair
 from orchestrator.errors import ConfigError
 
@@ -54,9 +56,17 @@ def is_mail_host() -> bool:
         return False
 
 
+def release() -> MailRelease:
+    """The current host's Debian release, read from its /etc/os-release (a fact)."""
+    try:
+        return mail_release(host.name, host.get_fact(LinuxDistribution))
+    except ConfigError as exc:
+        raise InventoryError("; ".join(exc.problems)) from None
+
+
 def host_vars() -> dict[str, Any]:
     """Template variables for the current host (no secrets)."""
-    return template_vars(mail_pair(), host.name)
+    return template_vars(mail_pair(), host.name, release())
 
 
 def template(

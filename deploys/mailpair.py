@@ -45,5 +45,6 @@ def apply() -> None:
     replication_ops = replication.channel()
     dovecot_started = dovecot.imap_and_lmtp(reload_on=[*tls_ops, *peer_ca_ops, *replication_ops])
     postfix.smtp(reload_on=[*tls_ops, *mailbox_ops])
+    replication.service()
     replication.resync(after=[dovecot_started, *replication_ops])
     backup.scheduled()

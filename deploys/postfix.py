@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mxctl_deploys.common import host_vars, template
+from mxctl_deploys.common import host_vars, release, template
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
@@ -21,11 +21,14 @@ def smtp(reload_on: list[OperationMeta]) -> None:
         {**variables, "submission": True},
     )
     systemd.service(name="Postfix enabled", service="postfix", running=True, enabled=True)
-    # postfix.service is a stub; postfix@- is the instance that runs and reloads.
-    systemd.service(name="Postfix running", service="postfix@-", running=True)
+    # Debian 12: postfix.service is a stub, postfix@- is the instance that runs and
+    # reloads; Debian 13: postfix.service itself.
+    unit = release().postfix_unit
+    if unit != "postfix":
+        systemd.service(name="Postfix running", service=unit, running=True)
     systemd.service(
         name="Reload Postfix",
-        service="postfix@-",
+        service=unit,
         reloaded=True,
         _if=any_changed(main_cf, master_cf, *reload_on),
     )

@@ -28,6 +28,11 @@ def register(subparsers: Any) -> None:
 
     up = lab_sub.add_parser("up", help="build and boot the lab (no-op when it is up)")
     up.add_argument("--mirror", help="Debian mirror URL (default: the one apt uses here)")
+    up.add_argument(
+        "--suite",
+        choices=("bookworm", "trixie"),
+        help="Debian release of the mail hosts (default: $MXCTL_LAB_SUITE, else bookworm)",
+    )
     up.set_defaults(func=cmd_up)
 
     down = lab_sub.add_parser("down", help="remove every lab process, mount and namespace")
@@ -100,10 +105,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     already = lab.is_up()
-    state = lab.up(mirror=args.mirror)
+    state = lab.up(mirror=args.mirror, suite=args.suite)
     took = time.monotonic() - started
     verb = "was already up" if already else f"is up ({took:.1f} s)"
     print(f"lab {verb}: {', '.join(f'{h.name}={h.address}' for h in state.hosts.values())}")
+    print(f"mail hosts: Debian {state.extra.get('mail_suite', 'bookworm')}")
     print(f"state: {lab_json_path()}")
     return 0
 

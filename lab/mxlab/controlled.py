@@ -36,6 +36,7 @@ from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
 from orchestrator.controller.observe import client_tls
+from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.errors import LabError
@@ -189,7 +190,7 @@ class ControlledLab:
             provider.close()
         control.flush_resolver_cache()
         for host in MAIL_HOSTS:
-            control.exec_in(host, ["doveadm", "replicator", "replicate", "*"], capture=True)
+            control.exec_in(host, ["sh", "-c", REPLICATION_RESYNC], capture=True)
 
 
 def dump(events: list[Event]) -> str:

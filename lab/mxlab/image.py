@@ -21,7 +21,10 @@ from orchestrator.errors import LabError
 
 log = logging.getLogger(__name__)
 
-SUITE = "bookworm"
+# The Debian releases a lab host can run: bookworm (12, Dovecot 2.3) is the default;
+# trixie (13, Dovecot 2.4) on request (`mxctl lab up --suite trixie`, MXCTL_LAB_SUITE).
+DEFAULT_SUITE = "bookworm"
+SUITES = ("bookworm", "trixie")
 # Bump when the base recipe below changes in a way the package list does not show.
 BASE_RECIPE_VERSION = "3"
 BASE_PACKAGES = (
@@ -86,10 +89,19 @@ def chroot_script(root: Path, script: str, *, what: str, overlay: str = "") -> N
     )
 
 
-def _mirror_list(mirrors: Mirrors) -> str:
-    lines = [f"deb {mirrors.main} {SUITE} main", f"deb {mirrors.main} {SUITE}-updates main"]
+def check_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise LabError(
+            f"unknown Debian suite {suite!r} for the lab: use one of {', '.join(SUITES)} "
+            "(--suite or MXCTL_LAB_SUITE)"
+        )
+    return suite
+
+
+def _mirror_list(mirrors: Mirrors, suite: str) -> str:
+    lines = [f"deb {mirrors.main} {suite} main", f"deb {mirrors.main} {suite}-updates main"]
     if mirrors.security:
-        lines.append(f"deb {mirrors.security} {SUITE}-security main")
+        lines.append(f"deb {mirrors.security} {suite}-security main")
     return "\n".join(lines) + "\n"
 
 
@@ -101,23 +113,25 @@ def _finish(tmp: Path, dest: Path) -> Path:
     return dest
 
 
-def build_base(cache: Path, mirrors: Mirrors) -> Path:
-    """The Debian bookworm base root filesystem (cached); returns its path."""
-    key = _digest(BASE_RECIPE_VERSION, " ".join(BASE_PACKAGES), _mirror_list(mirrors))
-    dest = cache / f"base-{key}"
+def build_base(cache: Path, mirrors: Mirrors, suite: str = DEFAULT_SUITE) -> Path:
+    """The Debian base root filesystem of `suite` (cached); returns its path."""
+    mirror_list = _mirror_list(mirrors, check_suite(suite))
+    key = _digest(BASE_RECIPE_VERSION, " ".join(BASE_PACKAGES), mirror_list)
+    # bookworm keeps its historical cache name (base-KEY), so existing caches stay valid.
+    dest = cache / (f"base-{key}" if suite == DEFAULT_SUITE else f"base-{suite}-{key}")
     if (dest / ".complete").exists():
         return dest / "rootfs"
-    tmp = cache / f"base-{key}.tmp"
+    tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     rootfs = tmp / "rootfs"
     rootfs.mkdir(parents=True)
-    log.info("building the lab base image from %s (about a minute, once)", mirrors.main)
+    log.info("building the lab %s base image from %s (about a minute, once)", suite, mirrors.main)
     run(
         [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(BASE_PACKAGES)}",
-            SUITE,
+            suite,
             str(rootfs),
             mirrors.main,
         ],
@@ -125,7 +139,7 @@ def build_base(cache: Path, mirrors: Mirrors) -> Path:
         fix="check the Debian mirror in /etc/apt (or pass --mirror URL) and free disk space",
         timeout=900,
     )
-    (rootfs / MIRROR_LIST.lstrip("/")).write_text(_mirror_list(mirrors))
+    (rootfs / MIRROR_LIST.lstrip("/")).write_text(mirror_list)
     (rootfs / "etc/apt/sources.list").write_text(f"deb [trusted=yes] file:{REPO_PATH_IN_HOST} ./\n")
     policy = rootfs / "usr/sbin/policy-rc.d"
     # Package installs never start daemons in the image; the deploy starts what it wants.

@@ -131,30 +131,51 @@ def tcp_open(address: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
+def requested_suite(suite: str | None = None) -> str:
+    """The Debian suite of the lab's mail hosts: `--suite`, else MXCTL_LAB_SUITE, else
+    bookworm. DNS servers and the outside sender stay on bookworm whatever it is."""
+    return image.check_suite(suite or os.environ.get("MXCTL_LAB_SUITE") or image.DEFAULT_SUITE)
+
+
+def running_suite() -> str:
+    """The mail hosts' suite of the lab that is up (bookworm for labs that predate it)."""
+    return load_lab_state().extra.get("mail_suite", image.DEFAULT_SUITE)
+
+
 @dataclass
 class _Images:
-    base: Path
-    layers: dict[str, Path]
-    repo: Path
+    mail_suite: str
+    bases: dict[str, Path]  # suite -> base root filesystem
+    layers: dict[str, Path]  # built on the default suite's base
+    repos: dict[str, Path]  # suite -> offline apt repository
     nspawn: nspawn.Nspawn
 
+    def suite_of(self, spec: HostSpec) -> str:
+        return self.mail_suite if spec.role == "mail" else image.DEFAULT_SUITE
 
-def build_images(mirror: str | None = None) -> _Images:
-    """Every cached build product the hosts need (built first when missing)."""
+    def lowers(self, spec: HostSpec) -> list[Path]:
+        return ([self.layers[spec.layer]] if spec.layer else []) + [self.bases[self.suite_of(spec)]]
+
+
+def build_images(mirror: str | None = None, mail_suite: str = image.DEFAULT_SUITE) -> _Images:
+    """Every cached build product the hosts need (built first when missing), per suite."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     with lab_lock(wait=True, path=CACHE_LOCK_PATH):  # another lab may be building them
         mirrors = find_mirrors(mirror)
-        base = image.build_base(cache, mirrors)
-        layers = {n: image.build_layer(cache, base, n, pkgs) for n, pkgs in LAYERS.items()}
-        repo = image.build_repo(cache, base, image.repo_packages())
-        return _Images(base, layers, repo, nspawn.fetch_nspawn(cache))
+        suites = sorted({image.DEFAULT_SUITE, image.check_suite(mail_suite)})
+        bases = {suite: image.build_base(cache, mirrors, suite) for suite in suites}
+        default = bases[image.DEFAULT_SUITE]
+        layers = {n: image.build_layer(cache, default, n, pkgs) for n, pkgs in LAYERS.items()}
+        packages = image.repo_packages()
+        repos = {suite: image.build_repo(cache, bases[suite], packages) for suite in suites}
+        return _Images(mail_suite, bases, layers, repos, nspawn.fetch_nspawn(cache))
 
 
 def boot_host(spec: HostSpec, images: _Images) -> None:
     """Start a host's container on its (already seeded) root; does not wait for it."""
-    lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
-    root = hostfs.mount_root(_host_dir(spec.name), lowers)
+    root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
+    suite = images.suite_of(spec)
     pid = nspawn.start(
         images.nspawn,
         host=spec.name,
@@ -162,8 +183,9 @@ def boot_host(spec: HostSpec, images: _Images) -> None:
         fqdn=spec.fqdn,
         root=root,
         netns=spec.netns,
-        binds_ro={str(images.repo): image.REPO_PATH_IN_HOST},
+        binds_ro={str(images.repos[suite]): image.REPO_PATH_IN_HOST},
         log_path=_host_dir(spec.name) / "console.log",
+        unified_cgroups=suite != image.DEFAULT_SUITE,
     )
     _pid_file(spec.name).write_text(str(pid))
 
@@ -224,26 +246,33 @@ def is_up() -> bool:
     return lab_json_path().exists() and all(nspawn_pid(h.name) for h in HOSTS)
 
 
-def up(mirror: str | None = None) -> LabState:
+def up(mirror: str | None = None, suite: str | None = None) -> LabState:
+    mail_suite = requested_suite(suite)
     preflight()
     with lab_lock():
         if is_up():
-            log.info("the lab is already up: nothing to do")
             state = load_lab_state()
+            have = state.extra.get("mail_suite", image.DEFAULT_SUITE)
+            if have != mail_suite:
+                raise LabError(
+                    f"the lab is up with {have} mail hosts, not {mail_suite}: "
+                    "run `mxctl lab down` first (or use another MXCTL_LAB_NAME)"
+                )
+            log.info("the lab is already up: nothing to do")
             write_client_config(state)  # as this version of mxctl writes it
             return state
         if lab_json_path().exists() or network.lab_namespaces():
             raise LabError("a previous lab is half up: run `mxctl lab down` first")
         try:
-            return _build(mirror)
+            return _build(mirror, mail_suite)
         except BaseException:
             log.error("lab up failed: tearing down what was built")
             _teardown()
             raise
 
 
-def _build(mirror: str | None) -> LabState:
-    images = build_images(mirror)
+def _build(mirror: str | None, mail_suite: str) -> LabState:
+    images = build_images(mirror, mail_suite)
     sdir = state_dir()
     sdir.mkdir(parents=True, exist_ok=True)
     sdir.chmod(0o700)
@@ -255,8 +284,7 @@ def _build(mirror: str | None) -> LabState:
     known_hosts = []
     for spec in HOSTS:
         network.create_host_link(spec)
-        lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
-        root = hostfs.mount_root(_host_dir(spec.name), lowers)
+        root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
         host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
         key_type_and_body = " ".join(host_key.split()[:2])
         known_hosts.append(f"{spec.address},{spec.name},{spec.fqdn} {key_type_and_body}")
@@ -294,6 +322,7 @@ def _build(mirror: str | None) -> LabState:
         tsig_secret_file=str(tsig_file),
         ca_cert=str(ca_cert),
         ca_key=str(ca_key),
+        extra={"mail_suite": mail_suite},
     )
     write_client_config(state)
     lab_json_path().write_text(state.to_json())

@@ -17,8 +17,8 @@ APT_DIR = Path("/etc/apt")
 
 @dataclass(frozen=True)
 class Mirrors:
-    main: str  # serves bookworm and bookworm-updates
-    security: str | None  # serves bookworm-security, when apt knows one
+    main: str  # serves every Debian suite (SUITE, SUITE-updates)
+    security: str | None  # serves SUITE-security, when apt knows one
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,35 @@ def read_apt_sources(apt_dir: Path = APT_DIR) -> list[_Source]:
     return sources
 
 
+def _is_security(source: _Source) -> bool:
+    return any(suite.endswith("-security") for suite in source.suites)
+
+
+_DEBIAN_SUITES = ("bookworm", "trixie", "forky", "stable", "oldstable", "testing")
+
+
+def _is_debian(suite: str) -> bool:
+    """A main Debian suite (not -updates/-backports/-security, which a mirror may lack)."""
+    return suite in _DEBIAN_SUITES
+
+
 def find_mirrors(override: str | None = None, apt_dir: Path = APT_DIR) -> Mirrors:
-    """The Debian mirror for bookworm (and its security archive) from apt's configuration."""
+    """The Debian mirror (and its security archive) from apt's configuration.
+
+    A Debian mirror serves every suite, so the one this machine uses for its own release
+    also serves the lab's (bookworm or trixie): its URI is what counts, not its suite.
+    """
     sources = read_apt_sources(apt_dir)
-    security = next((s.uri for s in sources if "bookworm-security" in s.suites), None)
+    security = next((s.uri for s in sources if _is_security(s)), None)
     if override:
         return Mirrors(
             main=override.rstrip("/"), security=security.rstrip("/") if security else None
         )
-    main = next((s.uri for s in sources if "bookworm" in s.suites), None)
+    debian = [s for s in sources if not _is_security(s) and any(_is_debian(x) for x in s.suites)]
+    main = debian[0].uri if debian else None
     if main is None:
         raise LabError(
-            f"no Debian bookworm mirror in {apt_dir}/sources.list or sources.list.d: "
+            f"no Debian mirror in {apt_dir}/sources.list or sources.list.d: "
             "pass `mxctl lab up --mirror URL`"
         )
     return Mirrors(main=main.rstrip("/"), security=security)

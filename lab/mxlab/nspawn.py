@@ -101,8 +101,12 @@ def start(
     netns: str,
     binds_ro: dict[str, str],
     log_path: Path,
+    unified_cgroups: bool = False,
 ) -> int:
-    """Boot a container on `root` inside network namespace `netns`; return nspawn's pid."""
+    """Boot a container on `root` inside network namespace `netns`; return nspawn's pid.
+
+    `unified_cgroups`: give the container a pure cgroup v2 tree. systemd 256 and later
+    (Debian 13) refuse to boot on the hybrid v1 layout this machine has."""
     dirs = cgroup_dirs(host)
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
@@ -136,7 +140,10 @@ def start(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=nspawn.env(),
+            env={
+                **nspawn.env(),
+                **({"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"} if unified_cgroups else {}),
+            },
             start_new_session=True,
             preexec_fn=enter_cgroups,
         )

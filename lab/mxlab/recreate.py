@@ -31,7 +31,7 @@ def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> Non
 def recreate(name: str) -> str:
     spec = host_spec(name)
     state = load_lab_state()
-    images = lab.build_images()
+    images = lab.build_images(mail_suite=lab.running_suite())
     nspawn.stop(spec.name, lab.nspawn_pid(spec.name), timeout=3.0)
     host_dir = state_dir() / "hosts" / spec.name
     root = host_dir / "root"
@@ -39,8 +39,7 @@ def recreate(name: str) -> str:
         run(["umount", str(root)], what=f"unmounting the root of {spec.name}")
     for part in ("upper", "work"):
         shutil.rmtree(host_dir / part, ignore_errors=True)
-    lowers = ([images.layers[spec.layer]] if spec.layer else []) + [images.base]
-    root = hostfs.mount_root(host_dir, lowers)
+    root = hostfs.mount_root(host_dir, images.lowers(spec))
     client_pub = ssh_keypair(Path(state.ssh_key), "mxctl-lab")
     tsig = Path(state.tsig_secret_file).read_text().strip()
     host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)

@@ -1,6 +1,7 @@
 """Are the two hosts' mailboxes the same? `doveadm mailbox status` on both, compared.
 
-The replicator keeps mailbox GUIDs and UIDs equal on both sides, so a standby holds
+Replication (2.3's replicator or 2.4's mxctl-dsync, both dsync) keeps mailbox GUIDs and
+UIDs equal on both sides, so a standby holds
 everything a primary had when its mailbox has the same GUID and at least the same UIDNEXT.
 HIGHESTMODSEQ is per replica and is not compared. Parsing and comparing are pure; the
 SSH round trip is separate.
@@ -11,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.errors import MxctlError
 from orchestrator.remote import SshTarget, run_remote
 
 FIELDS = ("messages", "uidnext", "guid")
 STATUS_COMMAND = f"doveadm -f tab mailbox status -A '{' '.join(FIELDS)}' '*'"
-RESYNC_COMMAND = "doveadm replicator replicate -f '*' >/dev/null"
+RESYNC_COMMAND = f"{{ {REPLICATION_RESYNC}; }} >/dev/null"
 # Dovecot 2.3's two-way replication can deadlock when both hosts take changes for the same
 # user at once (as during a planned switch): each side's remote dsync session holds its
 # host's sync lock and waits for the other, and neither ends (seen for minutes in the lab).
@@ -95,7 +97,7 @@ def mailbox_states(target: SshTarget, timeout: float = 15.0) -> dict[MailboxKey,
 def resync(target: SshTarget, timeout: float = 15.0) -> None:
     result = run_remote(target, RESYNC_COMMAND, timeout)
     if result.exit_code != 0:
-        raise MxctlError(f"{target.name}: doveadm replicator replicate failed: {result.stderr}")
+        raise MxctlError(f"{target.name}: resync of every user failed: {result.stderr}")
 
 
 def unstick(target: SshTarget, timeout: float = 15.0) -> list[int]:

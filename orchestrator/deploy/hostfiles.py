@@ -7,10 +7,12 @@ strings the deploy uploads without echoing: passwords arrive already hashed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.deploy import cryptpw
+from orchestrator.deploy.release import SUPPORTED, MailRelease
 from orchestrator.deploy.spec import MailPair
 
 TLS_DIR = "/etc/mxctl/tls"
@@ -26,16 +28,43 @@ VMAIL_HOME = "/var/vmail"
 POSTFIX_LOG = "/var/log/postfix.log"
 DOVECOT_LOG = "/var/log/dovecot.log"
 DKIM_PORT = 8891
+# mxctl-dsync (Dovecot 2.4 hosts): where it lives, its settings, and the loopback port
+# Dovecot posts mailbox-change events to.
+DSYNC_LIB = "/usr/local/lib/mxctl-dsync"
+DSYNC_COMMAND = "/usr/local/sbin/mxctl-dsync"
+DSYNC_CONFIG = "/etc/mxctl/dsync.json"
+DSYNC_EVENT_PORT = 8894
+
+
+def replication_command(dsync_args: str, replicator_args: str) -> str:
+    """A shell command asking whichever replication the host runs: mxctl-dsync on a
+    Dovecot 2.4 host, Dovecot's replicator (`doveadm ...`) on a 2.3 one. The probes, the
+    controller and the tests read and drive both releases through it."""
+    return (
+        f"if [ -x {DSYNC_COMMAND} ]; then {DSYNC_COMMAND} {dsync_args}; "
+        f"else doveadm {replicator_args}; fi"
+    )
+
+
+REPLICATION_STATUS = replication_command("status", "-f tab replicator status")
+REPLICATION_USERS = replication_command("status '*'", "-f tab replicator status '*'")
+# Sync every user with the peer now (queued; returns at once on both releases).
+REPLICATION_RESYNC = replication_command("sync --all", "replicator replicate -f '*'")
 
 
 def dkim_key_path(pair: MailPair) -> str:
     return f"{DKIM_KEY_DIR}/{pair.dkim_selector}.private"
 
 
-def template_vars(pair: MailPair, host_name: str) -> dict[str, Any]:
+def template_vars(
+    pair: MailPair, host_name: str, release: MailRelease = SUPPORTED["bookworm"]
+) -> dict[str, Any]:
     me = pair.host(host_name)
     peer = pair.peer(host_name)
     return {
+        "debian": release.codename,
+        "dovecot24": release.dovecot24,
+        "dsync_event_port": DSYNC_EVENT_PORT,
         "fqdn": me.fqdn,
         "role": me.role,
         "peer_fqdn": peer.fqdn,
@@ -84,6 +113,20 @@ def passwd_file(pair: MailPair, current: Mapping[str, str]) -> str:
         hashed = cryptpw.hash_keeping(user.password.reveal(), current.get(user.address))
         lines.append(f"{user.address}:{hashed}::::::")
     return "\n".join(lines) + "\n"
+
+
+def dsync_settings(pair: MailPair, host_name: str) -> str:
+    """mxctl-dsync's settings (no secret: doveadm reads its password from Dovecot's config)."""
+    me, peer = pair.host(host_name), pair.peer(host_name)
+    settings = {
+        "host": me.fqdn,
+        "peer": peer.fqdn,
+        "port": pair.replication_port,
+        "event_port": DSYNC_EVENT_PORT,
+        "sweep_every": pair.tunables.dsync_sweep_every,
+        "workers": pair.tunables.dsync_workers,
+    }
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
 
 
 def dovecot_secrets_conf(pair: MailPair) -> str:

@@ -45,6 +45,10 @@ DEFAULTS: dict[str, int] = {
     "postfix_message_size_limit": 52428800,
     # Dovecot: concurrent IMAP connections per user and client address.
     "dovecot_mail_max_userip_connections": 20,
+    # mxctl-dsync (Dovecot 2.4 hosts): seconds between sweeps of every user, and how many
+    # `doveadm sync` run at once.
+    "dsync_sweep_every": 300,
+    "dsync_workers": 2,
 }
 
 # Settings every pair shares, with the field that holds them.
@@ -63,6 +67,8 @@ SHARED_FIELDS = (
     "dovecot_mail_max_userip_connections",
     *GUARD_FIELDS,
     "mail_backup",
+    "dsync_sweep_every",
+    "dsync_workers",
 )
 
 
@@ -91,6 +97,8 @@ class MailHost:
 class Tunables:
     message_size_limit: int
     max_userip_connections: int
+    dsync_sweep_every: int = DEFAULTS["dsync_sweep_every"]
+    dsync_workers: int = DEFAULTS["dsync_workers"]
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,16 @@ def load_pair(
             1,
             10_000,
             problems,
+        ),
+        dsync_sweep_every=_read_int(
+            shared.get("dsync_sweep_every", DEFAULTS["dsync_sweep_every"]),
+            "dsync_sweep_every",
+            10,
+            86_400,
+            problems,
+        ),
+        dsync_workers=_read_int(
+            shared.get("dsync_workers", DEFAULTS["dsync_workers"]), "dsync_workers", 1, 16, problems
         ),
     )
     tls_ca = _read_ca_bundle(shared.get("mail_tls_ca"), problems, check_files)

@@ -1,4 +1,7 @@
-"""Host state read over SSH: replicator, Postfix queue, mail volume, daemons. Pure parsers.
+"""Host state read over SSH: replication, Postfix queue, mail volume, daemons. Pure parsers.
+
+Replication is Dovecot 2.3's replicator or, on Dovecot 2.4, mxctl-dsync, which reports in
+the replicator's format: the same parser reads both.
 
 One SSH command runs a small script whose output has one section per fact (`### name`,
 the command's output, `### rc name N`), so a round costs one channel per host. The parsers
@@ -13,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from orchestrator.deploy.hostfiles import REPLICATION_STATUS, REPLICATION_USERS
 from orchestrator.probes.settings import HostLimits
 
 SECTIONS = ("replicator", "replicator-users", "postqueue", "volume", "daemons")
@@ -35,8 +39,9 @@ def state_script(mail_volume: str, command_timeout: float = 2.0) -> str:
             daemon.format(proc=proc, name=name)
             for proc, name in (("master", "postfix"), ("dovecot", "dovecot"))
         ),
-        "replicator": f"{limit} doveadm -f tab replicator status",
-        "replicator-users": f"{limit} doveadm -f tab replicator status '*'",
+        # Dovecot 2.3's replicator, or mxctl-dsync on 2.4 (which reports in its format).
+        "replicator": f"{limit} sh -c {shlex.quote(REPLICATION_STATUS)}",
+        "replicator-users": f"{limit} sh -c {shlex.quote(REPLICATION_USERS)}",
         "postqueue": f"{limit} postqueue -j",
         "volume": f"{limit} df -P -B1 {volume}",
     }

@@ -12,7 +12,7 @@ from mxlab.deploying import LAB_INVENTORY
 
 from orchestrator.deploy import runner
 from tests.deploy.conftest import LAB_DEPLOYS, DeployedLab
-from tests.deploy.labhosts import ssh
+from tests.deploy.labhosts import lab_release, ssh
 
 pytestmark = pytest.mark.lab
 
@@ -40,7 +40,8 @@ def test_second_run_changes_nothing(deployed: DeployedLab) -> None:
 
 def test_both_hosts_serve_everything(deployed: DeployedLab) -> None:
     for host in MAIL_HOSTS:
-        active = ssh(deployed.lab, host, "systemctl is-active postfix@- dovecot opendkim")
+        postfix = lab_release(deployed.lab).postfix_unit
+        active = ssh(deployed.lab, host, f"systemctl is-active {postfix} dovecot opendkim")
         assert active.split() == ["active"] * 3, host
         ports = ssh(deployed.lab, host, "ss -Hltn | awk '{print $4}'")
         for port in ("25", "587", "143", "993", "12345"):
@@ -55,9 +56,10 @@ def restore_defaults(deployed: DeployedLab) -> Iterator[None]:
 
 
 def _mail_changes(result: runner.RunResult) -> dict[str, list[str]]:
-    # pyinfra names an operation by the deploys it is nested in: "Lab | Mail pair | ...".
+    """What changed on each mail host, named without the enclosing deploys ("Lab | Mail
+    pair | "), which depend on whether the pair was deployed alone or with the lab."""
     return {
-        host: [name.split("Mail pair | ", 1)[-1] for name in result.changed(host)]
+        host: [" | ".join(name.split(" | ")[-2:]) for name in result.changed(host)]
         for host in MAIL_HOSTS
     }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from mxlab import control
 
 from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.probes.result import ErrorClass, ProbeResult
 from orchestrator.probes.services import SERVICE_PROBES, probe_service
 from orchestrator.probes.settings import ProbeSettings
@@ -67,7 +68,7 @@ def resync_replication() -> None:
     """After a peer was unreachable, Dovecot's replicator waits 300 s before retrying;
     ask both hosts to replicate every user now, so the lab is left converged."""
     for host in ("mx1", "mx2"):
-        control.exec_in(host, ["doveadm", "replicator", "replicate", "*"], capture=True)
+        control.exec_in(host, ["sh", "-c", REPLICATION_RESYNC], capture=True)
 
 
 def probe_from(

@@ -128,6 +128,6 @@ def test_truncated_output_marks_the_missing_sections() -> None:
 def test_script_sections_match_the_parser() -> None:
     script = state_script("/srv/mail dir")
     assert "df -P -B1 '/srv/mail dir'" in script
-    assert "timeout -s KILL 2 doveadm" in script
+    assert "timeout -s KILL 2 sh -c 'if [ -x /usr/local/sbin/mxctl-dsync ]" in script
     fake = "".join(f"### {n}\nx\n### rc {n} 0\n" for n in ("a", "b"))
     assert split_sections(fake)["b"].text == "x"

@@ -68,7 +68,7 @@ def test_canary_reports_delivery_and_replication_latency_and_cleans_up(
 
 
 def _block_doveadm(block: bool) -> None:
-    peer = "10.254.77.22"
+    peer = host_spec("mx2").address
     if block:
         rules = (
             f"table inet {BLOCK_TABLE} {{\n"
@@ -214,4 +214,4 @@ def test_canary_from_a_vantage_host_enters_through_the_mx_from_its_address(
     log = in_host("mx1", "cat", "/var/log/postfix.log").splitlines()
     queue_id = next(line.split(": ")[1] for line in log if f"message-id=<{token}@" in line)
     client = next(line for line in log if f"{queue_id}: client=" in line)
-    assert "[10.254.77.31]" in client
+    assert f"[{host_spec('sender').address}]" in client

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from mxlab import control
+from mxlab import lab as lab_ops
 from mxlab.state import LabState
 from mxlab.targets import lab_settings
 from mxlab.topology import host_spec
 
+from orchestrator.deploy.release import SUPPORTED
 from orchestrator.probes.result import ErrorClass
 from orchestrator.probes.services import SERVICE_PROBES
 from orchestrator.probes.settings import ProbeSettings
@@ -31,6 +33,8 @@ from tests.probes.lab_helpers import (
 
 pytestmark = pytest.mark.lab
 HOST = "mx2"
+# The unit that runs Postfix's main instance on the lab's release (postfix@- on Debian 12).
+POSTFIX_UNIT = SUPPORTED[lab_ops.requested_suite()].postfix_unit
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +93,7 @@ def test_postfix_killed_is_refused_on_25_and_587_and_unhealthy_over_ssh(
     settings: ProbeSettings,
 ) -> None:
     try:
-        in_host(HOST, "systemctl", "kill", "-s", "KILL", "postfix@-")
+        in_host(HOST, "systemctl", "kill", "-s", "KILL", POSTFIX_UNIT)
         time.sleep(0.2)  # the kernel closes the listening sockets of the killed master
         results = probe(settings, HOST, *SERVICE_PROBES, "host-state")
         for name in ("smtp", "submission"):
@@ -126,7 +130,7 @@ def test_dovecot_killed_is_refused_on_993_and_143(settings: ProbeSettings) -> No
 def test_daemons_stopped_with_sigstop_time_out_at_banner_and_greeting(
     settings: ProbeSettings,
 ) -> None:
-    units = ("postfix@-", "dovecot")
+    units = (POSTFIX_UNIT, "dovecot")
     try:
         in_host(HOST, "systemctl", "kill", "-s", "SIGSTOP", *units)
         results = probe(settings, HOST, *SERVICE_PROBES, "host-state")
