@@ -9,6 +9,7 @@ console script, started as processes exactly as an operator would start them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,14 +33,14 @@ from mxlab.control import MACHINE
 from mxlab.controller_config import API_PORT
 from mxlab.state import LabState, state_dir
 from orchestrator.config import MxctlConfig, load_config
-from orchestrator.controller import fencing
+from orchestrator.controller import fencing, mailboxes
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.journal import Event, Journal
 from orchestrator.controller.observe import client_tls
 from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
-from orchestrator.errors import LabError
+from orchestrator.errors import LabError, MxctlError
 from orchestrator.remote import RemoteError
 
 MXCTL = str(Path(sys.executable).with_name("mxctl"))
@@ -189,8 +190,30 @@ class ControlledLab:
         finally:
             provider.close()
         control.flush_resolver_cache()
-        for host in MAIL_HOSTS:
-            control.exec_in(host, ["sh", "-c", REPLICATION_RESYNC], capture=True)
+        self.converge_pair()
+
+    def converge_pair(self, timeout: float = 120.0) -> None:
+        """Both hosts hold the same mailboxes before a test starts: stuck replication
+        sessions (Dovecot 2.3's two-way lock-up, or a backup's staging holding a lock)
+        are ended and every user synced again, until each mailbox matches on both."""
+        targets = [ssh_target(self.config, f"{h}.example.test") for h in MAIL_HOSTS]
+        deadline = time.monotonic() + timeout
+        problems: list[str] = ["not compared yet"]
+        while problems and time.monotonic() < deadline:
+            for target in targets:
+                with contextlib.suppress(MxctlError):
+                    mailboxes.unstick(target)
+                control.exec_in(target.name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
+                                capture=True)  # fmt: skip
+            time.sleep(2)
+            try:
+                one, two = (mailboxes.mailbox_states(t) for t in targets)
+            except MxctlError as exc:
+                problems = [str(exc)]
+                continue
+            problems = mailboxes.behind(one, two) + mailboxes.behind(two, one)
+        if problems:
+            raise LabError(f"the pair did not converge in {timeout:.0f} s: {problems[:5]}")
 
 
 def dump(events: list[Event]) -> str:

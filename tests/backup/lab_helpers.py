@@ -104,3 +104,30 @@ def tamper_with_repository() -> int:
 def untamper() -> None:
     on_host("backup", f"if [ -d /root/repo.orig ]; then rm -rf {REPO} && "
             f"mv /root/repo.orig {REPO}; fi")  # fmt: skip
+
+
+def settle_replication(lab: LabState, timeout: float = 120.0) -> None:
+    """Wait until both hosts hold the same mailboxes, ending stuck replication sessions
+    (Dovecot 2.3's two-way lock-up) and resyncing as the running controller would: a
+    long sync (a restored folder) holds the locks a backup's staging needs."""
+    from orchestrator.controller import mailboxes
+    from orchestrator.errors import MxctlError
+
+    targets = [lab.ssh_target(h) for h in ("mx1", "mx2")]
+    deadline = time.monotonic() + timeout
+    problems = ["not compared yet"]
+    while problems and time.monotonic() < deadline:
+        for target in targets:
+            try:
+                mailboxes.unstick(target)
+                mailboxes.resync(target)
+            except MxctlError:
+                pass
+        time.sleep(2)
+        try:
+            one, two = (mailboxes.mailbox_states(t) for t in targets)
+        except MxctlError as exc:
+            problems = [str(exc)]
+            continue
+        problems = mailboxes.behind(one, two) + mailboxes.behind(two, one)
+    assert not problems, f"replication did not settle in {timeout:.0f} s: {problems[:5]}"
