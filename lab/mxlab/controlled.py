@@ -41,7 +41,7 @@ from orchestrator.deploy.hostfiles import REPLICATION_RESYNC
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.errors import LabError, MxctlError
-from orchestrator.remote import RemoteError
+from orchestrator.remote import RemoteError, SshTarget
 
 MXCTL = str(Path(sys.executable).with_name("mxctl"))
 MAIL_HOSTS = ("mx1", "mx2")
@@ -193,27 +193,32 @@ class ControlledLab:
         self.converge_pair()
 
     def converge_pair(self, timeout: float = 120.0) -> None:
-        """Both hosts hold the same mailboxes before a test starts: stuck replication
-        sessions (Dovecot 2.3's two-way lock-up, or a backup's staging holding a lock)
-        are ended and every user synced again, until each mailbox matches on both."""
-        targets = [ssh_target(self.config, f"{h}.example.test") for h in MAIL_HOSTS]
-        deadline = time.monotonic() + timeout
-        problems: list[str] = ["not compared yet"]
-        while problems and time.monotonic() < deadline:
-            for target in targets:
-                with contextlib.suppress(MxctlError):
-                    mailboxes.unstick(target)
-                control.exec_in(target.name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
-                                capture=True)  # fmt: skip
-            time.sleep(2)
-            try:
-                one, two = (mailboxes.mailbox_states(t) for t in targets)
-            except MxctlError as exc:
-                problems = [str(exc)]
-                continue
-            problems = mailboxes.behind(one, two) + mailboxes.behind(two, one)
-        if problems:
-            raise LabError(f"the pair did not converge in {timeout:.0f} s: {problems[:5]}")
+        converge_mail_pair(
+            [ssh_target(self.config, f"{h}.example.test") for h in MAIL_HOSTS], timeout
+        )
+
+
+def converge_mail_pair(targets: list[SshTarget], timeout: float = 120.0) -> None:
+    """Both hosts hold the same mailboxes before a test starts: stuck replication
+    sessions (Dovecot 2.3's two-way lock-up, or a backup's staging holding a lock) are
+    ended and every user synced again, until each mailbox matches on both hosts."""
+    deadline = time.monotonic() + timeout
+    problems: list[str] = ["not compared yet"]
+    while problems and time.monotonic() < deadline:
+        for target in targets:
+            with contextlib.suppress(MxctlError):
+                mailboxes.unstick(target)
+            control.exec_in(target.name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
+                            capture=True)  # fmt: skip
+        time.sleep(2)
+        try:
+            one, two = (mailboxes.mailbox_states(t) for t in targets)
+        except MxctlError as exc:
+            problems = [str(exc)]
+            continue
+        problems = mailboxes.behind(one, two) + mailboxes.behind(two, one)
+    if problems:
+        raise LabError(f"the pair did not converge in {timeout:.0f} s: {problems[:5]}")
 
 
 def dump(events: list[Event]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mxlab import control
+from mxlab.controlled import converge_mail_pair
 from mxlab.mailtraffic import CLIENT_NAME, Imaps
 from mxlab.state import LabState, state_dir
 
@@ -107,27 +108,7 @@ def untamper() -> None:
 
 
 def settle_replication(lab: LabState, timeout: float = 120.0) -> None:
-    """Wait until both hosts hold the same mailboxes, ending stuck replication sessions
-    (Dovecot 2.3's two-way lock-up) and resyncing as the running controller would: a
-    long sync (a restored folder) holds the locks a backup's staging needs."""
-    from orchestrator.controller import mailboxes
-    from orchestrator.errors import MxctlError
-
-    targets = [lab.ssh_target(h) for h in ("mx1", "mx2")]
-    deadline = time.monotonic() + timeout
-    problems = ["not compared yet"]
-    while problems and time.monotonic() < deadline:
-        for target in targets:
-            try:
-                mailboxes.unstick(target)
-                mailboxes.resync(target)
-            except MxctlError:
-                pass
-        time.sleep(2)
-        try:
-            one, two = (mailboxes.mailbox_states(t) for t in targets)
-        except MxctlError as exc:
-            problems = [str(exc)]
-            continue
-        problems = mailboxes.behind(one, two) + mailboxes.behind(two, one)
-    assert not problems, f"replication did not settle in {timeout:.0f} s: {problems[:5]}"
+    """Both hosts hold the same mailboxes (stuck sessions ended, users resynced, as the
+    running controller would): a long sync (a restored folder) holds the locks a
+    backup's staging needs."""
+    converge_mail_pair([lab.ssh_target(h) for h in ("mx1", "mx2")], timeout)
