@@ -190,6 +190,11 @@ class ControlledLab:
         finally:
             provider.close()
         control.flush_resolver_cache()
+        # The remote MTA's in-memory view too: after an earlier test left every MX of a
+        # domain unreachable, Postfix's queue manager throttles that destination and
+        # defers new mail to it for minutes. A reload forgets that (nothing is flushed:
+        # mail it already deferred stays deferred, on its own retry schedule).
+        control.exec_in("sender", ["postfix", "reload"], capture=True)
         self.converge_pair()
 
     def converge_pair(self, timeout: float = 120.0) -> None:
