@@ -212,9 +212,11 @@ def converge_mail_pair(targets: list[SshTarget], timeout: float = 120.0) -> None
     while problems and time.monotonic() < deadline:
         for target in targets:
             with contextlib.suppress(MxctlError):
-                mailboxes.unstick(target)
-            control.exec_in(target.name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
-                            capture=True)  # fmt: skip
+                mailboxes.kill_stuck_sessions(target)
+        # From the first host only: a two-way sync started from both sides at once is
+        # what locks Dovecot 2.3's replication up.
+        control.exec_in(targets[0].name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
+                        capture=True)  # fmt: skip
         time.sleep(2)
         try:
             one, two = (mailboxes.mailbox_states(t) for t in targets)

@@ -24,12 +24,13 @@ RESYNC_COMMAND = f"{{ {REPLICATION_RESYNC}; }} >/dev/null"
 # host's sync lock and waits for the other, and neither ends (seen for minutes in the lab).
 # A dsync session older than the 30 s lock timeout is stuck: kill it and sync again.
 STUCK_SESSION_AGE = 35
-UNSTICK_COMMAND = (
+KILL_STUCK_SESSIONS = (
     'for p in $(pgrep -f "^dovecot/doveadm-server"); do '
     'age=$(ps -o etimes= -p "$p" | tr -d " "); '
     f'[ -n "$age" ] && [ "$age" -gt {STUCK_SESSION_AGE} ] && kill -9 "$p" && echo "$p"; '
-    "done; " + RESYNC_COMMAND
+    "done; "
 )
+UNSTICK_COMMAND = KILL_STUCK_SESSIONS + RESYNC_COMMAND
 
 MailboxKey = tuple[str, str]  # (user, mailbox)
 
@@ -84,6 +85,13 @@ def behind(
                 f"{user} {box}: {want.uidnext - have.uidnext} message(s) behind "
                 f"(uidnext {have.uidnext} < {want.uidnext})"
             )
+        elif have.uidnext == want.uidnext and have.messages != want.messages:
+            # Same UIDs handed out on both, yet a different count: the two sides diverged
+            # (a message or an expunge that one side never passed on), whichever is ahead.
+            problems.append(
+                f"{user} {box}: diverged ({have.messages} message(s) on the standby, "
+                f"{want.messages} on the primary at the same uidnext {want.uidnext})"
+            )
     return problems
 
 
@@ -98,6 +106,12 @@ def resync(target: SshTarget, timeout: float = 15.0) -> None:
     result = run_remote(target, RESYNC_COMMAND, timeout)
     if result.exit_code != 0:
         raise MxctlError(f"{target.name}: resync of every user failed: {result.stderr}")
+
+
+def kill_stuck_sessions(target: SshTarget, timeout: float = 15.0) -> list[int]:
+    """Kill replication sessions older than STUCK_SESSION_AGE (no resync); the pids killed."""
+    result = run_remote(target, KILL_STUCK_SESSIONS, timeout)
+    return [int(p) for p in result.stdout.split() if p.isdigit()]
 
 
 def unstick(target: SshTarget, timeout: float = 15.0) -> list[int]:

@@ -142,8 +142,9 @@ class PlannedSteps(FailoverSteps):
             ssh_target(self.config, move.new_primary),
         )
         deadline = self.clock.monotonic() + self.config.maintenance.converge_timeout
-        for target in (old, new):
-            mailboxes.resync(target)
+        # A two-way sync started from one side moves changes both ways; starting it from
+        # both at once is what locks Dovecot 2.3's replication up (see mailboxes.py).
+        mailboxes.resync(old)
         killed: list[int] = []
         while True:
             before = mailboxes.mailbox_states(old)
@@ -152,7 +153,8 @@ class PlannedSteps(FailoverSteps):
             if not problems or self.clock.monotonic() > deadline:
                 break
             for target in (old, new):
-                killed += mailboxes.unstick(target)
+                killed += mailboxes.kill_stuck_sessions(target)
+            mailboxes.resync(old)
         if problems and not allow_data_loss:
             raise StepFailed(
                 f"mailboxes differ: {move.new_primary} lacks mail {move.old_primary} holds: "

@@ -36,3 +36,14 @@ def test_missing_and_different_mailboxes_are_named() -> None:
         "alice@example.test INBOX: a different mailbox on each host (GUIDs differ)",
         "bob@example.org INBOX: missing on the standby",
     ]
+
+
+def test_two_sides_that_diverged_at_the_same_uidnext_are_named() -> None:
+    # The standby has handed out the same UIDs yet holds one message fewer: a message (or
+    # an expunge) that one side never passed on. Not caught up, whichever side is right.
+    standby = PRIMARY.replace("\t12\t13\t", "\t11\t13\t")
+    assert behind(parse_status(PRIMARY), parse_status(standby)) == [
+        "alice@example.test INBOX: diverged (11 message(s) on the standby, "
+        "12 on the primary at the same uidnext 13)"
+    ]
+    assert behind(parse_status(standby), parse_status(PRIMARY)) != []  # both directions
