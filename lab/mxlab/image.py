@@ -40,6 +40,7 @@ BASE_PACKAGES = (
     "bind9-dnsutils",
     "netcat-openbsd",
     "less",
+    "nftables",  # the lab's fault rules are written by each host's own nft (network.nft_argv)
 )
 REPO_PATH_IN_HOST = "/srv/lab-repo"
 # apt inside lab hosts reads only the offline repository; builds read the mirror list.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mxlab.procs import run
+from mxlab.state import state_dir
 from mxlab.topology import BRIDGE, GATEWAY, LAB_NAME, SUBNET, VETH_PREFIX, HostSpec
 from orchestrator.errors import LabError
 
@@ -84,10 +85,22 @@ table inet {FAULT_TABLE} {{
     nft(spec, rules, what=f"installing the fault table of {spec.name}", replace=True)
 
 
+def nft_argv(spec: HostSpec, *args: str) -> list[str]:
+    """nft in the host's network namespace, as the host's own nft once its root is there.
+
+    A Debian 13 host's firewall holds rules written by nft 1.1; the machine's nft 1.0
+    (Debian 12) crashes reading them (SIGSEGV), so the host's own binary does the work. Before
+    the root filesystem is mounted the namespace is empty and the machine's nft is fine."""
+    own = state_dir() / "hosts" / spec.name / "root"
+    if (own / "usr/sbin/nft").exists():
+        return ["ip", "netns", "exec", spec.netns, "chroot", str(own), "/usr/sbin/nft", *args]
+    return ["ip", "netns", "exec", spec.netns, "nft", *args]
+
+
 def nft(spec: HostSpec, script: str, *, what: str, replace: bool = False) -> None:
     prefix = f"table inet {FAULT_TABLE}\ndelete table inet {FAULT_TABLE}\n" if replace else ""
     run(
-        ["ip", "netns", "exec", spec.netns, "nft", "-f", "-"],
+        nft_argv(spec, "-f", "-"),
         input_text=prefix + script,
         what=what,
         fix="is the nftables package installed? (`make bootstrap` installs it)",
@@ -122,7 +135,7 @@ def partition_from_machine(spec: HostSpec, heal: bool = False) -> None:
 
 def cut_hosts(spec: HostSpec) -> list[str]:
     out = run(
-        ["ip", "netns", "exec", spec.netns, "nft", "list", "set", "inet", FAULT_TABLE, "cut_hosts"],
+        nft_argv(spec, "list", "set", "inet", FAULT_TABLE, "cut_hosts"),
         what=f"reading the partitions of {spec.name}",
         check=False,
     ).stdout

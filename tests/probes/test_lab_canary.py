@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dns.resolver
 import pytest
+from mxlab.network import nft_argv
 from mxlab.standins.certs import make_authority
 from mxlab.state import LabState, state_dir
 from mxlab.targets import lab_settings
@@ -78,10 +79,10 @@ def _block_doveadm(block: bool) -> None:
             f"ip saddr {peer} tcp dport {DOVEADM_PORT} drop; }}\n"
             "}\n"
         )
-        args = ["nft", "-f", "-"]
+        args = ["-f", "-"]
     else:
-        rules, args = "", ["nft", "delete", "table", "inet", BLOCK_TABLE]
-    proc = subprocess.run(["ip", "netns", "exec", host_spec("mx1").netns, *args], input=rules,
+        rules, args = "", ["delete", "table", "inet", BLOCK_TABLE]
+    proc = subprocess.run(nft_argv(host_spec("mx1"), *args), input=rules,
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 

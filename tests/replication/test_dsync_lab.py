@@ -70,7 +70,7 @@ def two_inboxes(deployed_pair: LabState) -> Iterator[tuple[LabState, str]]:
     while they are made, as if the hosts had been apart)."""
     lab = deployed_pair
     password = secrets.token_urlsafe(18)
-    line = f"{USER}:{{SHA512-CRYPT}}{cryptpw.sha512_crypt(password)}::::::"
+    line = f"{USER}:{cryptpw.argon2id(password)}::::::"
     try:
         for host in ("mx1", "mx2"):
             ssh(
