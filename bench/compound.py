@@ -14,15 +14,11 @@ loopback, and a witness in sender's namespace.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 # The repo root, not bench/ (whose dns.py would shadow dnspython), goes first.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
@@ -31,38 +27,14 @@ from mxlab import control
 from mxlab.controlled import ControlledLab, mx_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.state import LabState, load_lab_state
+from mxlab.webhooks import WebhookReceiver
 
 from orchestrator.deploy import runner
 
 MX2 = ["10 mx2.example.test."]
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.got: list[tuple[float, dict[str, Any]]] = []
-        got = self.got
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                got.append((time.monotonic(), json.loads(self.rfile.read(
-                    int(self.headers["Content-Length"])))))  # fmt: skip
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def opened(self, alert: str, since: float) -> float | None:
-        found = [at for at, b in self.got if b.get("alert") == alert
-                 and b.get("state") == "open" and at >= since]  # fmt: skip
-        return min(found) if found else None
-
-
-def controlled(lab: LabState, tmp: Path, hooks: Receiver) -> ControlledLab:
+def controlled(lab: LabState, tmp: Path, hooks: WebhookReceiver) -> ControlledLab:
     config = write_config(lab, tmp)
     config.write_text(config.read_text() + f'\n[notify]\nwebhooks = ["{hooks.url}"]\n')
     h = ControlledLab(lab, tmp, config)
@@ -85,11 +57,11 @@ def witness_down(h: ControlledLab) -> float:
     raise SystemExit(f"MX never moved with the witness down; see {h.directory}")
 
 
-def replication_cut(h: ControlledLab, hooks: Receiver) -> float:
+def replication_cut(h: ControlledLab, hooks: WebhookReceiver) -> float:
     cut = time.monotonic()
     control.fault("mx1", "partition", "mx2")
     while time.monotonic() - cut < 60:
-        opened = hooks.opened("replication-broken", cut)
+        opened = hooks.first("replication-broken", "open", 0, since=cut)
         if opened is not None:
             return opened - cut
         time.sleep(0.05)
@@ -113,7 +85,7 @@ def main() -> int:
     print(f"bench/compound.py: {args.rounds} rounds of each fault")
     for i in range(args.rounds):
         for kind in ("witness-down", "replication-cut"):
-            hooks = Receiver()
+            hooks = WebhookReceiver()
             with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
                 h = controlled(lab, Path(tmp), hooks)
                 try:
@@ -125,7 +97,7 @@ def main() -> int:
                         figure = alert[-1]
                 finally:
                     h.restore()
-                    hooks.server.shutdown()
+                    hooks.close()
             print(f"  round {i + 1} {kind}: {figure:.2f} s", flush=True)
     print(summary("failover with the witness down (crash -> MX at every nameserver)", rto))
     print(summary("replication cut -> replication-broken alert at the webhook", alert))

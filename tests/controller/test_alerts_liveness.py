@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from mxlab.webhooks import WebhookReceiver
 
 from orchestrator.controller.alerts import Alert, AlertBook, transitions
 from orchestrator.controller.journal import Journal
@@ -40,30 +37,10 @@ def test_each_failed_attempt_is_announced_again() -> None:
     assert keys(opened) == ["failover-aborted"] and resolved == []
 
 
-class _Receiver:
-    def __init__(self) -> None:
-        self.got: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.got.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
 def test_the_book_posts_each_transition_once_and_remembers_across_restarts(
     tmp_path: Path,
 ) -> None:
-    receiver = _Receiver()
+    receiver = WebhookReceiver()
     journal = Journal(tmp_path / "journal.db")
     lagging = {"replication-lagging": Alert("replication-lagging", "lags 90 s")}
     book = AlertBook(journal, (receiver.url,), 2.0)
@@ -74,12 +51,12 @@ def test_the_book_posts_each_transition_once_and_remembers_across_restarts(
     restarted.update(lagging, NOW, {"primary": "mx1"})
     restarted.update({}, NOW, {"primary": "mx1"})
     restarted.flush()
-    receiver.server.shutdown()
-    assert [(p["alert"], p["state"]) for p in receiver.got] == [
+    receiver.close()
+    assert [(p["alert"], p["state"]) for p in receiver.bodies] == [
         ("replication-lagging", "open"),
         ("replication-lagging", "resolved"),
     ]
-    assert receiver.got[0]["reason"] == "lags 90 s" and receiver.got[0]["primary"] == "mx1"
+    assert receiver.bodies[0]["reason"] == "lags 90 s" and receiver.bodies[0]["primary"] == "mx1"
     statuses = [(e.subject, e.status) for e in journal.events() if e.kind == "alert"]
     assert statuses == [("replication-lagging", "open"), ("replication-lagging", "resolved")]
 

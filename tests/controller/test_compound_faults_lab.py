@@ -6,61 +6,29 @@ reported, never asserted.
 
 from __future__ import annotations
 
-import json
 import smtplib
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mxlab import control
 from mxlab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
 from mxlab.state import LabState
+from mxlab.webhooks import WebhookReceiver
 
 from tests.controller.test_failover_lab import MX1, MX2, healthy, send_via_sender, wait_mx
 
 pytestmark = pytest.mark.lab
 
 
-class Webhooks:
-    """A webhook receiver on loopback: what the controller posted, and when it arrived."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[float, dict[str, Any]]] = []
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hooks.got.append((time.monotonic(), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def first(self, alert: str, state: str, timeout: float) -> float | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, body in self.got:
-                if body.get("alert") == alert and body.get("state") == state:
-                    return at
-            time.sleep(0.1)
-        return None
-
-
 @pytest.fixture
-def hooked(deployed_pair: LabState, tmp_path: Path) -> Iterator[tuple[ControlledLab, Webhooks]]:
-    hooks = Webhooks()
+def hooked(
+    deployed_pair: LabState, tmp_path: Path
+) -> Iterator[tuple[ControlledLab, WebhookReceiver]]:
+    hooks = WebhookReceiver()
     config = write_config(deployed_pair, tmp_path)
     config.write_text(config.read_text() + f'\n[notify]\nwebhooks = ["{hooks.url}"]\n')
     h = ControlledLab(deployed_pair, tmp_path, config)
@@ -69,11 +37,11 @@ def hooked(deployed_pair: LabState, tmp_path: Path) -> Iterator[tuple[Controlled
         yield h, hooks
     finally:
         h.restore()
-        hooks.server.shutdown()
+        hooks.close()
 
 
 def test_witness_down_then_primary_crash_still_fails_over(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     """The only witness is gone (its process stopped): the controller and the standby's
     own view still make a majority of the three configured observers."""
@@ -102,7 +70,7 @@ def test_witness_down_then_primary_crash_still_fails_over(
 
 
 def test_witness_down_and_primary_cut_off_from_the_controller_is_not_failed_over(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     """A missing observer never causes a failover: only the controller loses mx1, the
     standby still sees it, the witness is gone: no quorum to call it dead."""
@@ -119,7 +87,7 @@ def test_witness_down_and_primary_cut_off_from_the_controller_is_not_failed_over
 
 
 def test_replication_cut_is_an_alert_within_one_canary_period(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     h, hooks = hooked
     healthy(h)
@@ -143,7 +111,7 @@ def test_replication_cut_is_an_alert_within_one_canary_period(
 
 
 def test_hung_primary_that_thaws_after_the_failover_is_fenced_again(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     h, _ = hooked
     healthy(h)
@@ -173,7 +141,7 @@ def test_hung_primary_that_thaws_after_the_failover_is_fenced_again(
 
 
 def test_a_planned_move_made_pointless_by_a_failover_is_dropped_not_left_to_jam(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     """`switchover --to mx2 --at later`, then mx1 crashes and the controller fails over to
     mx2 first: the intent is dropped with its reason (the waiting command says so), the
@@ -212,7 +180,7 @@ def test_a_planned_move_made_pointless_by_a_failover_is_dropped_not_left_to_jam(
 
 
 def test_an_abort_after_fencing_unfences_a_reachable_healthy_old_primary(
-    hooked: tuple[ControlledLab, Webhooks],
+    hooked: tuple[ControlledLab, WebhookReceiver],
 ) -> None:
     """mx1's daemons hang (SIGSTOP; sshd still answers): every observer calls it dead and
     the controller fences it; the DNS write then fails (example.org refuses it). DNS still
