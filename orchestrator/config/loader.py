@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.config import controller_section as cs
+from orchestrator.config.cluster_section import ClusterConfig, parse_cluster
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
 from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
@@ -39,6 +40,7 @@ SECTIONS: dict[str, SectionParser] = {
     "api": cs.parse_api,
     "probes": parse_probes,
     "maintenance": parse_maintenance,
+    "cluster": parse_cluster,
 }
 # Sections with usable defaults when absent.
 DEFAULTS: dict[str, Table] = {
@@ -101,6 +103,12 @@ class MxctlConfig:
     @property
     def maintenance(self) -> MaintenanceConfig:
         return self.section("maintenance", MaintenanceConfig)
+
+    @property
+    def cluster(self) -> ClusterConfig | None:
+        """None: no [cluster] section, the controller runs alone (no etcd)."""
+        value = self.sections.get("cluster")
+        return value if isinstance(value, ClusterConfig) else None
 
     @property
     def api(self) -> cs.ApiConfig:
