@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,12 @@ class TlsFiles:
     cert: Path
     key: Path
 
+    def context(self) -> ssl.SSLContext:
+        """Members checked against `ca`; this controller known by its client certificate."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.cert), str(self.key))
+        return context
+
 
 def _b64(text: str | bytes) -> str:
     raw = text.encode() if isinstance(text, str) else text
@@ -107,13 +114,12 @@ class EtcdClient:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         self.endpoints = [e.rstrip("/") for e in endpoints]
-        verify: Any = True
-        cert: Any = None
+        verify: ssl.SSLContext | bool = True
         if tls is not None:
-            verify, cert = str(tls.ca), (str(tls.cert), str(tls.key))
+            verify = tls.context()
         # A short timeout: a member without quorum blocks a linearizable read until
         # etcd's own request timeout (seconds); the controller must learn it sooner.
-        self._http = httpx.Client(timeout=timeout, verify=verify, cert=cert)
+        self._http = httpx.Client(timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.cluster.etcd import TlsFiles
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -31,11 +33,12 @@ class Member:
     peer_port: int
     data_dir: Path
     log: Path
+    scheme: str = "http"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -46,6 +49,9 @@ class Member:
 class EtcdCluster:
     root: Path
     size: int
+    # TLS for clients: the server's files; `client_tls` is what a client presents.
+    server_tls: TlsFiles | None = None
+    client_tls: TlsFiles | None = None
     members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -55,8 +61,10 @@ class EtcdCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         for i in range(self.size):
             name = f"e{i}"
+            scheme = "https" if self.server_tls else "http"
+            log = self.root / f"{name}.log"
             self.members.append(
-                Member(name, free_port(), free_port(), self.root / name, self.root / f"{name}.log")
+                Member(name, free_port(), free_port(), self.root / name, log, scheme)
             )
 
     @property
@@ -76,6 +84,10 @@ class EtcdCluster:
             # etcd's defaults (100 ms heartbeat, 1 s election timeout), said out loud.
             "--heartbeat-interval", "100", "--election-timeout", "1000",
         ]  # fmt: skip
+        if self.server_tls is not None:
+            tls = self.server_tls
+            argv += ["--cert-file", str(tls.cert), "--key-file", str(tls.key),
+                     "--trusted-ca-file", str(tls.ca), "--client-cert-auth"]  # fmt: skip
         with member.log.open("ab") as log:
             member.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
@@ -94,10 +106,12 @@ class EtcdCluster:
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         pending = {m.endpoint for m in self.members if m.process is not None}
+        client = self.client_tls
+        verify = client.context() if client else True
         while pending and time.monotonic() < deadline:
             for endpoint in list(pending):
                 try:
-                    reply = httpx.get(f"{endpoint}/health", timeout=1.0)
+                    reply = httpx.get(f"{endpoint}/health", timeout=1.0, verify=verify)
                     if reply.status_code == 200 and reply.json().get("health") == "true":
                         pending.discard(endpoint)
                 except (httpx.HTTPError, ValueError):

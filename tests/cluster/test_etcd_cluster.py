@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from orchestrator.clock import SYSTEM_CLOCK
-from orchestrator.cluster.etcd import EtcdClient
+from orchestrator.cluster.etcd import EtcdClient, TlsFiles
 from orchestrator.cluster.leadership import ClusterKeys, Elector, Role, guarded_steps
 from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
 from orchestrator.cluster.shared_state import NotLeader, RunRecord, SharedState, StaleRevision
@@ -35,6 +35,7 @@ from orchestrator.controller.model import (
 )
 from orchestrator.controller.runner import Runner, Step
 from tests.cluster.etcd_members import EtcdCluster
+from tests.cluster.etcd_tls import make_tls
 
 REPO = Path(__file__).resolve().parents[2]
 TTL, MARGIN, INTERVAL = 2, 0.5, 0.25  # etcd's smallest lease TTL here is 2 s
@@ -280,3 +281,24 @@ def test_no_etcd_quorum_no_action_and_an_alert(etcd3: EtcdCluster, tmp_path: Pat
         (NO_QUORUM_ALERT, "open"),
         (NO_QUORUM_ALERT, "resolved"),
     ]
+
+
+def test_election_over_tls_with_client_certificates(tmp_path: Path) -> None:
+    server_tls, client_tls = make_tls(tmp_path / "tls")
+    etcd = EtcdCluster(tmp_path / "etcd", 1, server_tls, client_tls)
+    try:
+        etcd.start_all()
+        assert etcd.endpoints[0].startswith("https://")
+        config = ClusterConfig("tls", "ctl1", tuple(etcd.endpoints), client_tls, TTL, MARGIN)
+        member = ClusterMember(config, Journal(tmp_path / "journal.db"))
+        assert member.check().may_act
+        # A client certificate from another CA gets nowhere: no leadership, no action.
+        _, stranger = make_tls(tmp_path / "other-ca")
+        bare = TlsFiles(client_tls.ca, stranger.cert, stranger.key)
+        intruder = Elector(
+            EtcdClient(etcd.endpoints, tls=bare), ClusterKeys("tls"), "x", TTL, MARGIN
+        )
+        intruder.tick()
+        assert intruder.verdict().role is Role.NO_ETCD
+    finally:
+        etcd.close()
