@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.cluster.etcd_members import EtcdCluster
+from mxlab.etcd_local import EtcdCluster
 
 _names = itertools.count()
 

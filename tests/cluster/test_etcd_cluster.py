@@ -6,17 +6,14 @@ revision-checked writes, observations as votes, and no quorum -> no action + an 
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mxlab.campaigners import Campaigners
+from mxlab.etcd_local import EtcdCluster
 
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.etcd import EtcdClient, TlsFiles
@@ -34,7 +31,6 @@ from orchestrator.controller.model import (
     Snapshot,
 )
 from orchestrator.controller.runner import Runner, Step
-from tests.cluster.etcd_members import EtcdCluster
 from tests.cluster.etcd_tls import make_tls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,67 +55,26 @@ def test_exactly_one_of_three_controllers_leads(etcd1: EtcdCluster, cluster_name
     assert all(v.role is Role.FOLLOWER and f"{leaders[0]} leads" in v.reason for v in followers)
 
 
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def test_leader_sigkilled_another_leads_within_ttl_and_interval(
     etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
 ) -> None:
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    group = Campaigners(tmp_path, etcd1.endpoints[0], cluster_name, TTL, MARGIN, INTERVAL)
     try:
         for name in ("ctl1", "ctl2", "ctl3"):
-            argv = [sys.executable, "-m", "tests.cluster.campaigner", etcd1.endpoints[0],
-                    cluster_name, name, str(TTL), str(MARGIN), str(INTERVAL),
-                    str(tmp_path / f"{name}.jsonl")]  # fmt: skip
-            procs[name] = subprocess.Popen(argv, cwd=REPO, env=env)
-        leader = None
-        deadline = time.monotonic() + 20
-        while leader is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            acting = [
-                n for n in procs if any(x["may_act"] for x in _lines(tmp_path / f"{n}.jsonl"))
-            ]
-            leader = acting[0] if len(acting) == 1 else None
-        assert leader is not None, "no single leader emerged in 20 s"
-        first_term = next(x["term"] for x in _lines(tmp_path / f"{leader}.jsonl") if x["may_act"])
-        killed_at = time.monotonic()
-        procs[leader].send_signal(signal.SIGKILL)
-        procs[leader].wait(5)
-        bound = TTL + INTERVAL
-        new = None
-        while new is None and time.monotonic() < killed_at + bound + 10:
-            time.sleep(0.1)
-            after = [
-                x
-                for n in procs
-                if n != leader
-                for x in _lines(tmp_path / f"{n}.jsonl")
-                if x["may_act"] and x["t"] > killed_at
-            ]
-            new = min(after, key=lambda x: x["t"]) if after else None
-        assert new is not None, f"nobody took over within {bound + 10} s"
-        takeover = new["t"] - killed_at
-        print(
-            f"takeover after leader SIGKILL: {takeover:.2f} s (TTL {TTL} s, interval {INTERVAL} s)"
-        )
-        assert new["term"] > first_term
-        # The protocol's bound (issue 15), plus etcd's own lease-expiry sweep (500 ms).
-        assert takeover <= bound + 0.5, f"takeover {takeover:.2f} s > TTL + interval"
-        # Never two acting at once: between the kill and the takeover nobody acted.
-        survivors = [
-            x for n in procs if n != leader for x in _lines(tmp_path / f"{n}.jsonl")
-            if x["may_act"] and x["t"] <= killed_at
-        ]  # fmt: skip
-        assert survivors == []
+            group.start(name)
+        took = group.takeover()
+        print(f"takeover after leader SIGKILL: {took.seconds:.2f} s (TTL {TTL} s)")
+        assert took.new_leader != took.old_leader
+        assert took.new_term > took.old_term
+        # Nobody else acted in the old leader's term: never two leaders acting at once.
+        assert took.overlap == []
+        # The bound issue 15 sets (TTL + interval), plus etcd's lease-expiry sweep (every
+        # 500 ms) and 0.5 s for a tick on a loaded machine; bench/cluster_takeover.py has figures.
+        assert took.seconds <= TTL + INTERVAL + 1.0, f"takeover {took.seconds:.2f} s"
+        # The survivors agree on the new leader.
+        assert group.leader() == (took.new_leader, took.new_term)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(5)
+        group.close()
 
 
 def _run_two_steps(journal: Journal, check: Any, between: Any) -> tuple[list[str], Any]:

@@ -1,4 +1,4 @@
-"""Real etcd members on loopback for the cluster tests (Debian's etcd-server, `/usr/bin/etcd`).
+"""Real etcd members on loopback for the cluster tests and benches (Debian's etcd-server).
 
 Each member gets free ports and a data directory under the test's temporary directory;
 `stop` kills one (SIGKILL: no goodbye to its peers), `start` brings it back on its data.
