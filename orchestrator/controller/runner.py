@@ -48,12 +48,21 @@ class RunResult:
     steps_skipped: list[str] = field(default_factory=list)
     failed_step: str | None = None
     error: str | None = None
+    refused: bool = False  # the gate stopped it before a step: nothing of it is to undo
+
+
+# Asked before each step; a reason refuses the step (a controller cluster's leader that
+# may no longer act), None lets it run. A lone controller has none.
+StepGate = Callable[[str], str | None]
 
 
 class Runner:
-    def __init__(self, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, journal: Journal, clock: Clock = SYSTEM_CLOCK, gate: StepGate | None = None
+    ) -> None:
         self.journal = journal
         self.clock = clock
+        self.gate = gate
 
     def execute(
         self, run_id: str, kind: str, from_host: str, to_host: str, steps: list[Step]
@@ -65,6 +74,15 @@ class Runner:
             if journal.step_status(run_id, step.name) in ("done", "skipped"):
                 result.steps_skipped.append(step.name)
                 continue
+            refused = self.gate(step.name) if self.gate is not None else None
+            if refused is not None:
+                # Nothing acted: the run stops here, and whoever may act resumes it.
+                reason = f"{step.name} not run: {refused}"
+                journal.record(now(), "step", step.name, "failed", reason, run_id=run_id)
+                journal.finish_run(now(), run_id, "aborted")
+                result.status, result.failed_step, result.error = "aborted", step.name, reason
+                result.refused = True
+                return result
             journal.record(now(), "step", step.name, "started", step.why, run_id=run_id)
             try:
                 evidence = step.action()
