@@ -9,13 +9,15 @@ journaled once on entry and once when etcd answers again.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
-from orchestrator.cluster.etcd import EtcdClient
+from orchestrator.cluster.etcd import EtcdClient, EtcdUnavailable
 from orchestrator.cluster.leadership import ClusterKeys, Elector, Role, Verdict
-from orchestrator.cluster.shared_state import SharedState
+from orchestrator.cluster.shared_state import NotLeader, SharedState, StaleRevision
 from orchestrator.config.cluster_section import ClusterConfig
 from orchestrator.controller.journal import Journal
+from orchestrator.controller.model import ControllerState, ObserverReport
 
 log = logging.getLogger(__name__)
 NO_QUORUM_ALERT = "etcd-no-quorum"
@@ -38,6 +40,8 @@ class ClusterMember:
         )
         self.shared = SharedState(self.client, keys)
         self._role: Role | None = None
+        self.verdict: Verdict | None = None
+        self._state_revision = 0  # the shared state's mod revision as the leader last read it
 
     def close(self) -> None:
         self.client.close()
@@ -46,9 +50,54 @@ class ClusterMember:
         """A fresh tick and its verdict: once per cycle, and before every step of a run."""
         self.elector.tick()
         verdict = self.elector.verdict()
+        self.verdict = verdict
         self._journal_role(verdict)
         self._journal_alert(verdict)
         return verdict
+
+    def gate(self, step: str) -> str | None:
+        """The runner's check before each step: None when this controller may act."""
+        verdict = self.check()
+        return None if verdict.may_act else verdict.reason
+
+    # -- shared state (the leader's) ----------------------------------------------------
+    def load_state(self, fallback: ControllerState) -> ControllerState:
+        """The cluster's state, as a new leader must start from; `fallback` (this
+        controller's own record) when the cluster has none yet."""
+        read = self.shared.read_state()
+        self._state_revision = read.revision
+        state = read.value
+        return state if isinstance(state, ControllerState) else fallback
+
+    def save_state(self, state: ControllerState) -> bool:
+        """Write the state in this leader's term, compared with the revision it read.
+        False when refused (the term is over, someone else wrote): the leader now in
+        charge owns the state; this controller's copy is not written over it."""
+        term = self.verdict.term if self.verdict is not None and self.verdict.may_act else None
+        if term is None:
+            return False
+        try:
+            self._state_revision = self.shared.write_state(state, self._state_revision, term)
+        except (NotLeader, StaleRevision, EtcdUnavailable) as exc:
+            log.warning("cluster %s: state not written: %s", self.config.name, exc)
+            return False
+        return True
+
+    # -- votes --------------------------------------------------------------------------
+    def publish(self, report: ObserverReport, now: datetime) -> None:
+        lease = self.elector.lease
+        if lease is None:
+            return
+        try:
+            self.shared.publish_observation(report, now, lease)
+        except EtcdUnavailable as exc:
+            log.warning("cluster %s: observation not published: %s", self.config.name, exc)
+
+    def votes(self, now: datetime, max_age_s: float) -> tuple[ObserverReport, ...]:
+        """The other controllers' fresh observations (stale ones abstain)."""
+        reports = self.shared.observations(now, timedelta(seconds=max_age_s))
+        others = set(self.config.members) - {self.config.member}
+        return tuple(r for r in reports if r.observer in others)
 
     def _journal_role(self, verdict: Verdict) -> None:
         if verdict.role is self._role:

@@ -4,6 +4,7 @@
 [cluster]
 name = "mail-prod"                      # the cluster's keys live under /mxctl/<name>/
 member = "ctl1"                         # this controller's name (unique in the cluster)
+members = ["ctl1", "ctl2", "ctl3"]      # every controller: each one's observation is a vote
 endpoints = ["https://10.0.0.5:2379", "https://10.0.0.6:2379", "https://10.0.0.7:2379"]
 ca = "/etc/mxctl/etcd/ca.pem"           # TLS: the CA that signed the members' certificates...
 cert = "/etc/mxctl/etcd/client.pem"     # ...and this controller's client certificate
@@ -26,8 +27,8 @@ from pathlib import Path
 from orchestrator.cluster.etcd import TlsFiles
 from orchestrator.config.fields import Reader, Table, join
 
-KNOWN = {"name", "member", "endpoints", "ca", "cert", "key", "lease_ttl", "safety_margin",
-         "allow_insecure_http"}  # fmt: skip
+KNOWN = {"name", "member", "members", "endpoints", "ca", "cert", "key", "lease_ttl",
+         "safety_margin", "allow_insecure_http"}  # fmt: skip
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -35,6 +36,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 class ClusterConfig:
     name: str
     member: str
+    members: tuple[str, ...]
     endpoints: tuple[str, ...]
     tls: TlsFiles | None
     lease_ttl: int
@@ -85,9 +87,16 @@ def parse_cluster(reader: Reader, raw: Table, path: str = "cluster") -> ClusterC
             join(path, "safety_margin"),
             f"{margin:g} s leaves too little of lease_ttl = {ttl} s: it must be under half of it",
         )
+    member = _name(reader, raw, "member", path)
+    members = reader.strings(raw, "members", path, required=True)
+    if members and member and member not in members:
+        reader.problem(join(path, "members"), f"must list this controller ({member!r}) too")
+    if len(set(members)) != len(members):
+        reader.problem(join(path, "members"), "lists a controller twice")
     return ClusterConfig(
         _name(reader, raw, "name", path),
-        _name(reader, raw, "member", path),
+        member,
+        tuple(members),
         tuple(u.rstrip("/") for u in endpoints),
         tls,
         ttl,

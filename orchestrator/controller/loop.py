@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.cluster.member import ClusterMember
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
 from orchestrator.controller.alerts import AlertBook, ReplicationFacts, current_alerts
@@ -32,6 +33,7 @@ from orchestrator.controller.model import (
     ControllerState,
     Health,
     Policy,
+    Snapshot,
     state_from_json,
     state_to_json,
 )
@@ -40,6 +42,7 @@ from orchestrator.controller.operator import OperatorRequests
 from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.reconcile import Facts, reconcile
 from orchestrator.controller.replication import CanaryThread
+from orchestrator.controller.runner import StepGate
 from orchestrator.controller.status import StatusView
 from orchestrator.controller.upkeep import Upkeep
 from orchestrator.controller.windows import open_windows
@@ -57,13 +60,24 @@ CONTROLLER = "controller"
 def policy_of(config: MxctlConfig) -> Policy:
     p = config.policy
     observers = 1 + len(config.witnesses) + (1 if p.standby_observer else 0)
+    if config.cluster is not None:  # every other controller of the cluster votes too
+        observers += len(config.cluster.members) - 1
     return Policy(p.failure_threshold, observers, p.max_replication_lag, p.anti_flap,
                   p.retry_backoff, p.retry_backoff_max)  # fmt: skip
 
 
 class Controller(StatusView):
-    def __init__(self, config: MxctlConfig, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        config: MxctlConfig,
+        journal: Journal,
+        clock: Clock = SYSTEM_CLOCK,
+        cluster: ClusterMember | None = None,
+    ) -> None:
         self.config, self.journal, self.clock = config, journal, clock
+        # With a controller cluster only its leader acts; None: this controller is alone.
+        self.cluster = cluster
+        self.observer = cluster.config.member if cluster is not None else CONTROLLER
         self.policy = policy_of(config)
         self.operator = OperatorRequests(journal)
         self.metrics = ControllerMetrics()
@@ -96,7 +110,12 @@ class Controller(StatusView):
         return ControllerState(self.config.pair.primary, self.config.pair.standby)
 
     def save_state(self, state: ControllerState) -> None:
+        if self.cluster is not None:  # the cluster's copy first; written only by its leader
+            self.cluster.save_state(state)
         self.journal.put("state", json.dumps(state_to_json(state)))
+
+    def gate(self) -> StepGate | None:
+        return self.cluster.gate if self.cluster is not None else None
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self) -> str:
@@ -126,12 +145,20 @@ class Controller(StatusView):
 
     def _cycle(self) -> str:
         now = self.clock.now()
-        state = replace(self.load_state(), paused=self.operator.paused())
+        base = self.load_state()
+        if self.cluster is not None:
+            verdict = self.cluster.check()
+            if not verdict.may_act:  # a follower (or cut off from etcd) only observes
+                return self._follow(base, verdict.reason, now)
+            base = self.cluster.load_state(base)
+        state = replace(base, paused=self.operator.paused())
         if self.operator.take_ack() and state.blocked_until is not None:
             state = replace(state, blocked_until=None)
             self.journal.record(now, "operator", "ack", "done", "anti-flap block lifted")
         state = replace(state, maintenance=open_windows(self.config.maintenance.windows, now))
         world = self._observe(state, now)
+        if self.cluster is not None:
+            world = self._with_votes(world, now)
         state, problems, notes = self._reconcile(state, world)
         decision = decide(world.snapshot, state, self.policy, now)
         self._journal_decision(decision, world, now)
@@ -140,13 +167,14 @@ class Controller(StatusView):
             budget = 2 * (self.config.policy.failover_deadline + self.config.hooks.timeout) + 30
             self.busy = Busy(f"failover to {decision.promote}", self.clock.monotonic(), budget)
             carried = carry_out(self.config, self.journal, self.clock, self.policy, state,
-                                decision, self.save_state)  # fmt: skip
+                                decision, self.save_state, self.gate())  # fmt: skip
             self.metrics.failovers.labels(carried.result.status).inc()
             new_state, sentence = carried.state, carried.sentence
         else:
             # Planned moves come after observing and deciding, never instead of them.
             new_state, sentence = self._intent(new_state, sentence, now)
-        self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
+        if self.cluster is None or self.cluster.gate("drain-fenced") is None:
+            self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
         replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
         if new_state.standby in new_state.fenced:
@@ -167,10 +195,10 @@ class Controller(StatusView):
         lag = self.lag_s()
 
         def local() -> LocalRound:
-            found = local_round(CONTROLLER, settings, self.clock)
+            found = local_round(self.observer, settings, self.clock)
             return replace(found, report=replace(found.report, replication_lag_s=lag))
 
-        max_age = 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
+        max_age = self._max_age()
         round_, world = self.world_reader.read(local, state.primary, state.standby, now, max_age,
                                                self.clock.monotonic)  # fmt: skip
         self.last_round, self.last_world = round_, world
@@ -201,6 +229,9 @@ class Controller(StatusView):
         self.journal.record(self.clock.now(), "decision", "reconcile", "act",
                             "; ".join(fix.notes), evidence)  # fmt: skip
         self.save_state(fix.state)
+        refused = self.cluster.gate("reconcile") if self.cluster is not None else None
+        if refused is not None:
+            return fix.state, {}, (*fix.notes, f"not applied: {refused}")
         problems = self.upkeep.apply(fix, self.provider(), evidence)
         return fix.state, problems, fix.notes
 
@@ -227,12 +258,38 @@ class Controller(StatusView):
         self.busy = Busy(f"{intent.kind} to {intent.to}", self.clock.monotonic(), budget)
         self.save_state(state)
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
-                                              state, self.save_state, intent_id)  # fmt: skip
+                                              state, self.save_state, intent_id,
+                                              self.gate())  # fmt: skip
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (
             f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
         )
+
+    # -- the controller cluster ------------------------------------------------------------
+    def _max_age(self) -> float:
+        return 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
+
+    def _follow(self, state: ControllerState, why: str, now: datetime) -> str:
+        """Not the leader: observe and publish this controller's view as a vote, act on
+        nothing (no reconciliation, no decision, no run)."""
+        assert self.cluster is not None
+        self._observe(state, now)
+        if self.last_round is None:
+            return f"{why}; no view of the mail hosts this cycle"
+        report = self.last_round.report
+        self.cluster.publish(report, now)
+        seen = ", ".join(f"{h} {v.value}" for h, v in sorted(report.hosts.items()))
+        return f"{why}; published our view: {seen}"
+
+    def _with_votes(self, world: World, now: datetime) -> World:
+        """The leader's snapshot: its own observers plus every other controller's view."""
+        assert self.cluster is not None
+        if self.last_round is not None:
+            self.cluster.publish(self.last_round.report, now)
+        votes = self.cluster.votes(now, self._max_age())
+        snapshot = Snapshot(world.snapshot.taken_at, world.snapshot.reports + votes)
+        return replace(world, snapshot=snapshot)
 
     def _journal_decision(self, decision: Decision, world: World, now: datetime) -> None:
         last = self.journal.last_decision()

@@ -12,7 +12,7 @@ from orchestrator.config.fields import Reader
 
 def parse(raw: dict) -> tuple[object, list[str]]:  # type: ignore[type-arg]
     reader = Reader({})
-    value = parse_cluster(reader, raw)
+    value = parse_cluster(reader, {"members": ["a", "ctl1"], **raw})
     return value, reader.problems
 
 
@@ -63,6 +63,10 @@ def test_tls_files_are_read_from_paths(tmp_path: Path) -> None:
           "lease_ttl": 4, "safety_margin": 2}, "cluster.safety_margin: 2 s leaves too little"),
         ({"name": "m", "member": "a", "endpoints": ["http://x:1"], "allow_insecure_http": True,
           "ttl": 4}, "cluster.ttl: unknown setting"),
+        ({"name": "m", "member": "z", "endpoints": ["http://x:1"], "allow_insecure_http": True},
+         "cluster.members: must list this controller ('z') too"),
+        ({"name": "m", "member": "a", "endpoints": ["http://x:1"], "allow_insecure_http": True,
+          "members": ["a", "a"]}, "cluster.members: lists a controller twice"),
     ],
 )  # fmt: skip
 def test_bad_input_names_the_field(raw: dict, problem: str) -> None:  # type: ignore[type-arg]
@@ -74,6 +78,6 @@ def test_absent_section_means_a_single_controller() -> None:
     from orchestrator.config.loader import parse_config
 
     assert parse_config("", only=["cluster"]).cluster is None
-    text = '[cluster]\nname = "m"\nmember = "a"\nendpoints = ["http://127.0.0.1:2379"]\n'
+    text = '[cluster]\nname = "m"\nmember = "a"\nmembers = ["a"]\nendpoints = ["http://127.0.0.1:2379"]\n'
     text += "allow_insecure_http = true\n"
     assert parse_config(text, only=["cluster"]).cluster is not None

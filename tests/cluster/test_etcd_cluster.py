@@ -209,7 +209,7 @@ def test_followers_observations_are_the_leaders_votes(
 
 
 def test_no_etcd_quorum_no_action_and_an_alert(etcd3: EtcdCluster, tmp_path: Path) -> None:
-    config = ClusterConfig("q", "ctl1", tuple(etcd3.endpoints), None, TTL, MARGIN)
+    config = ClusterConfig("q", "ctl1", ("ctl1",), tuple(etcd3.endpoints), None, TTL, MARGIN)
     journal = Journal(tmp_path / "journal.db")
     member = ClusterMember(config, journal)
     assert member.check().may_act
@@ -244,7 +244,9 @@ def test_election_over_tls_with_client_certificates(tmp_path: Path) -> None:
     try:
         etcd.start_all()
         assert etcd.endpoints[0].startswith("https://")
-        config = ClusterConfig("tls", "ctl1", tuple(etcd.endpoints), client_tls, TTL, MARGIN)
+        config = ClusterConfig(
+            "tls", "ctl1", ("ctl1",), tuple(etcd.endpoints), client_tls, TTL, MARGIN
+        )
         member = ClusterMember(config, Journal(tmp_path / "journal.db"))
         assert member.check().may_act
         # A client certificate from another CA gets nowhere: no leadership, no action.
