@@ -9,20 +9,20 @@ answered, it holds the leader key in the term it won, and its lease is still val
 *own* clock with a safety margin to spare. The local deadline is counted from the moment
 the last keepalive was *sent* plus the TTL etcd returned, so it always ends before etcd
 lets the lease expire; a leader cut off from etcd stops acting before another can win.
-`Elector` does the I/O: one `tick()` renews the lease and campaigns.
+`Elector` does the I/O: one `tick()` renews the lease and campaigns. The runner asks
+before each step (`ClusterMember.before_step`), so a leader that lost its lease stops
+before its next action.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.cluster.etcd import Compare, EtcdClient, EtcdUnavailable, Put
-from orchestrator.controller.runner import Evidence, Step, StepFailed
 
 
 class Role(Enum):
@@ -179,22 +179,3 @@ class Elector:
                 self.client.revoke(self.lease)
             self.lease = None
         self.view = LeadershipView(False, error="resigned")
-
-
-def guarded_steps(steps: list[Step], check: Callable[[], Verdict]) -> list[Step]:
-    """Each step first asks `check` (a fresh tick and verdict); a controller that may no
-    longer act fails the step before it touches anything, so the run aborts there. The
-    evidence of every step carries the term it ran in."""
-
-    def guard(step: Step) -> Callable[[], Evidence]:
-        def act() -> Evidence:
-            verdict = check()
-            if not verdict.may_act:
-                raise StepFailed(
-                    f"not run: {verdict.reason}", {"term": verdict.term, "role": verdict.role.value}
-                )
-            return {**step.action(), "term": verdict.term}
-
-        return act
-
-    return [Step(s.name, guard(s), s.why, s.abort_on_failure) for s in steps]

@@ -9,13 +9,16 @@ journaled once on entry and once when etcd answers again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.cluster.etcd import EtcdClient, EtcdUnavailable
 from orchestrator.cluster.leadership import ClusterKeys, Elector, Role, Verdict
-from orchestrator.cluster.shared_state import NotLeader, SharedState, StaleRevision
+from orchestrator.cluster.shared_state import NotLeader, RunRecord, SharedState, StaleRevision
 from orchestrator.config.cluster_section import ClusterConfig
+from orchestrator.controller.carry_out import RUN_KEY
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState, ObserverReport
 
@@ -55,10 +58,62 @@ class ClusterMember:
         self._journal_alert(verdict)
         return verdict
 
-    def gate(self, step: str) -> str | None:
-        """The runner's check before each step: None when this controller may act."""
+    # -- runs (the runner's StepGate) --------------------------------------------------
+    def before_step(self, step: str) -> str | None:
+        """The check before each step: None when this controller may act."""
         verdict = self.check()
         return None if verdict.may_act else verdict.reason
+
+    def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None:
+        def start(run: RunRecord | None) -> RunRecord | None:
+            if run is not None and run.run_id == run_id:
+                return None  # resumed: its completed steps stay
+            return RunRecord(run_id, kind, from_host, to_host, self._term())
+
+        self._update_run(run_id, start)
+
+    def step_done(self, run_id: str, step: str) -> None:
+        def done(run: RunRecord | None) -> RunRecord | None:
+            if run is None or run.run_id != run_id:
+                return None
+            return replace(run, completed=(*run.completed, step))
+
+        self._update_run(run_id, done)
+
+    def _update_run(
+        self, run_id: str, change: Callable[[RunRecord | None], RunRecord | None]
+    ) -> None:
+        try:
+            read = self.shared.read_run()
+            run = change(read.value if isinstance(read.value, RunRecord) else None)
+            if run is not None:
+                self.shared.write_run(run, read.revision, self._term())
+        except (NotLeader, StaleRevision, EtcdUnavailable) as exc:
+            # Not fatal: a step done but not recorded is done again by the next leader
+            # (every step is idempotent), and the gate stops this controller anyway.
+            log.warning("cluster %s: run %s not recorded: %s", self.config.name, run_id, exc)
+
+    def evidence(self) -> dict[str, object]:
+        return {"term": self._term(), "member": self.config.member}
+
+    def _term(self) -> int:
+        return self.verdict.term if self.verdict is not None and self.verdict.term else 0
+
+    def adopt_run(self, journal: Journal, to_host: str) -> str | None:
+        """Before resuming a failover to `to_host`: take the cluster's record of the run
+        into this controller's journal (its id, and its completed steps as done), so the
+        runner goes on at the next step. The run id, or None when there is none to adopt."""
+        run = self.shared.read_run().value
+        if not isinstance(run, RunRecord) or run.to_host != to_host:
+            return None
+        now = self.clock.now()
+        journal.put(RUN_KEY, run.run_id)
+        journal.start_run(now, run.run_id, run.kind, run.from_host, run.to_host)
+        for step in run.completed:
+            if journal.step_status(run.run_id, step) != "done":
+                why = f"done by the leader of term {run.term} (the cluster's record of the run)"
+                journal.record(now, "step", step, "done", why, {"term": run.term}, run.run_id)
+        return run.run_id
 
     # -- shared state (the leader's) ----------------------------------------------------
     def load_state(self, fallback: ControllerState) -> ControllerState:

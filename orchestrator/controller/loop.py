@@ -24,7 +24,7 @@ from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
 from orchestrator.controller.alerts import AlertBook, ReplicationFacts, current_alerts
 from orchestrator.controller.carry_out import carry_out
-from orchestrator.controller.decision import Action, Decision, decide
+from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.liveness import Busy, liveness
@@ -115,7 +115,7 @@ class Controller(StatusView):
         self.journal.put("state", json.dumps(state_to_json(state)))
 
     def gate(self) -> StepGate | None:
-        return self.cluster.gate if self.cluster is not None else None
+        return self.cluster
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self) -> str:
@@ -166,6 +166,9 @@ class Controller(StatusView):
         if decision.action is Action.FAILOVER and decision.promote:
             budget = 2 * (self.config.policy.failover_deadline + self.config.hooks.timeout) + 30
             self.busy = Busy(f"failover to {decision.promote}", self.clock.monotonic(), budget)
+            if self.cluster is not None and decision.outcome is Outcome.RESUME_FAILOVER:
+                # Another leader may have started it: go on at its next step.
+                self.cluster.adopt_run(self.journal, decision.promote)
             carried = carry_out(self.config, self.journal, self.clock, self.policy, state,
                                 decision, self.save_state, self.gate())  # fmt: skip
             self.metrics.failovers.labels(carried.result.status).inc()
@@ -173,7 +176,7 @@ class Controller(StatusView):
         else:
             # Planned moves come after observing and deciding, never instead of them.
             new_state, sentence = self._intent(new_state, sentence, now)
-        if self.cluster is None or self.cluster.gate("drain-fenced") is None:
+        if self.cluster is None or self.cluster.before_step("drain-fenced") is None:
             self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
         replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
@@ -229,7 +232,7 @@ class Controller(StatusView):
         self.journal.record(self.clock.now(), "decision", "reconcile", "act",
                             "; ".join(fix.notes), evidence)  # fmt: skip
         self.save_state(fix.state)
-        refused = self.cluster.gate("reconcile") if self.cluster is not None else None
+        refused = self.cluster.before_step("reconcile") if self.cluster is not None else None
         if refused is not None:
             return fix.state, {}, (*fix.notes, f"not applied: {refused}")
         problems = self.upkeep.apply(fix, self.provider(), evidence)

@@ -7,6 +7,7 @@ revision-checked writes, observations as votes, and no quorum -> no action + an 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from mxlab.etcd_local import EtcdCluster
 
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.etcd import EtcdClient, TlsFiles
-from orchestrator.cluster.leadership import ClusterKeys, Elector, Role, guarded_steps
+from orchestrator.cluster.leadership import ClusterKeys, Elector, Role
 from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
 from orchestrator.cluster.shared_state import NotLeader, RunRecord, SharedState, StaleRevision
 from orchestrator.config.cluster_section import ClusterConfig
@@ -77,53 +78,58 @@ def test_leader_sigkilled_another_leads_within_ttl_and_interval(
         group.close()
 
 
-def _run_two_steps(journal: Journal, check: Any, between: Any) -> tuple[list[str], Any]:
-    ran: list[str] = []
+def member(etcd: EtcdCluster, cluster: str, name: str, folder: Path) -> ClusterMember:
+    config = ClusterConfig(
+        cluster, name, ("ctl1", "ctl2"), tuple(etcd.endpoints), None, TTL, MARGIN
+    )
+    return ClusterMember(config, Journal(folder / f"{name}.db"))
 
-    def first() -> dict[str, Any]:
-        ran.append("fence-old-primary")
+
+class Crash(BaseException):
+    """Stands for the leader's process dying (SIGKILL) in the middle of a step."""
+
+
+def _failover_steps(calls: list[str], between: Callable[[], None]) -> list[Step]:
+    def fence() -> dict[str, Any]:
+        calls.append("fence-old-primary")
         between()
         return {}
 
-    def second() -> dict[str, Any]:
-        ran.append("rewrite-dns")
+    def dns() -> dict[str, Any]:
+        calls.append("rewrite-dns")
         return {}
 
-    steps = guarded_steps(
-        [Step("fence-old-primary", first, "fence mx1"), Step("rewrite-dns", second, "mx2 in MX")],
-        check,
-    )
-    result = Runner(journal, SYSTEM_CLOCK).execute("run-1", "failover", "mx1", "mx2", steps)
-    return ran, result
+    def verify() -> dict[str, Any]:
+        calls.append("verify-dns")
+        return {}
+
+    return [Step("fence-old-primary", fence, "fence mx1"), Step("rewrite-dns", dns, "mx2 in MX"),
+            Step("verify-dns", verify, "every NS serves mx2")]  # fmt: skip
 
 
 def test_leader_whose_lease_was_lost_refuses_its_next_step(
     etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
 ) -> None:
-    a, b = elector(etcd1, cluster_name, "ctl1"), elector(etcd1, cluster_name, "ctl2")
-    a.tick()
-    assert a.verdict().may_act
-    term_a = a.view.term
+    a = member(etcd1, cluster_name, "ctl1", tmp_path)
+    b = elector(etcd1, cluster_name, "ctl2")
+    assert a.check().may_act
+    term_a = a.verdict.term if a.verdict else None
 
     def lose_lease_and_be_replaced() -> None:
         # What etcd does to a leader that stopped renewing: its lease (and key) go; another
         # controller wins a new term.
-        assert a.lease is not None
-        EtcdClient(etcd1.endpoints).revoke(a.lease)
+        assert a.elector.lease is not None
+        EtcdClient(etcd1.endpoints).revoke(a.elector.lease)
         b.tick()
         assert b.verdict().may_act
 
-    journal = Journal(tmp_path / "journal.db")
-
-    def check() -> Any:
-        a.tick()
-        return a.verdict()
-
-    ran, result = _run_two_steps(journal, check, lose_lease_and_be_replaced)
-    assert ran == ["fence-old-primary"]  # the DNS rewrite never ran
-    assert (result.status, result.failed_step) == ("aborted", "rewrite-dns")
+    calls: list[str] = []
+    steps = _failover_steps(calls, lose_lease_and_be_replaced)
+    result = Runner(a.journal, SYSTEM_CLOCK, a).execute("run-1", "failover", "mx1", "mx2", steps)
+    assert calls == ["fence-old-primary"]  # the DNS rewrite never ran
+    assert (result.status, result.failed_step, result.refused) == ("aborted", "rewrite-dns", True)
     assert f"ctl2 leads (term {b.view.term})" in (result.error or "")
-    done = [e for e in journal.events(run_id="run-1") if e.status == "done"]
+    done = [e for e in a.journal.events(run_id="run-1") if e.status == "done"]
     assert [e.evidence["term"] for e in done] == [term_a]  # each action carries its term
     assert b.view.term is not None and term_a is not None and b.view.term > term_a
 
@@ -132,21 +138,55 @@ def test_leader_cut_off_from_etcd_refuses_its_next_step(tmp_path: Path) -> None:
     etcd = EtcdCluster(tmp_path / "etcd", 1)
     try:
         etcd.start_all()
-        a = elector(etcd, "cut", "ctl1")
-        a.tick()
-        assert a.verdict().may_act
-        journal = Journal(tmp_path / "journal.db")
-
-        def check() -> Any:
-            a.tick()
-            return a.verdict()
-
-        ran, result = _run_two_steps(journal, check, lambda: etcd.stop(0))
-        assert ran == ["fence-old-primary"]
+        a = member(etcd, "cut", "ctl1", tmp_path)
+        assert a.check().may_act
+        calls: list[str] = []
+        steps = _failover_steps(calls, lambda: etcd.stop(0))
+        result = Runner(a.journal, SYSTEM_CLOCK, a).execute("r", "failover", "mx1", "mx2", steps)
+        assert calls == ["fence-old-primary"]
         assert result.failed_step == "rewrite-dns"
         assert "etcd has no quorum for us" in (result.error or "")
     finally:
         etcd.close()
+
+
+def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    a, b = (
+        member(etcd1, cluster_name, "ctl1", tmp_path),
+        member(etcd1, cluster_name, "ctl2", tmp_path),
+    )
+    assert a.check().may_act and not b.check().may_act
+    calls: list[str] = []
+
+    def die() -> dict[str, Any]:
+        raise Crash  # the process dies as the DNS rewrite starts, before it changes anything
+
+    steps = _failover_steps(calls, lambda: None)
+    steps[1] = Step("rewrite-dns", die, "mx2 in MX")
+    with pytest.raises(Crash):
+        Runner(a.journal, SYSTEM_CLOCK, a).execute("run-9", "failover", "mx1", "mx2", steps)
+    assert calls == ["fence-old-primary"]
+    assert a.elector.lease is not None
+    EtcdClient(etcd1.endpoints).revoke(a.elector.lease)  # its lease dies with it
+    deadline = time.monotonic() + 10
+    while not b.check().may_act and time.monotonic() < deadline:
+        time.sleep(INTERVAL)
+    assert b.verdict is not None and b.verdict.may_act
+    # The new leader takes the run over from the cluster's record and goes on at the
+    # next step: the fence is not done again, the DNS change is made once.
+    assert b.adopt_run(b.journal, "mx2") == "run-9"
+    resumed = Runner(b.journal, SYSTEM_CLOCK, b).execute(
+        "run-9", "failover", "mx1", "mx2", _failover_steps(calls, lambda: None)
+    )
+    assert resumed.status == "done" and resumed.steps_skipped == ["fence-old-primary"]
+    assert calls == ["fence-old-primary", "rewrite-dns", "verify-dns"]
+    record = b.shared.read_run().value
+    assert record.completed == ("fence-old-primary", "rewrite-dns", "verify-dns")
+    terms = {e.subject: e.evidence.get("term") for e in b.journal.events(run_id="run-9")
+             if e.status == "done"}  # fmt: skip
+    assert terms["rewrite-dns"] == b.verdict.term != terms["fence-old-primary"]
 
 
 def test_revision_checked_writes_fail_on_conflict(etcd1: EtcdCluster, cluster_name: str) -> None:
