@@ -2,8 +2,8 @@
 act, journal role changes, and alert when etcd has no quorum for it.
 
 No etcd, no automation: when etcd does not answer, the controller takes no action at all
-(it cannot prove that no other controller leads) and an `alert` event `etcd-no-quorum` is
-journaled once on entry and once when etcd answers again.
+(it cannot prove that no other controller leads); the loop raises the alert
+`etcd-no-quorum` (journaled and sent to the webhooks when it opens and when it resolves).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from orchestrator.controller.model import ControllerState, ObserverReport
 
 log = logging.getLogger(__name__)
 NO_QUORUM_ALERT = "etcd-no-quorum"
-ALERT_KEY = "cluster.alert.no-quorum"
 
 
 class ClusterMember:
@@ -55,7 +54,8 @@ class ClusterMember:
         verdict = self.elector.verdict()
         self.verdict = verdict
         self._journal_role(verdict)
-        self._journal_alert(verdict)
+        if verdict.role is Role.NO_ETCD:
+            log.error("cluster %s: %s", self.config.name, verdict.reason)
         return verdict
 
     # -- runs (the runner's StepGate) --------------------------------------------------
@@ -148,8 +148,21 @@ class ClusterMember:
         except EtcdUnavailable as exc:
             log.warning("cluster %s: observation not published: %s", self.config.name, exc)
 
-    def votes(self, now: datetime, max_age_s: float) -> tuple[ObserverReport, ...]:
-        """The other controllers' fresh observations (stale ones abstain)."""
+    def follow(self, why: str, own: ObserverReport | None, now: datetime) -> str:
+        """A follower's cycle after observing: publish its view; the cycle's sentence."""
+        if own is None:
+            return f"{why}; no view of the mail hosts this cycle"
+        self.publish(own, now)
+        seen = ", ".join(f"{h} {v.value}" for h, v in sorted(own.hosts.items()))
+        return f"{why}; published our view: {seen}"
+
+    def votes(
+        self, own: ObserverReport | None, now: datetime, max_age_s: float
+    ) -> tuple[ObserverReport, ...]:
+        """The leader's cycle: publish its own view, and read the other controllers'
+        (a stale one abstains) as votes next to its own observers."""
+        if own is not None:
+            self.publish(own, now)
         reports = self.shared.observations(now, timedelta(seconds=max_age_s))
         others = set(self.config.members) - {self.config.member}
         return tuple(r for r in reports if r.observer in others)
@@ -163,18 +176,3 @@ class ClusterMember:
             self.clock.now(), "cluster", verdict.role.value, "role", verdict.reason,
             {"member": self.config.member, "term": verdict.term},
         )  # fmt: skip
-
-    def _journal_alert(self, verdict: Verdict) -> None:
-        open_now = verdict.role is Role.NO_ETCD
-        was_open = self.journal.get(ALERT_KEY) == "open"
-        if open_now == was_open:
-            return
-        status = "open" if open_now else "resolved"
-        reason = verdict.reason if open_now else "etcd answers again"
-        self.journal.record(
-            self.clock.now(), "alert", NO_QUORUM_ALERT, status, reason,
-            {"member": self.config.member, "endpoints": list(self.config.endpoints)},
-        )  # fmt: skip
-        self.journal.put(ALERT_KEY, status)
-        if open_now:
-            log.error("alert %s: %s", NO_QUORUM_ALERT, reason)

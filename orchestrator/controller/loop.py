@@ -19,10 +19,11 @@ from dataclasses import replace
 from datetime import datetime
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
-from orchestrator.cluster.member import ClusterMember
+from orchestrator.cluster.leadership import Role
+from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
-from orchestrator.controller.alerts import AlertBook, ReplicationFacts, current_alerts
+from orchestrator.controller.alerts import Alert, AlertBook, ReplicationFacts, current_alerts
 from orchestrator.controller.carry_out import carry_out
 from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
@@ -32,8 +33,8 @@ from orchestrator.controller.metrics import ControllerMetrics
 from orchestrator.controller.model import (
     ControllerState,
     Health,
+    ObserverReport,
     Policy,
-    Snapshot,
     state_from_json,
     state_to_json,
 )
@@ -149,7 +150,11 @@ class Controller(StatusView):
         if self.cluster is not None:
             verdict = self.cluster.check()
             if not verdict.may_act:  # a follower (or cut off from etcd) only observes
-                return self._follow(base, verdict.reason, now)
+                # Not the leader: observe and publish our view as a vote; act on nothing.
+                self._observe(base, now)
+                no_etcd = verdict.reason if verdict.role is Role.NO_ETCD else None
+                self._follower_alerts(no_etcd, base, now)
+                return self.cluster.follow(verdict.reason, self._own_view(), now)
             base = self.cluster.load_state(base)
         state = replace(base, paused=self.operator.paused())
         if self.operator.take_ack() and state.blocked_until is not None:
@@ -157,8 +162,9 @@ class Controller(StatusView):
             self.journal.record(now, "operator", "ack", "done", "anti-flap block lifted")
         state = replace(state, maintenance=open_windows(self.config.maintenance.windows, now))
         world = self._observe(state, now)
-        if self.cluster is not None:
-            world = self._with_votes(world, now)
+        if self.cluster is not None:  # every other controller's view votes too
+            votes = self.cluster.votes(self._own_view(), now, self._max_age())
+            world = replace(world, snapshot=world.snapshot.with_reports(votes))
         state, problems, notes = self._reconcile(state, world)
         decision = decide(world.snapshot, state, self.policy, now)
         self._journal_decision(decision, world, now)
@@ -273,26 +279,16 @@ class Controller(StatusView):
     def _max_age(self) -> float:
         return 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
 
-    def _follow(self, state: ControllerState, why: str, now: datetime) -> str:
-        """Not the leader: observe and publish this controller's view as a vote, act on
-        nothing (no reconciliation, no decision, no run)."""
-        assert self.cluster is not None
-        self._observe(state, now)
-        if self.last_round is None:
-            return f"{why}; no view of the mail hosts this cycle"
-        report = self.last_round.report
-        self.cluster.publish(report, now)
-        seen = ", ".join(f"{h} {v.value}" for h, v in sorted(report.hosts.items()))
-        return f"{why}; published our view: {seen}"
+    def _follower_alerts(self, no_etcd: str | None, state: ControllerState, now: datetime) -> None:
+        """Only etcd's alert changes on a follower's cycle; the others stay as they were
+        (the leader owns them)."""
+        current = {k: a for k, a in self.alerts.open_alerts().items() if k != NO_QUORUM_ALERT}
+        if no_etcd is not None:
+            current[NO_QUORUM_ALERT] = Alert(NO_QUORUM_ALERT, no_etcd)
+        self.alerts.update(current, now, {"primary": state.primary, "standby": state.standby})
 
-    def _with_votes(self, world: World, now: datetime) -> World:
-        """The leader's snapshot: its own observers plus every other controller's view."""
-        assert self.cluster is not None
-        if self.last_round is not None:
-            self.cluster.publish(self.last_round.report, now)
-        votes = self.cluster.votes(now, self._max_age())
-        snapshot = Snapshot(world.snapshot.taken_at, world.snapshot.reports + votes)
-        return replace(world, snapshot=snapshot)
+    def _own_view(self) -> ObserverReport | None:
+        return self.last_round.report if self.last_round is not None else None
 
     def _journal_decision(self, decision: Decision, world: World, now: datetime) -> None:
         last = self.journal.last_decision()
