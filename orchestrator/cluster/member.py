@@ -167,6 +167,25 @@ class ClusterMember:
         others = set(self.config.members) - {self.config.member}
         return tuple(r for r in reports if r.observer in others)
 
+    def describe(self) -> dict[str, object]:
+        """For `mxctl status` and /status: the leader, its term, this controller's role,
+        its lease's time left by its own clock, and whether etcd answers."""
+        view, verdict = self.elector.view, self.verdict
+        left = view.valid_until - self.clock.monotonic() if view.valid_until else None
+        return {
+            "name": self.config.name,
+            "member": self.config.member,
+            "members": list(self.config.members),
+            "role": verdict.role.value if verdict else "starting",
+            "leader": view.holder,
+            "term": view.term,
+            "lease_left_s": round(left, 2)
+            if left is not None and verdict and verdict.may_act
+            else None,
+            "etcd": "ok" if view.etcd_reachable else f"unreachable: {view.error}",
+            "why": verdict.reason if verdict else "",
+        }
+
     def _journal_role(self, verdict: Verdict) -> None:
         if verdict.role is self._role:
             return

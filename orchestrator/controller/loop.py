@@ -29,7 +29,7 @@ from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.liveness import Busy, liveness
-from orchestrator.controller.metrics import ControllerMetrics
+from orchestrator.controller.metrics import ClusterMetrics, ControllerMetrics
 from orchestrator.controller.model import (
     ControllerState,
     Health,
@@ -82,6 +82,7 @@ class Controller(StatusView):
         self.policy = policy_of(config)
         self.operator = OperatorRequests(journal)
         self.metrics = ControllerMetrics()
+        self.cluster_metrics = ClusterMetrics(self.metrics.registry) if cluster else None
         self.alerts = AlertBook(journal, config.notify.webhooks, config.notify.timeout)
         self.upkeep = Upkeep(config, journal, clock)
         self.world_reader = WorldReader(config, self.provider)
@@ -149,6 +150,11 @@ class Controller(StatusView):
         base = self.load_state()
         if self.cluster is not None:
             verdict = self.cluster.check()
+            view, m = self.cluster.elector.view, self.cluster_metrics
+            if m is not None:
+                m.leader.set(1 if verdict.may_act else 0)
+                m.etcd_up.set(1 if view.etcd_reachable else 0)
+                m.term.set(view.term or 0)
             if not verdict.may_act:  # a follower (or cut off from etcd) only observes
                 # Not the leader: observe and publish our view as a vote; act on nothing.
                 self._observe(base, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mxlab.etcd_local import EtcdCluster
+from prometheus_client import generate_latest
 
 from orchestrator.cluster.leadership import ClusterKeys
 from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
@@ -74,6 +75,18 @@ def test_leader_decides_with_the_followers_votes_follower_only_observes(
         assert state.failures("mx1.example.test") == 1
         follower_events = [e.subject for e in two.journal.events() if e.kind == "decision"]
         assert follower_events == []  # it decided nothing
+        # Status and metrics say who leads, in which term, and whether etcd answers.
+        lead, follow = one.status()["cluster"], two.status()["cluster"]
+        assert (lead["role"], lead["leader"], lead["etcd"]) == ("leader", "ctl1", "ok")
+        assert (follow["role"], follow["leader"], follow["term"]) == (
+            "follower",
+            "ctl1",
+            lead["term"],
+        )
+        assert 0 < lead["lease_left_s"] <= 4 and follow["lease_left_s"] is None
+        metrics = generate_latest(one.metrics.registry).decode()
+        assert "mxctl_cluster_leader 1.0" in metrics and "mxctl_cluster_etcd_up 1.0" in metrics
+        assert f"mxctl_cluster_term {float(lead['term'])}" in metrics
         # etcd gone: nobody acts, and each says why and alerts once.
         etcd.stop(0)
         for controller in (one, two):
@@ -97,3 +110,13 @@ def _etcd_alerts(controller: Controller) -> list[tuple[str, str]]:
     events = controller.journal.events()
     found = [e for e in events if e.kind == "alert" and e.subject == NO_QUORUM_ALERT]
     return [(e.subject, e.status) for e in sorted(found, key=lambda e: e.id)]
+
+
+def test_a_lone_controller_shows_no_cluster(tmp_path: Path) -> None:
+    """Without [cluster] nothing of the cluster shows: no status key, no metric."""
+    from tests.controller.test_loop_local import _controller as lone
+
+    controller = lone(tmp_path, standby_observer=False)
+    controller.cycle()
+    assert "cluster" not in controller.status()
+    assert "mxctl_cluster" not in generate_latest(controller.metrics.registry).decode()
