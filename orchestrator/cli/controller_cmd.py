@@ -198,6 +198,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fenced: {', '.join(live['fenced']) or '-'}   paused: {live['paused']}   "
           f"blocked until: {live['blocked_until'] or '-'}")  # fmt: skip
     print(f"last cycle: {live['last_cycle']}")
+    cluster = live.get("cluster")
+    if cluster:  # [cluster]: only when this controller is one of several
+        print(f"cluster {cluster['name']}: leader {cluster['leader'] or '-'} (term "
+              f"{cluster['term'] or '-'}); {cluster['member']} is {cluster['role']}; "
+              f"etcd {cluster['etcd']}")  # fmt: skip
     health = live.get("health") or {}
     if health and not health.get("ok"):
         print(f"UNHEALTHY: {health.get('reason')}")
