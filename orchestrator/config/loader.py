@@ -184,6 +184,8 @@ def parse_config(
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
+    if "cluster" in sections and "policy" in sections:
+        _check_lease(reader, sections["cluster"], sections["policy"])
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])
     return MxctlConfig(path, sections)
@@ -216,3 +218,15 @@ def _check_window_hosts(reader: Reader, pair: cs.PairConfig, maint: MaintenanceC
         if window.host and window.host not in (pair.primary, pair.standby):
             where = f"maintenance.windows.{window.name}.host"
             reader.problem(where, f"{window.host} is neither pair.primary nor pair.standby")
+
+
+def _check_lease(reader: Reader, cluster: ClusterConfig, policy: cs.PolicyConfig) -> None:
+    """The leader renews its lease once per cycle (and before each step): a lease that a
+    cycle or two can outlast would hand the leadership around between healthy controllers."""
+    least = 2 * policy.interval + cluster.safety_margin
+    if cluster.lease_ttl < least:
+        reader.problem(
+            "cluster.lease_ttl",
+            f"{cluster.lease_ttl} s is too short for policy.interval = {policy.interval:g} s: "
+            f"at least 2 x interval + safety_margin ({least:g} s)",
+        )

@@ -81,3 +81,16 @@ def test_absent_section_means_a_single_controller() -> None:
     text = '[cluster]\nname = "m"\nmember = "a"\nmembers = ["a"]\nendpoints = ["http://127.0.0.1:2379"]\n'
     text += "allow_insecure_http = true\n"
     assert parse_config(text, only=["cluster"]).cluster is not None
+
+
+def test_a_lease_a_cycle_can_outlast_is_refused() -> None:
+    from orchestrator.config.loader import parse_config
+    from orchestrator.errors import ConfigError
+
+    text = '[policy]\ninterval = 5\n[cluster]\nname = "m"\nmember = "a"\nmembers = ["a"]\n'
+    text += 'endpoints = ["http://127.0.0.1:2379"]\nallow_insecure_http = true\nlease_ttl = 10\n'
+    with pytest.raises(
+        ConfigError, match=r"cluster.lease_ttl: 10 s is too short for policy.interval = 5 s"
+    ):
+        parse_config(text, only=["cluster", "policy"])
+    assert parse_config(text.replace("interval = 5", "interval = 4"), only=["cluster", "policy"])
