@@ -9,7 +9,7 @@ endpoints = ["https://10.0.0.5:2379", "https://10.0.0.6:2379", "https://10.0.0.7
 ca = "/etc/mxctl/etcd/ca.pem"           # TLS: the CA that signed the members' certificates...
 cert = "/etc/mxctl/etcd/client.pem"     # ...and this controller's client certificate
 key = "/etc/mxctl/etcd/client.key"      # (0600)
-lease_ttl = 10                          # seconds the leadership outlives a dead leader
+lease_ttl = 15                          # s; at least 2 x [policy] interval + safety_margin
 safety_margin = 2.0                     # stop acting this long before the lease would end
 ```
 
