@@ -16,6 +16,7 @@ import httpx
 from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.backup.watch import BackupCollector, BackupWatch, cached_health
 from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.cluster.member import ClusterMember
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller import switching
 from orchestrator.controller.journal import Journal
@@ -118,9 +119,14 @@ def api_service(config: MxctlConfig, controller: Controller) -> HttpService:
 def cmd_watch(args: argparse.Namespace) -> int:
     config = _config(args)
     with controller_lock(config.pair.state_dir):
-        controller = Controller(config, _journal(config))
+        journal = _journal(config)
+        # [cluster]: one of several controllers on etcd, acting only while it leads.
+        cluster = ClusterMember(config.cluster, journal) if config.cluster is not None else None
+        controller = Controller(config, journal, cluster=cluster)
         if args.once:
             print(controller.cycle())
+            if cluster is not None:
+                cluster.elector.resign()
             return 0
         stop = _stop_on_signals()
         backups = BackupWatch(config, _journal(config))  # its own journal connection
@@ -132,6 +138,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             controller.run_forever(stop)
         finally:
             service.stop()
+            if cluster is not None:  # a clean stop hands the leadership over at once
+                cluster.elector.resign()
     return 0
 
 
@@ -190,6 +198,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fenced: {', '.join(live['fenced']) or '-'}   paused: {live['paused']}   "
           f"blocked until: {live['blocked_until'] or '-'}")  # fmt: skip
     print(f"last cycle: {live['last_cycle']}")
+    cluster = live.get("cluster")
+    if cluster:  # [cluster]: only when this controller is one of several
+        print(f"cluster {cluster['name']}: leader {cluster['leader'] or '-'} (term "
+              f"{cluster['term'] or '-'}); {cluster['member']} is {cluster['role']}; "
+              f"etcd {cluster['etcd']}")  # fmt: skip
     health = live.get("health") or {}
     if health and not health.get("ok"):
         print(f"UNHEALTHY: {health.get('reason')}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.config import controller_section as cs
+from orchestrator.config.cluster_section import ClusterConfig, parse_cluster
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
 from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
@@ -39,6 +40,7 @@ SECTIONS: dict[str, SectionParser] = {
     "api": cs.parse_api,
     "probes": parse_probes,
     "maintenance": parse_maintenance,
+    "cluster": parse_cluster,
 }
 # Sections with usable defaults when absent.
 DEFAULTS: dict[str, Table] = {
@@ -101,6 +103,12 @@ class MxctlConfig:
     @property
     def maintenance(self) -> MaintenanceConfig:
         return self.section("maintenance", MaintenanceConfig)
+
+    @property
+    def cluster(self) -> ClusterConfig | None:
+        """None: no [cluster] section, the controller runs alone (no etcd)."""
+        value = self.sections.get("cluster")
+        return value if isinstance(value, ClusterConfig) else None
 
     @property
     def api(self) -> cs.ApiConfig:
@@ -176,6 +184,8 @@ def parse_config(
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
+    if "cluster" in sections and "policy" in sections:
+        _check_lease(reader, sections["cluster"], sections["policy"])
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])
     return MxctlConfig(path, sections)
@@ -208,3 +218,15 @@ def _check_window_hosts(reader: Reader, pair: cs.PairConfig, maint: MaintenanceC
         if window.host and window.host not in (pair.primary, pair.standby):
             where = f"maintenance.windows.{window.name}.host"
             reader.problem(where, f"{window.host} is neither pair.primary nor pair.standby")
+
+
+def _check_lease(reader: Reader, cluster: ClusterConfig, policy: cs.PolicyConfig) -> None:
+    """The leader renews its lease once per cycle (and before each step): a lease that a
+    cycle or two can outlast would hand the leadership around between healthy controllers."""
+    least = 2 * policy.interval + cluster.safety_margin
+    if cluster.lease_ttl < least:
+        reader.problem(
+            "cluster.lease_ttl",
+            f"{cluster.lease_ttl} s is too short for policy.interval = {policy.interval:g} s: "
+            f"at least 2 x interval + safety_margin ({least:g} s)",
+        )

@@ -26,7 +26,7 @@ from orchestrator.controller.decision import Decision, Outcome, failover_failed,
 from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState, Policy
-from orchestrator.controller.runner import Runner, RunResult
+from orchestrator.controller.runner import Runner, RunResult, StepGate
 from orchestrator.errors import MxctlError
 from orchestrator.remote import run_remote
 
@@ -50,6 +50,7 @@ def carry_out(
     before: ControllerState,
     decision: Decision,
     save_state: Callable[[ControllerState], None],
+    gate: StepGate | None = None,
 ) -> Carried:
     target = decision.promote or ""
     old = before.primary if target == before.standby else before.standby
@@ -62,13 +63,18 @@ def carry_out(
     steps = FailoverSteps(config, clock)
     try:
         move = Move("failover", old, target, decision.reason)
-        result = Runner(journal, clock).execute(run_id, "failover", old, target, steps.steps(move))
+        runner = Runner(journal, clock, gate)
+        result = runner.execute(run_id, "failover", old, target, steps.steps(move))
     finally:
         steps.close()
     if result.status == "done":
         journal.put(RUN_KEY, "")
         return Carried(failover_finished(decision.state), f"promoted {target}: {decision.reason}",
                        result)  # fmt: skip
+    if result.refused:
+        # This controller may no longer act (a cluster leader that lost its lease): it
+        # neither rolls back nor backs off; the leader now in charge finishes the run.
+        return Carried(decision.state, f"failover to {target} stopped: {result.error}", result)
     dns_moved = journal.step_status(run_id, "rewrite-dns") == "done"
     after = failover_failed(before, decision.state, dns_moved, policy, clock.now())
     when = after.retry_at.isoformat() if after.retry_at else "now"

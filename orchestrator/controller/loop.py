@@ -19,18 +19,21 @@ from dataclasses import replace
 from datetime import datetime
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
+from orchestrator.cluster.leadership import Role
+from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
-from orchestrator.controller.alerts import AlertBook, ReplicationFacts, current_alerts
+from orchestrator.controller.alerts import Alert, AlertBook, ReplicationFacts, current_alerts
 from orchestrator.controller.carry_out import carry_out
-from orchestrator.controller.decision import Action, Decision, decide
+from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.liveness import Busy, liveness
-from orchestrator.controller.metrics import ControllerMetrics
+from orchestrator.controller.metrics import ClusterMetrics, ControllerMetrics
 from orchestrator.controller.model import (
     ControllerState,
     Health,
+    ObserverReport,
     Policy,
     state_from_json,
     state_to_json,
@@ -40,6 +43,7 @@ from orchestrator.controller.operator import OperatorRequests
 from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.reconcile import Facts, reconcile
 from orchestrator.controller.replication import CanaryThread
+from orchestrator.controller.runner import StepGate
 from orchestrator.controller.status import StatusView
 from orchestrator.controller.upkeep import Upkeep
 from orchestrator.controller.windows import open_windows
@@ -57,16 +61,28 @@ CONTROLLER = "controller"
 def policy_of(config: MxctlConfig) -> Policy:
     p = config.policy
     observers = 1 + len(config.witnesses) + (1 if p.standby_observer else 0)
+    if config.cluster is not None:  # every other controller of the cluster votes too
+        observers += len(config.cluster.members) - 1
     return Policy(p.failure_threshold, observers, p.max_replication_lag, p.anti_flap,
                   p.retry_backoff, p.retry_backoff_max)  # fmt: skip
 
 
 class Controller(StatusView):
-    def __init__(self, config: MxctlConfig, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        config: MxctlConfig,
+        journal: Journal,
+        clock: Clock = SYSTEM_CLOCK,
+        cluster: ClusterMember | None = None,
+    ) -> None:
         self.config, self.journal, self.clock = config, journal, clock
+        # With a controller cluster only its leader acts; None: this controller is alone.
+        self.cluster = cluster
+        self.observer = cluster.config.member if cluster is not None else CONTROLLER
         self.policy = policy_of(config)
         self.operator = OperatorRequests(journal)
         self.metrics = ControllerMetrics()
+        self.cluster_metrics = ClusterMetrics(self.metrics.registry) if cluster else None
         self.alerts = AlertBook(journal, config.notify.webhooks, config.notify.timeout)
         self.upkeep = Upkeep(config, journal, clock)
         self.world_reader = WorldReader(config, self.provider)
@@ -96,7 +112,12 @@ class Controller(StatusView):
         return ControllerState(self.config.pair.primary, self.config.pair.standby)
 
     def save_state(self, state: ControllerState) -> None:
+        if self.cluster is not None:  # the cluster's copy first; written only by its leader
+            self.cluster.save_state(state)
         self.journal.put("state", json.dumps(state_to_json(state)))
+
+    def gate(self) -> StepGate | None:
+        return self.cluster
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self) -> str:
@@ -126,12 +147,30 @@ class Controller(StatusView):
 
     def _cycle(self) -> str:
         now = self.clock.now()
-        state = replace(self.load_state(), paused=self.operator.paused())
+        base = self.load_state()
+        if self.cluster is not None:
+            verdict = self.cluster.check()
+            view, m = self.cluster.elector.view, self.cluster_metrics
+            if m is not None:
+                m.leader.set(1 if verdict.may_act else 0)
+                m.etcd_up.set(1 if view.etcd_reachable else 0)
+                m.term.set(view.term or 0)
+            if not verdict.may_act:  # a follower (or cut off from etcd) only observes
+                # Not the leader: observe and publish our view as a vote; act on nothing.
+                self._observe(base, now)
+                no_etcd = verdict.reason if verdict.role is Role.NO_ETCD else None
+                self._follower_alerts(no_etcd, base, now)
+                return self.cluster.follow(verdict.reason, self._own_view(), now)
+            base = self.cluster.load_state(base)
+        state = replace(base, paused=self.operator.paused())
         if self.operator.take_ack() and state.blocked_until is not None:
             state = replace(state, blocked_until=None)
             self.journal.record(now, "operator", "ack", "done", "anti-flap block lifted")
         state = replace(state, maintenance=open_windows(self.config.maintenance.windows, now))
         world = self._observe(state, now)
+        if self.cluster is not None:  # every other controller's view votes too
+            votes = self.cluster.votes(self._own_view(), now, self._max_age())
+            world = replace(world, snapshot=world.snapshot.with_reports(votes))
         state, problems, notes = self._reconcile(state, world)
         decision = decide(world.snapshot, state, self.policy, now)
         self._journal_decision(decision, world, now)
@@ -139,14 +178,18 @@ class Controller(StatusView):
         if decision.action is Action.FAILOVER and decision.promote:
             budget = 2 * (self.config.policy.failover_deadline + self.config.hooks.timeout) + 30
             self.busy = Busy(f"failover to {decision.promote}", self.clock.monotonic(), budget)
+            if self.cluster is not None and decision.outcome is Outcome.RESUME_FAILOVER:
+                # Another leader may have started it: go on at its next step.
+                self.cluster.adopt_run(self.journal, decision.promote)
             carried = carry_out(self.config, self.journal, self.clock, self.policy, state,
-                                decision, self.save_state)  # fmt: skip
+                                decision, self.save_state, self.gate())  # fmt: skip
             self.metrics.failovers.labels(carried.result.status).inc()
             new_state, sentence = carried.state, carried.sentence
         else:
             # Planned moves come after observing and deciding, never instead of them.
             new_state, sentence = self._intent(new_state, sentence, now)
-        self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
+        if self.cluster is None or self.cluster.before_step("drain-fenced") is None:
+            self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
         replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
         if new_state.standby in new_state.fenced:
@@ -167,10 +210,10 @@ class Controller(StatusView):
         lag = self.lag_s()
 
         def local() -> LocalRound:
-            found = local_round(CONTROLLER, settings, self.clock)
+            found = local_round(self.observer, settings, self.clock)
             return replace(found, report=replace(found.report, replication_lag_s=lag))
 
-        max_age = 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
+        max_age = self._max_age()
         round_, world = self.world_reader.read(local, state.primary, state.standby, now, max_age,
                                                self.clock.monotonic)  # fmt: skip
         self.last_round, self.last_world = round_, world
@@ -201,6 +244,9 @@ class Controller(StatusView):
         self.journal.record(self.clock.now(), "decision", "reconcile", "act",
                             "; ".join(fix.notes), evidence)  # fmt: skip
         self.save_state(fix.state)
+        refused = self.cluster.before_step("reconcile") if self.cluster is not None else None
+        if refused is not None:
+            return fix.state, {}, (*fix.notes, f"not applied: {refused}")
         problems = self.upkeep.apply(fix, self.provider(), evidence)
         return fix.state, problems, fix.notes
 
@@ -227,12 +273,28 @@ class Controller(StatusView):
         self.busy = Busy(f"{intent.kind} to {intent.to}", self.clock.monotonic(), budget)
         self.save_state(state)
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
-                                              state, self.save_state, intent_id)  # fmt: skip
+                                              state, self.save_state, intent_id,
+                                              self.gate())  # fmt: skip
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (
             f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
         )
+
+    # -- the controller cluster ------------------------------------------------------------
+    def _max_age(self) -> float:
+        return 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
+
+    def _follower_alerts(self, no_etcd: str | None, state: ControllerState, now: datetime) -> None:
+        """Only etcd's alert changes on a follower's cycle; the others stay as they were
+        (the leader owns them)."""
+        current = {k: a for k, a in self.alerts.open_alerts().items() if k != NO_QUORUM_ALERT}
+        if no_etcd is not None:
+            current[NO_QUORUM_ALERT] = Alert(NO_QUORUM_ALERT, no_etcd)
+        self.alerts.update(current, now, {"primary": state.primary, "standby": state.standby})
+
+    def _own_view(self) -> ObserverReport | None:
+        return self.last_round.report if self.last_round is not None else None
 
     def _journal_decision(self, decision: Decision, world: World, now: datetime) -> None:
         last = self.journal.last_decision()

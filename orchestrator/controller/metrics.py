@@ -42,3 +42,14 @@ class ControllerMetrics:
         self.alert_open = Gauge("mxctl_alert_open", "1 while the alert is open", ["alert"],
                                 registry=r)  # fmt: skip
         self.known_alerts: set[str] = set()
+
+
+class ClusterMetrics:
+    """[cluster] only (a lone controller's /metrics stay as they were): whether this
+    controller leads, the term it knows, whether etcd answered."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.leader = Gauge("mxctl_cluster_leader", "1 while this controller leads", registry=r)
+        self.term = Gauge("mxctl_cluster_term", "the leader's term (create revision)", registry=r)
+        self.etcd_up = Gauge("mxctl_cluster_etcd_up", "1 when etcd answered", registry=r)

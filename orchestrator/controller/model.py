@@ -41,6 +41,9 @@ class Snapshot:
     def votes(self, host: str, health: Health) -> list[str]:
         return sorted(r.observer for r in self.reports if r.health(host) is health)
 
+    def with_reports(self, more: tuple[ObserverReport, ...]) -> Snapshot:
+        return Snapshot(self.taken_at, self.reports + more)
+
     def replication_lag_s(self) -> float | None:
         lags = [r.replication_lag_s for r in self.reports if r.replication_lag_s is not None]
         return max(lags) if lags else None

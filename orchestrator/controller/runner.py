@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.controller.journal import Journal
@@ -48,23 +48,55 @@ class RunResult:
     steps_skipped: list[str] = field(default_factory=list)
     failed_step: str | None = None
     error: str | None = None
+    refused: bool = False  # the gate stopped it before a step: nothing of it is to undo
+
+
+class StepGate(Protocol):
+    """A controller cluster's part in a run (a lone controller has none): asked before
+    each step whether this controller may still act (a reason refuses the step), and told
+    of the run's start and of each step done, so another controller can resume the run at
+    its next step."""
+
+    def before_step(self, step: str) -> str | None: ...
+
+    def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None: ...
+
+    def step_done(self, run_id: str, step: str) -> None: ...
+
+    def evidence(self) -> Evidence:
+        """Added to each step's evidence: who acted, in which term."""
+        ...
 
 
 class Runner:
-    def __init__(self, journal: Journal, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, journal: Journal, clock: Clock = SYSTEM_CLOCK, gate: StepGate | None = None
+    ) -> None:
         self.journal = journal
         self.clock = clock
+        self.gate = gate
 
     def execute(
         self, run_id: str, kind: str, from_host: str, to_host: str, steps: list[Step]
     ) -> RunResult:
         journal, now = self.journal, self.clock.now
         journal.start_run(now(), run_id, kind, from_host, to_host)
+        if self.gate is not None:
+            self.gate.run_started(run_id, kind, from_host, to_host)
         result = RunResult(run_id, "done")
         for step in steps:
             if journal.step_status(run_id, step.name) in ("done", "skipped"):
                 result.steps_skipped.append(step.name)
                 continue
+            refused = self.gate.before_step(step.name) if self.gate is not None else None
+            if refused is not None:
+                # Nothing acted: the run stops here, and whoever may act resumes it.
+                reason = f"{step.name} not run: {refused}"
+                journal.record(now(), "step", step.name, "failed", reason, run_id=run_id)
+                journal.finish_run(now(), run_id, "aborted")
+                result.status, result.failed_step, result.error = "aborted", step.name, reason
+                result.refused = True
+                return result
             journal.record(now(), "step", step.name, "started", step.why, run_id=run_id)
             try:
                 evidence = step.action()
@@ -78,7 +110,11 @@ class Runner:
                     result.status, result.failed_step, result.error = "aborted", step.name, reason
                     return result
                 continue
+            if self.gate is not None:
+                evidence = {**evidence, **self.gate.evidence()}
             journal.record(now(), "step", step.name, "done", step.why, evidence, run_id)
+            if self.gate is not None:
+                self.gate.step_done(run_id, step.name)
             result.steps_run.append(step.name)
         journal.finish_run(now(), run_id, "done")
         return result

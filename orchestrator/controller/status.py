@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.clock import Clock
+from orchestrator.cluster.member import ClusterMember
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller.alerts import AlertBook
 from orchestrator.controller.decision import Decision
 from orchestrator.controller.metrics import ControllerMetrics
-from orchestrator.controller.model import ControllerState, Health
+from orchestrator.controller.model import ControllerState, Health, Policy
 from orchestrator.controller.observe import LocalRound
 from orchestrator.controller.operator import OperatorRequests
 from orchestrator.controller.quorum import host_votes
@@ -33,6 +34,8 @@ class StatusView:
     last_round: LocalRound | None
     last_world: World | None
     last_sentence: str
+    policy: Policy
+    cluster: ClusterMember | None
 
     def load_state(self) -> ControllerState:
         raise NotImplementedError
@@ -64,13 +67,13 @@ class StatusView:
         world = self.last_world
         quorum = {}
         if world is not None:
-            configured = 1 + len(self.config.witnesses) + int(self.config.policy.standby_observer)
+            configured = self.policy.observers
             for host in (state.primary, state.standby):
                 v = host_votes(world.snapshot, host, configured, host == state.primary)
                 quorum[host] = {"failed": list(v.failed), "up": list(v.up),
                                 "abstained": list(v.abstained), "needed": v.needed}  # fmt: skip
         healthy, why = self.health()
-        return {
+        found = {
             "maintenance_windows": [
                 {
                     "name": w.name,
@@ -107,6 +110,9 @@ class StatusView:
             if self.last_round
             else {},
         }
+        if self.cluster is not None:  # who leads, in which term, whether etcd answers
+            found["cluster"] = self.cluster.describe()
+        return found
 
     def _update_metrics(
         self, state: ControllerState, world: World, decision: Decision, alerts: set[str]

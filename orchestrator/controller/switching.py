@@ -24,7 +24,7 @@ from orchestrator.controller.intents import Intent, intent_problem
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for, state_after
-from orchestrator.controller.runner import Runner, RunResult
+from orchestrator.controller.runner import Runner, RunResult, StepGate
 from orchestrator.errors import MxctlError, UsageError
 
 INTENT_KEY = "intent.planned"
@@ -155,6 +155,7 @@ def execute(
     state: ControllerState,
     save_state: Callable[[ControllerState], None],
     intent_id: str = "",
+    gate: StepGate | None = None,
 ) -> tuple[RunResult, ControllerState]:
     """Carry out (or resume) a planned move. The new state is saved before the intent is
     finished: whoever waits on the intent then reads the pair as the move left it."""
@@ -165,7 +166,7 @@ def execute(
     move = move_for(planned, state)
     steps = PlannedSteps(config, clock, journal, run_id)
     try:
-        result = Runner(journal, clock).execute(
+        result = Runner(journal, clock, gate).execute(
             run_id,
             planned.kind,
             move.old_primary,
@@ -174,6 +175,8 @@ def execute(
         )
     finally:
         steps.close()
+    if result.refused:  # this controller may no longer act: the move stays pending
+        return result, state
     new_state = state_after(planned, move, state) if result.status == "done" else state
     save_state(new_state)
     journal.put(RUN_KEY, "")

@@ -98,3 +98,50 @@ def test_a_non_critical_step_failure_is_journaled_and_the_run_goes_on(tmp_path: 
     result = Runner(journal, FakeClock()).execute("r4", "failover", "mx1", "mx2", steps)
     assert result.status == "done" and result.steps_run == ["block"]
     assert any(e.status == "failed" and "webhook" in e.reason for e in journal.events())
+
+
+class Gate:
+    """A controller cluster's part in a run, as the runner sees it (the real one is
+    orchestrator.cluster.member.ClusterMember, tested on etcd in tests/cluster/)."""
+
+    def __init__(self, allowed: set[str]) -> None:
+        self.allowed = allowed
+        self.told: list[str] = []
+
+    def before_step(self, step: str) -> str | None:
+        return None if step in self.allowed else "ctl2 leads (term 9)"
+
+    def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None:
+        self.told.append(f"start {run_id}")
+
+    def step_done(self, run_id: str, step: str) -> None:
+        self.told.append(f"done {step}")
+
+    def evidence(self) -> dict[str, object]:
+        return {"term": 8}
+
+
+def test_a_gate_refusing_a_step_stops_the_run_before_it_acts(tmp_path: Path) -> None:
+    """Once the gate refuses (the leader lost its lease), that step and the rest never
+    run, and the run is marked refused (no roll-back by a controller that may no longer
+    act); a later gate that allows resumes at the refused step."""
+    journal = Journal(tmp_path / "journal.db")
+    calls: list[str] = []
+    steps = [
+        Step(name, lambda name=name: calls.append(name) or {}, f"do {name}")
+        for name in ("fence", "rewrite-dns", "verify")
+    ]
+    gate = Gate({"fence"})
+    result = Runner(journal, FakeClock(), gate).execute("r1", "failover", "mx1", "mx2", steps)
+    assert calls == ["fence"]
+    assert (result.status, result.failed_step, result.refused) == ("aborted", "rewrite-dns", True)
+    assert result.error == "rewrite-dns not run: ctl2 leads (term 9)"
+    assert [(e.subject, e.status) for e in journal.events(run_id="r1")] == [
+        ("fence", "started"), ("fence", "done"), ("rewrite-dns", "failed"),
+    ]  # fmt: skip
+    assert gate.told == ["start r1", "done fence"]
+    assert journal.events(run_id="r1")[1].evidence == {"term": 8}  # each action: its term
+    gate.allowed.update({"rewrite-dns", "verify"})
+    again = Runner(journal, FakeClock(), gate).execute("r1", "failover", "mx1", "mx2", steps)
+    assert again.status == "done" and not again.refused
+    assert calls == ["fence", "rewrite-dns", "verify"] and again.steps_skipped == ["fence"]

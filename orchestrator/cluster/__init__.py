@@ -1,0 +1,1 @@
+"""The controller cluster: several `mxctl watch` on etcd, one leader acts (issue 15)."""
