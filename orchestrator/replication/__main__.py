@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,9 @@ from pathlib import Path
 from .service import Settings, serve
 
 DEFAULT_CONFIG = Path("/etc/mxctl/dsync.json")
+# `sync` right after the service (re)started (a deploy restarts it, then asks for a sync of
+# every user) finds the port closed for a moment: it waits this long for it to open.
+SYNC_WAIT_FOR_SERVICE = 20.0
 
 
 def _ask(settings: Settings, path: str, body: dict[str, object] | None = None) -> str:
@@ -29,6 +33,19 @@ def _ask(settings: Settings, path: str, body: dict[str, object] | None = None) -
     with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=15) as reply:
         text: str = reply.read().decode()
         return text
+
+
+def _ask_when_up(settings: Settings, path: str, body: dict[str, object], wait: float) -> str:
+    """_ask, retried while the service's port refuses connections (it is starting)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _ask(settings, path, body)
+        except urllib.error.URLError as exc:
+            refused = isinstance(exc.reason, ConnectionRefusedError)
+            if not refused or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(_ask(settings, "/users" if args.users else "/status"))
         else:
             body: dict[str, object] = {"all": True} if args.all else {"users": args.user}
-            sys.stdout.write(_ask(settings, "/sync", body))
+            sys.stdout.write(_ask_when_up(settings, "/sync", body, SYNC_WAIT_FOR_SERVICE))
     except (OSError, urllib.error.URLError) as exc:
         print(f"mxctl-dsync: the service does not answer ({exc}): replication is not running",
               file=sys.stderr)  # fmt: skip
