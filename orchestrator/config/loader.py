@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.config import controller_section as cs
+from orchestrator.config.certs_section import CertsConfig, parse_certs
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
 from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
@@ -39,6 +40,7 @@ SECTIONS: dict[str, SectionParser] = {
     "api": cs.parse_api,
     "probes": parse_probes,
     "maintenance": parse_maintenance,
+    "certs": parse_certs,
 }
 # Sections with usable defaults when absent.
 DEFAULTS: dict[str, Table] = {
@@ -101,6 +103,10 @@ class MxctlConfig:
     @property
     def maintenance(self) -> MaintenanceConfig:
         return self.section("maintenance", MaintenanceConfig)
+
+    @property
+    def certs(self) -> CertsConfig:
+        return self.section("certs", CertsConfig)
 
     @property
     def api(self) -> cs.ApiConfig:
@@ -174,6 +180,8 @@ def parse_config(
         )
     if "pair" in sections and "dns" in sections:
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
+    if "certs" in sections and "dns" in sections:
+        _check_cert_zones(reader, sections["certs"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
     if reader.problems:
@@ -187,6 +195,18 @@ def _check_pair_hosts(reader: Reader, pair: cs.PairConfig, dns: DnsConfig) -> No
         if name and dns.mail_host(name) is None:
             known = ", ".join(sorted(dns.mail_hosts)) or "none"
             reader.problem(f"pair.{role}", f"{name} is not in dns.mail_hosts ({known})")
+
+
+def _check_cert_zones(reader: Reader, certs: CertsConfig, dns: DnsConfig) -> None:
+    """DNS-01 is answered through the provider: every name must be in one of its zones."""
+    for cert, names in certs.certificates.items():
+        for name in names:
+            if dns.zone_of(name + ".") is None:
+                reader.problem(
+                    f"certs.certificates.{cert}",
+                    f"{name} is in none of dns.zones ({', '.join(dns.zones)}): its DNS-01 "
+                    "challenge could not be answered",
+                )
 
 
 def _fit_low_ttl(
