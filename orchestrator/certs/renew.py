@@ -23,7 +23,7 @@ from orchestrator.certs.store import install, new_private_key_pem, read_installe
 from orchestrator.clock import Clock
 from orchestrator.config.certs_section import CertsConfig
 from orchestrator.controller.journal import Journal
-from orchestrator.errors import CertError, DnsError
+from orchestrator.errors import CertError, DnsError, MxctlError
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,17 @@ class Renewer:
             return self._failed(status, attempts, str(exc))
         self._record("certificate", status.name, "renewed", status.decision.reason, facts)
         if self.installed is not None:
-            self.installed(status.name)
+            try:
+                self.installed(status.name)
+            except MxctlError as exc:
+                # Stored but not on its host, which still serves the old certificate:
+                # alert; `mxctl cert renew --force --name` or the deploy pushes it again.
+                reason = f"{status.name} renewed but not installed on its host: {exc}"
+                self._record("alert", status.name, "cert-install-failed", reason, facts)
+                self._notify(status.name, reason, facts)
+                return RenewResult(
+                    status.name, "failed", status.decision.reason, attempts, facts, str(exc)
+                )
         return RenewResult(status.name, "renewed", status.decision.reason, attempts, facts)
 
     def _failed(self, status: CertStatus, attempts: int, error: str) -> RenewResult:

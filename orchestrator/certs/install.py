@@ -1,0 +1,62 @@
+"""Put a renewed certificate on a mail host and reload Postfix and Dovecot in place.
+
+The files go where the deploy puts them (`orchestrator.deploy.hostfiles`: TLS_CERT,
+TLS_KEY), over SFTP with the host key pinned: each is written beside its target and
+renamed over it (the key created 0600 before any byte is written), then `postfix reload`
+and `doveadm reload` make new connections use it. A reload, never a restart: open IMAP
+sessions and SMTP transactions carry on with the old certificate until they end.
+"""
+
+from __future__ import annotations
+
+import paramiko
+
+from orchestrator.deploy.hostfiles import TLS_CERT, TLS_KEY
+from orchestrator.errors import CertError
+from orchestrator.remote import SshTarget, run_remote
+
+RELOAD = "postfix reload && doveadm reload"
+
+
+def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> None:
+    """Install on `target` and reload; CertError naming the host and step otherwise."""
+    try:
+        _upload(target, ((TLS_KEY, key_pem, 0o600), (TLS_CERT, chain_pem, 0o644)))
+    except (paramiko.SSHException, OSError) as exc:
+        raise CertError(f"{target.name}: uploading the certificate failed: {exc}") from None
+    result = run_remote(target, RELOAD, timeout=max(target.access.timeout, 30.0))
+    if result.exit_code != 0:
+        raise CertError(
+            f"{target.name}: `{RELOAD}` exited {result.exit_code}: {result.stderr.strip()[-300:]}"
+        )
+
+
+def _upload(target: SshTarget, files: tuple[tuple[str, bytes, int], ...]) -> None:
+    access = target.access
+    client = paramiko.SSHClient()
+    client.load_host_keys(access.known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            target.address,
+            port=access.port,
+            username=access.user,
+            key_filename=access.key_file,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=access.timeout,
+            banner_timeout=access.timeout,
+            auth_timeout=access.timeout,
+        )
+        sftp = client.open_sftp()
+        try:
+            for path, data, mode in files:
+                temp = f"{path}.mxctl-new"
+                with sftp.open(temp, "wb") as handle:
+                    handle.chmod(mode)  # before the data: a key is never readable by others
+                    handle.write(data)
+                sftp.posix_rename(temp, path)
+        finally:
+            sftp.close()
+    finally:
+        client.close()
