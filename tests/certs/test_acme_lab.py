@@ -11,16 +11,19 @@ CA's certificates back (and reloads), so later lab tests find the pair as they e
 
 from __future__ import annotations
 
+import imaplib
 import json
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mxlab import lab as lab_module
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
-from mxlab.mailclient import smtp_starttls
+from mxlab.mailclient import Imaps, smtp_starttls
 from mxlab.standins.pebble import Pebble
 from mxlab.state import LabState
 
@@ -32,6 +35,7 @@ from tests.deploy.labhosts import ssh
 pytestmark = pytest.mark.lab
 
 CLIENT_NAME = "mail.example.test"
+ALICE = "alice@example.test"
 HOSTS = ("mx1", "mx2")
 # The master processes' PIDs, which a restart changes and a reload keeps (postfix@- is a
 # forking unit whose MainPID systemd reports as 0: read Postfix's own pid file).
@@ -83,6 +87,49 @@ def _main_pids(lab: LabState) -> dict[tuple[str, str], str]:
     }
 
 
+class ImapLoad:
+    """IMAP sessions (TLS handshake, login, select, logout) back to back on both hosts,
+    trusting the lab CA and Pebble's root, as a client that trusts both would. Handshake
+    failures and failures later in a session are counted apart."""
+
+    def __init__(self, pair: DeployedLab, context: ssl.SSLContext) -> None:
+        self.pair, self.context = pair, context
+        self.ok = 0
+        self.handshake_failures: list[str] = []
+        self.session_failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for host in HOSTS:
+                try:
+                    client = Imaps(self.pair.address(host), CLIENT_NAME, self.context)
+                except imaplib.IMAP4.abort as exc:
+                    # The handshake completed (wrap_socket returned), then the server
+                    # closed before its greeting.
+                    self.session_failures.append(f"{host}: greeting: {exc}")
+                    continue
+                except Exception as exc:  # TLS or TCP: every failure counts
+                    self.handshake_failures.append(f"{host}: {type(exc).__name__}: {exc}")
+                    continue
+                try:
+                    client.login(ALICE, self.pair.password(ALICE))
+                    client.select("INBOX")
+                    client.logout()
+                    self.ok += 1
+                except Exception as exc:
+                    self.session_failures.append(f"{host}: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> ImapLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
 def _served_on_993(address: str, name: str, context: ssl.SSLContext) -> dict[str, object]:
     raw = socket.create_connection((address, 993), timeout=10)
     with context.wrap_socket(raw, server_hostname=name) as tls:
@@ -122,6 +169,37 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
                 assert sans == {fqdn, CLIENT_NAME}
                 assert "Pebble" in str(cert["issuer"])
         assert _main_pids(lab) == before  # reloaded, not restarted
+
+        # Renewal forced on the running pair under IMAP load: no failed handshake.
+        both = ssl.create_default_context(cafile=lab.ca_cert)
+        both.load_verify_locations(cadata=lab_pebble.root_pem().decode())
+        first = {r["name"]: r["installed"]["serial"] for r in results}
+        with ImapLoad(deployed, both) as load:
+            time.sleep(1)
+            code = main(["cert", "renew", "--config", str(config), "--json", "--force"])
+            time.sleep(1)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        renewed = {r["name"]: r["installed"]["serial"] for r in json.loads(out)["results"]}
+        assert all(renewed[name] != serial for name, serial in first.items())
+        print(
+            f"forced renewal under IMAP load: {load.ok} sessions completed, "
+            f"{len(load.handshake_failures)} failed TLS handshakes, "
+            f"{len(load.session_failures)} sessions cut: {load.session_failures}"
+        )
+        assert load.handshake_failures == [], load.handshake_failures[:5]
+        assert load.ok >= 10, f"only {load.ok} IMAP sessions during the renewal"
+        # `doveadm reload` closes the connections its old imap-login processes hold before
+        # login (EOF at the greeting or at LOGIN): at most the one session in flight on
+        # each host at its reload (this client has one at a time); the client reconnects.
+        # Never a failed handshake, never a logged-in session.
+        assert len(load.session_failures) <= len(HOSTS), load.session_failures
+        assert all(("greeting" in f or "LOGIN" in f) for f in load.session_failures)
+        for host in HOSTS:
+            address = lab.host(host).address
+            cert = _served_on_993(address, CLIENT_NAME, pebble_only)
+            assert format(int(str(cert["serialNumber"]), 16), "x") == renewed[lab.host(host).fqdn]
+        assert _main_pids(lab) == before
     finally:
         restored = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
         assert restored.ok, f"restoring the lab certificates failed: {restored.failed()}"
