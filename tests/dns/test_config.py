@@ -100,7 +100,7 @@ interval = 3
         "dns.records[2].priority: only MX records have a priority",
         "dns.mail_hosts.\"mx1.example.test\"[0]: 'not-an-ip' is not an IP address",
         "dns.verify.nameservers[0]: 'ns1' is not ADDRESS[:PORT]",
-        "colours: unknown section (known: api, dns, hooks, maintenance, notify, pair, policy, "
+        "colours: unknown section (known: api, certs, dns, hooks, maintenance, notify, pair, policy, "
         "probes, ssh, witnesses)",
     ]
     for want in expected:
