@@ -189,8 +189,9 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
         )
         assert load.handshake_failures == [], load.handshake_failures[:5]
         assert load.ok >= 10, f"only {load.ok} IMAP sessions during the renewal"
-        # `doveadm reload` closes the connections its old imap-login processes hold before
-        # login (EOF at the greeting or at LOGIN): at most the one session in flight on
+        # `doveadm reload` restarts Dovecot's auth process: a login whose authentication
+        # is pending at that instant is aborted ("Auth server restarted ... aborting
+        # auth", EOF at LOGIN; or at the greeting): at most the one session in flight on
         # each host at its reload (this client has one at a time); the client reconnects.
         # Never a failed handshake, never a logged-in session.
         assert len(load.session_failures) <= len(HOSTS), load.session_failures
