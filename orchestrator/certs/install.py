@@ -1,10 +1,14 @@
 """Put a renewed certificate on a mail host and reload Postfix and Dovecot in place.
 
 The files go where the deploy puts them (`orchestrator.deploy.hostfiles`: TLS_CERT,
-TLS_KEY), over SFTP with the host key pinned: each is written beside its target and
-renamed over it (the key created 0600 before any byte is written), then `postfix reload`
-and `doveadm reload` make new connections use it. A reload, never a restart: open IMAP
-sessions and SMTP transactions carry on with the old certificate until they end.
+TLS_KEY), over SFTP with the host key pinned: each is written beside its target (the key
+created 0600 before any byte is written); then ONE remote command renames both over the
+old ones and runs `postfix reload` and `doveadm reload`. Postfix's smtpd processes read
+the two files when they start, so a process started between the two renames would pair
+the new key with the old certificate: one command keeps that window to microseconds
+rather than two SFTP round trips (a single combined file would close it; the deploy's
+layout has two). A reload, never a restart: open IMAP sessions and SMTP transactions
+carry on with the old certificate until they end.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from orchestrator.deploy.hostfiles import TLS_CERT, TLS_KEY
 from orchestrator.errors import CertError
 from orchestrator.remote import SshTarget, run_remote
 
+NEW = ".mxctl-new"
 RELOAD = "postfix reload && doveadm reload"
+SWAP_AND_RELOAD = f"mv -f {TLS_KEY}{NEW} {TLS_KEY} && mv -f {TLS_CERT}{NEW} {TLS_CERT} && {RELOAD}"
 
 
 def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> None:
@@ -24,10 +30,11 @@ def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> Non
         _upload(target, ((TLS_KEY, key_pem, 0o600), (TLS_CERT, chain_pem, 0o644)))
     except (paramiko.SSHException, OSError) as exc:
         raise CertError(f"{target.name}: uploading the certificate failed: {exc}") from None
-    result = run_remote(target, RELOAD, timeout=max(target.access.timeout, 30.0))
+    result = run_remote(target, SWAP_AND_RELOAD, timeout=max(target.access.timeout, 30.0))
     if result.exit_code != 0:
         raise CertError(
-            f"{target.name}: `{RELOAD}` exited {result.exit_code}: {result.stderr.strip()[-300:]}"
+            f"{target.name}: installing and reloading exited {result.exit_code}: "
+            f"{result.stderr.strip()[-300:]}"
         )
 
 
@@ -51,12 +58,18 @@ def _upload(target: SshTarget, files: tuple[tuple[str, bytes, int], ...]) -> Non
         sftp = client.open_sftp()
         try:
             for path, data, mode in files:
-                temp = f"{path}.mxctl-new"
-                with sftp.open(temp, "wb") as handle:
+                with sftp.open(path + NEW, "wb") as handle:
                     handle.chmod(mode)  # before the data: a key is never readable by others
                     handle.write(data)
-                sftp.posix_rename(temp, path)
         finally:
             sftp.close()
     finally:
         client.close()
+
+
+def read_host_certificate(target: SshTarget) -> bytes:
+    """The certificate chain the host's Postfix and Dovecot are configured with."""
+    result = run_remote(target, f"cat {TLS_CERT}", timeout=target.access.timeout)
+    if result.exit_code != 0:
+        raise CertError(f"{target.name}: cannot read {TLS_CERT}: {result.stderr.strip()[-200:]}")
+    return result.stdout.encode()

@@ -9,15 +9,17 @@ from typing import Any
 
 from orchestrator.certs.account import load_or_create_account_key
 from orchestrator.certs.dns01 import ChallengeRecords
-from orchestrator.certs.install import push_certificate
+from orchestrator.certs.install import push_certificate, read_host_certificate
 from orchestrator.certs.issuer import AcmeIssuer, AcmeServer
 from orchestrator.certs.renew import Renewer, cert_status
-from orchestrator.certs.store import CHAIN_FILE, KEY_FILE
+from orchestrator.certs.renewal import CertFacts
+from orchestrator.certs.store import CHAIN_FILE, KEY_FILE, cert_facts
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.config import MxctlConfig, load_config
 from orchestrator.controller.journal import Journal
 from orchestrator.dns.factory import make_provider, make_verifier
 from orchestrator.dns.provider import BaseProvider
+from orchestrator.errors import MxctlError
 from orchestrator.remote import SshAccess
 
 
@@ -45,11 +47,40 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 1 when a mail host does not hold its certificate as stored (or cannot be read):
+    the state that breaks TLS right after a failover."""
     # [dns] too, when present: a name no zone covers is reported here, not at renewal.
-    certs = load_config(args.config, required=("certs",), only=("certs", "dns")).certs
-    found = cert_status(certs, SYSTEM_CLOCK)
-    _emit(args, {"certificates": [s.to_json() for s in found]}, _lines(s.describe() for s in found))
-    return 0
+    config = load_config(args.config, required=("certs",), only=("certs", "dns", "ssh"))
+    found = cert_status(config.certs, SYSTEM_CLOCK)
+    hosts = {s.name: _on_host(config, s.name, s.facts) for s in found}
+    data = [s.to_json() | {"host": hosts[s.name]} for s in found]
+    lines = []
+    for s in found:
+        lines.append(s.describe())
+        host = hosts[s.name]
+        if host is not None:
+            lines.append(f"  on {host['host']}: {host['state']}")
+    _emit(args, {"certificates": data}, _lines(lines))
+    return 1 if any(h is not None and h["state"] != "in sync" for h in hosts.values()) else 0
+
+
+def _on_host(config: MxctlConfig, name: str, stored: CertFacts | None) -> dict[str, Any] | None:
+    """What the mail host this certificate is named after holds, against the store."""
+    host = config.dns.mail_host(name) if "dns" in config.sections else None
+    if host is None or "ssh" not in config.sections:
+        return None
+    fqdn, addresses = host
+    target = config.ssh.to(fqdn.rstrip("."), addresses[0])
+    try:
+        facts = cert_facts(read_host_certificate(target))
+    except MxctlError as exc:
+        return {"host": target.name, "state": f"unknown: {exc}", "installed": None}
+    if stored is not None and facts.serial == stored.serial:
+        state = "in sync"
+    else:
+        expires = facts.not_after.isoformat()
+        state = f"differs from the store: serves serial {facts.serial} (expires {expires})"
+    return {"host": target.name, "state": state, "installed": facts.to_json()}
 
 
 def cmd_renew(args: argparse.Namespace) -> int:

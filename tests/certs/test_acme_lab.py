@@ -149,6 +149,11 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
     assert all(pid not in ("", "0") for pid in before.values()), before
     config = _config(lab, lab_pebble, tmp_path)
     try:
+        # Before: the hosts hold the lab CA's certificates, the store nothing.
+        code = main(["cert", "status", "--config", str(config), "--json"])
+        states = [c["host"]["state"] for c in json.loads(capsys.readouterr().out)["certificates"]]
+        assert code == 1 and all(s.startswith("differs from the store") for s in states), states
+
         code = main(["cert", "renew", "--config", str(config), "--json"])
         out = capsys.readouterr().out
         assert code == 0, out
@@ -169,6 +174,10 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
                 assert sans == {fqdn, CLIENT_NAME}
                 assert "Pebble" in str(cert["issuer"])
         assert _main_pids(lab) == before  # reloaded, not restarted
+        code = main(["cert", "status", "--config", str(config), "--json"])
+        status = json.loads(capsys.readouterr().out)["certificates"]
+        assert code == 0 and [c["host"]["state"] for c in status] == ["in sync", "in sync"]
+        assert [c["host"]["host"] for c in status] == [lab.host(h).fqdn for h in HOSTS]
 
         # Renewal forced on the running pair under IMAP load: no failed handshake.
         both = ssl.create_default_context(cafile=lab.ca_cert)
