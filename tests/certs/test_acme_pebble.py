@@ -114,3 +114,16 @@ def test_a_challenge_pebble_cannot_see_is_refused_with_its_reason(
     with pytest.raises(CertError, match="refused the DNS-01 challenge"):
         _issuer(pebble, tmp_path).issue(NAMES[:1], new_private_key_pem(), records)
     assert read_installed(tmp_path / "tls", NAMES[0]) is None
+
+
+def test_cleanup_removes_only_our_values_and_keeps_another_writers(
+    bind_setup: ProviderEnv,
+) -> None:
+    # Another client (a second order, another tool) has a value at the same owner.
+    records = ChallengeRecords(bind_setup.provider(), None)
+    owner = records.publish("mail.example.test", "ours-0123456789")
+    theirs = RRset(owner, "TXT", 60, ('"ours-0123456789"', '"theirs-abcdef"'))
+    bind_setup.force(theirs)
+    assert records.cleanup() == []
+    assert bind_setup.provider().read(owner, "TXT") == RRset(owner, "TXT", 60, ('"theirs-abcdef"',))
+    bind_setup.force(RRset(owner, "TXT"))
