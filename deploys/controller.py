@@ -6,11 +6,14 @@ the config references, and runs as the `mxctl-watch` systemd service. A change o
 config or unit restarts the service; a second run changes nothing.
 """
 
+import tomllib
+
 from mxctl_deploys.base import install_packages
 from mxctl_deploys.common import InventoryError, template
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import NoGroupError
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -18,6 +21,31 @@ CONTROLLER_GROUP = "controller"
 VENV = "/opt/mxctl/venv"
 WHEELS = "/opt/mxctl/wheels"
 CONFIG = "/etc/mxctl/mxctl.toml"
+
+
+def wants_cert_renewal(config_path: str) -> bool:
+    """The controller renews certificates (a timer) when its config has `[certs]`."""
+    with open(config_path, "rb") as handle:
+        return "certs" in tomllib.load(handle)
+
+
+def _cert_renewal_units(config: str) -> list[OperationMeta]:
+    if not wants_cert_renewal(config):
+        return []
+    variables = {"venv": VENV, "config": CONFIG}
+    service = template(
+        "mxctl-cert-renew service",
+        "controller/mxctl-cert-renew.service.j2",
+        "/etc/systemd/system/mxctl-cert-renew.service",
+        variables,
+    )
+    timer = template(
+        "mxctl-cert-renew timer",
+        "controller/mxctl-cert-renew.timer.j2",
+        "/etc/systemd/system/mxctl-cert-renew.timer",
+        variables,
+    )
+    return [service, timer]
 
 
 def _data(key: str) -> object:
@@ -74,8 +102,16 @@ def _controller() -> None:
         "/etc/systemd/system/mxctl-watch.service",
         {"venv": VENV, "config": CONFIG},
     )
-    systemd.daemon_reload(name="systemd daemon-reload", _if=unit.did_change)
+    timer_units = _cert_renewal_units(config)
+    systemd.daemon_reload(name="systemd daemon-reload", _if=any_changed(unit, *timer_units))
     systemd.service(name="mxctl-watch enabled", service="mxctl-watch", enabled=True, running=True)
+    if timer_units:
+        systemd.service(
+            name="mxctl-cert-renew timer enabled",
+            service="mxctl-cert-renew.timer",
+            enabled=True,
+            running=True,
+        )
     systemd.service(
         name="Restart mxctl-watch",
         service="mxctl-watch",

@@ -66,3 +66,7 @@ class UnsafePlan(DnsError):
 
 class ProbeError(MxctlError):
     """A health probe could not be set up or run (targets, credentials, vantage host)."""
+
+
+class CertError(MxctlError):
+    """Issuing, storing or installing a certificate failed; the old one is kept."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.config import controller_section as cs
+from orchestrator.config.certs_section import CertsConfig, parse_certs
 from orchestrator.config.cluster_section import ClusterConfig, parse_cluster
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
@@ -41,6 +42,7 @@ SECTIONS: dict[str, SectionParser] = {
     "probes": parse_probes,
     "maintenance": parse_maintenance,
     "cluster": parse_cluster,
+    "certs": parse_certs,
 }
 # Sections with usable defaults when absent.
 DEFAULTS: dict[str, Table] = {
@@ -109,6 +111,10 @@ class MxctlConfig:
         """None: no [cluster] section, the controller runs alone (no etcd)."""
         value = self.sections.get("cluster")
         return value if isinstance(value, ClusterConfig) else None
+
+    @property
+    def certs(self) -> CertsConfig:
+        return self.section("certs", CertsConfig)
 
     @property
     def api(self) -> cs.ApiConfig:
@@ -182,6 +188,8 @@ def parse_config(
         )
     if "pair" in sections and "dns" in sections:
         _check_pair_hosts(reader, sections["pair"], sections["dns"])
+    if "certs" in sections and "dns" in sections:
+        _check_cert_zones(reader, sections["certs"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
     if "cluster" in sections and "policy" in sections:
@@ -197,6 +205,18 @@ def _check_pair_hosts(reader: Reader, pair: cs.PairConfig, dns: DnsConfig) -> No
         if name and dns.mail_host(name) is None:
             known = ", ".join(sorted(dns.mail_hosts)) or "none"
             reader.problem(f"pair.{role}", f"{name} is not in dns.mail_hosts ({known})")
+
+
+def _check_cert_zones(reader: Reader, certs: CertsConfig, dns: DnsConfig) -> None:
+    """DNS-01 is answered through the provider: every name must be in one of its zones."""
+    for cert, names in certs.certificates.items():
+        for name in names:
+            if dns.zone_of(name + ".") is None:
+                reader.problem(
+                    f"certs.certificates.{cert}",
+                    f"{name} is in none of dns.zones ({', '.join(dns.zones)}): its DNS-01 "
+                    "challenge could not be answered",
+                )
 
 
 def _fit_low_ttl(

@@ -11,6 +11,7 @@ Mail is accepted somewhere at every moment, and nothing is left behind in a queu
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -20,11 +21,13 @@ from orchestrator.controller import mailboxes
 from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
+from orchestrator.controller.observe import probe_settings
 from orchestrator.controller.runner import Evidence, Step, StepFailed
 from orchestrator.dns.factory import make_verifier
 from orchestrator.dns.plan import Plan, apply_plan, desired_rrsets
 from orchestrator.dns.records import Change, RRset
 from orchestrator.errors import MxctlError
+from orchestrator.probes.services import probe_service
 from orchestrator.remote import run_remote
 
 
@@ -76,6 +79,11 @@ class PlannedSteps(FailoverSteps):
                 "check-new-primary",
                 lambda: self.check_new_primary(move),
                 f"{move.new_primary} must accept mail before anything moves",
+            ),
+            Step(
+                "check-new-primary-certificate",
+                lambda: self.check_client_certificate(move),
+                f"{move.new_primary} must serve a valid certificate for the client names",
             ),
             Step(
                 "converge",
@@ -134,6 +142,21 @@ class PlannedSteps(FailoverSteps):
             ),
         ]
         return steps
+
+    def check_client_certificate(self, move: Move) -> Evidence:
+        """IMAPS on the new primary, verified for the client name (issue 17): a planned
+        move never sends users to a host whose certificate does not cover that name."""
+        settings = probe_settings(
+            self.config.probes, self.config.dns, self.config.ssh, move.new_primary, move.old_primary
+        )
+        result = asyncio.run(probe_service("imaps", settings, settings.hosts[0], self.clock))
+        if not result.ok:
+            raise StepFailed(
+                f"{move.new_primary} does not serve a valid certificate for "
+                f"{settings.client_name} on IMAPS: {result.summary()}",
+                {"probe": result.to_json()},
+            )
+        return {"probe": result.to_json()}
 
     # -- mailboxes and queues ------------------------------------------------------------
     def converge(self, move: Move, allow_data_loss: bool) -> Evidence:

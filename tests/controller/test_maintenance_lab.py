@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 from mxlab import control
+from mxlab import inventory as labinv
 from mxlab.controlled import MXCTL, ControlledLab, dump, mx_at, write_config
 from mxlab.mailtraffic import SteadySender, message, subjects_on
 from mxlab.state import LabState
 
+from orchestrator.certs.install import push_certificate
 from orchestrator.controller.journal import Journal, Run
+from orchestrator.deploy.tlscerts import issue_lab_cert
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.records import RRset
 
@@ -208,3 +211,27 @@ def test_dry_run_shows_the_steps_and_the_dns_plan_and_changes_nothing(
     assert "plan: point mail at mx2.example.test" in out
     assert owned(lab) == before
     assert not [e for e in lab.journal_events() if e.kind == "step"]
+
+
+def test_switchover_refused_when_the_new_primary_certificate_misses_the_client_name(
+    planned: ControlledLab, tmp_path: Path
+) -> None:
+    # Issue 17: mx2 serves a certificate for its own name only, as after a renewal that
+    # forgot the client-facing name. The planned move must stop before anything moves.
+    lab = planned
+    mx2 = lab.lab.host("mx2")
+    ca, ca_key = Path(lab.lab.ca_cert), Path(lab.lab.ca_key)
+    target = lab.config.ssh.to(mx2.fqdn, mx2.address)
+    own_name_only = issue_lab_cert(ca, ca_key, (mx2.fqdn,), tmp_path)
+    before = owned(lab)
+    push_certificate(target, *(p.read_bytes() for p in own_name_only))
+    try:
+        refused = mxctl(lab, "switchover", "--to", "mx2")
+    finally:
+        # Back to the deploy's own certificate for mx2 (both names), reloaded in place.
+        deployed = issue_lab_cert(ca, ca_key, (mx2.fqdn, "mail.example.test"), labinv.tls_dir())
+        push_certificate(target, *(p.read_bytes() for p in deployed))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "check-new-primary-certificate" in refused.stdout
+    assert "does not serve a valid certificate for mail.example.test" in refused.stdout
+    assert owned(lab) == before  # nothing moved

@@ -100,8 +100,8 @@ interval = 3
         "dns.records[2].priority: only MX records have a priority",
         "dns.mail_hosts.\"mx1.example.test\"[0]: 'not-an-ip' is not an IP address",
         "dns.verify.nameservers[0]: 'ns1' is not ADDRESS[:PORT]",
-        "colours: unknown section (known: api, cluster, dns, hooks, maintenance, notify, pair, "
-        "policy, probes, ssh, witnesses)",
+        "colours: unknown section (known: api, certs, cluster, dns, hooks, maintenance, notify, "
+        "pair, policy, probes, ssh, witnesses)",
     ]
     for want in expected:
         assert any(p.startswith(want) for p in problems), (want, problems)

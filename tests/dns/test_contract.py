@@ -116,3 +116,21 @@ def test_requests_are_counted(env: ProviderEnv) -> None:
     assert first >= 1
     provider.apply_change(Change(MX1_SET, MX2_SET))
     assert provider.requests > first
+
+
+def test_txt_rrset_for_acme_challenges_is_created_read_and_removed(env: ProviderEnv) -> None:
+    # DNS-01 (orchestrator/certs): two names may share one _acme-challenge owner, so a
+    # TXT RRset holds several validation strings; base64url text, quoted in zone files.
+    provider = env.provider()
+    name = "_acme-challenge.mail.example.test."
+    absent = RRset(name, "TXT")
+    one = RRset(name, "TXT", 60, ('"LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"',))
+    two = RRset(name, "TXT", 60, (*one.rdatas, "9ihDbjxF_kx-8iP2tXzpNKmP1Ki6_g4Q0vaZ3wXnjSw"))
+    assert '"9ihDbjxF_kx-8iP2tXzpNKmP1Ki6_g4Q0vaZ3wXnjSw"' in two.rdatas  # quoted canonically
+    assert provider.apply_change(Change(absent, one)).outcome is Outcome.APPLIED
+    provider.wait_applied(Change(absent, one))
+    assert provider.read(name, "TXT") == one
+    assert provider.apply_change(Change(one, two)).outcome is Outcome.APPLIED
+    assert provider.read(name, "TXT") == two
+    assert provider.apply_change(Change(two, absent)).outcome is Outcome.APPLIED
+    assert provider.read(name, "TXT") == absent

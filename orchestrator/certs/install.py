@@ -1,0 +1,75 @@
+"""Put a renewed certificate on a mail host and reload Postfix and Dovecot in place.
+
+The files go where the deploy puts them (`orchestrator.deploy.hostfiles`: TLS_CERT,
+TLS_KEY), over SFTP with the host key pinned: each is written beside its target (the key
+created 0600 before any byte is written); then ONE remote command renames both over the
+old ones and runs `postfix reload` and `doveadm reload`. Postfix's smtpd processes read
+the two files when they start, so a process started between the two renames would pair
+the new key with the old certificate: one command keeps that window to microseconds
+rather than two SFTP round trips (a single combined file would close it; the deploy's
+layout has two). A reload, never a restart: open IMAP sessions and SMTP transactions
+carry on with the old certificate until they end.
+"""
+
+from __future__ import annotations
+
+import paramiko
+
+from orchestrator.deploy.hostfiles import TLS_CERT, TLS_KEY
+from orchestrator.errors import CertError
+from orchestrator.remote import SshTarget, run_remote
+
+NEW = ".mxctl-new"
+RELOAD = "postfix reload && doveadm reload"
+SWAP_AND_RELOAD = f"mv -f {TLS_KEY}{NEW} {TLS_KEY} && mv -f {TLS_CERT}{NEW} {TLS_CERT} && {RELOAD}"
+
+
+def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> None:
+    """Install on `target` and reload; CertError naming the host and step otherwise."""
+    try:
+        _upload(target, ((TLS_KEY, key_pem, 0o600), (TLS_CERT, chain_pem, 0o644)))
+    except (paramiko.SSHException, OSError) as exc:
+        raise CertError(f"{target.name}: uploading the certificate failed: {exc}") from None
+    result = run_remote(target, SWAP_AND_RELOAD, timeout=max(target.access.timeout, 30.0))
+    if result.exit_code != 0:
+        raise CertError(
+            f"{target.name}: installing and reloading exited {result.exit_code}: "
+            f"{result.stderr.strip()[-300:]}"
+        )
+
+
+def _upload(target: SshTarget, files: tuple[tuple[str, bytes, int], ...]) -> None:
+    access = target.access
+    client = paramiko.SSHClient()
+    client.load_host_keys(access.known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(
+            target.address,
+            port=access.port,
+            username=access.user,
+            key_filename=access.key_file,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=access.timeout,
+            banner_timeout=access.timeout,
+            auth_timeout=access.timeout,
+        )
+        sftp = client.open_sftp()
+        try:
+            for path, data, mode in files:
+                with sftp.open(path + NEW, "wb") as handle:
+                    handle.chmod(mode)  # before the data: a key is never readable by others
+                    handle.write(data)
+        finally:
+            sftp.close()
+    finally:
+        client.close()
+
+
+def read_host_certificate(target: SshTarget) -> bytes:
+    """The certificate chain the host's Postfix and Dovecot are configured with."""
+    result = run_remote(target, f"cat {TLS_CERT}", timeout=target.access.timeout)
+    if result.exit_code != 0:
+        raise CertError(f"{target.name}: cannot read {TLS_CERT}: {result.stderr.strip()[-200:]}")
+    return result.stdout.encode()

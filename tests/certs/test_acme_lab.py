@@ -1,0 +1,215 @@
+"""Lab acceptance (issue 17): from the running, deployed lab pair, `mxctl cert renew`
+issues certificates from Pebble for each host's name and the client-facing name, answering
+DNS-01 through the lab's BIND (rfc2136, TSIG, both authoritative servers checked), pushes
+them to both hosts and reloads; both serve them on 25 (STARTTLS), 587 (STARTTLS) and 993,
+verified against Pebble's root only, and Postfix and Dovecot were not restarted.
+
+Pebble runs on the machine side of the lab (its ACME API on loopback, where the controller
+is) and resolves challenges at ns1. At the end the deploy runs again, which puts the lab
+CA's certificates back (and reloads), so later lab tests find the pair as they expect.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mxlab import lab as lab_module
+from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.mailclient import Imaps, smtp_starttls
+from mxlab.standins.pebble import Pebble
+from mxlab.state import LabState
+
+from orchestrator.cli.main import main
+from orchestrator.deploy import runner
+from tests.deploy.conftest import DeployedLab, deployed  # noqa: F401  (the fixture)
+from tests.deploy.labhosts import ssh
+
+pytestmark = pytest.mark.lab
+
+CLIENT_NAME = "mail.example.test"
+ALICE = "alice@example.test"
+HOSTS = ("mx1", "mx2")
+# The master processes' PIDs, which a restart changes and a reload keeps (postfix@- is a
+# forking unit whose MainPID systemd reports as 0: read Postfix's own pid file).
+MASTERS = {
+    "postfix": "cat /var/spool/postfix/pid/master.pid",
+    "dovecot": "systemctl show -p MainPID --value dovecot",
+}
+
+
+@pytest.fixture(scope="module")
+def lab_pebble(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    ns1 = lab.host("ns1").address
+    server = Pebble(tmp_path_factory.mktemp("lab-pebble"), f"{ns1}:53")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def _config(lab: LabState, pebble: Pebble, tmp_path: Path) -> Path:
+    lab_config = lab_module.lab_json_path().parent / "mxctl.toml"
+    certificates = "\n".join(
+        f'"{lab.host(h).fqdn}" = ["{lab.host(h).fqdn}", "{CLIENT_NAME}"]' for h in HOSTS
+    )
+    path = tmp_path / "mxctl.toml"
+    path.write_text(
+        lab_config.read_text()
+        + f"""
+[certs]
+directory_url = "{pebble.directory_url}"
+account_key = "{tmp_path}/acme/account.key"
+ca_bundle = "{pebble.listener_ca}"
+store = "{tmp_path}/tls"
+attempts = 2
+retry_wait = 5
+
+[certs.certificates]
+{certificates}
+"""
+    )
+    return path
+
+
+def _main_pids(lab: LabState) -> dict[tuple[str, str], str]:
+    return {
+        (host, unit): ssh(lab, host, command).strip()
+        for host in HOSTS
+        for unit, command in MASTERS.items()
+    }
+
+
+class ImapLoad:
+    """IMAP sessions (TLS handshake, login, select, logout) back to back on both hosts,
+    trusting the lab CA and Pebble's root, as a client that trusts both would. Handshake
+    failures and failures later in a session are counted apart."""
+
+    def __init__(self, pair: DeployedLab, context: ssl.SSLContext) -> None:
+        self.pair, self.context = pair, context
+        self.ok = 0
+        self.handshake_failures: list[str] = []
+        self.session_failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for host in HOSTS:
+                try:
+                    client = Imaps(self.pair.address(host), CLIENT_NAME, self.context)
+                except imaplib.IMAP4.abort as exc:
+                    # The handshake completed (wrap_socket returned), then the server
+                    # closed before its greeting.
+                    self.session_failures.append(f"{host}: greeting: {exc}")
+                    continue
+                except Exception as exc:  # TLS or TCP: every failure counts
+                    self.handshake_failures.append(f"{host}: {type(exc).__name__}: {exc}")
+                    continue
+                try:
+                    client.login(ALICE, self.pair.password(ALICE))
+                    client.select("INBOX")
+                    client.logout()
+                    self.ok += 1
+                except Exception as exc:
+                    self.session_failures.append(f"{host}: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> ImapLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def _served_on_993(address: str, name: str, context: ssl.SSLContext) -> dict[str, object]:
+    raw = socket.create_connection((address, 993), timeout=10)
+    with context.wrap_socket(raw, server_hostname=name) as tls:
+        cert = tls.getpeercert()
+        assert cert is not None
+        return dict(cert)
+
+
+def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
+    deployed: DeployedLab,  # noqa: F811
+    lab_pebble: Pebble,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lab = deployed.lab
+    before = _main_pids(lab)
+    assert all(pid not in ("", "0") for pid in before.values()), before
+    config = _config(lab, lab_pebble, tmp_path)
+    try:
+        # Before: the hosts hold the lab CA's certificates, the store nothing.
+        code = main(["cert", "status", "--config", str(config), "--json"])
+        states = [c["host"]["state"] for c in json.loads(capsys.readouterr().out)["certificates"]]
+        assert code == 1 and all(s.startswith("differs from the store") for s in states), states
+
+        code = main(["cert", "renew", "--config", str(config), "--json"])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        results = json.loads(out)["results"]
+        assert [(r["name"], r["outcome"]) for r in results] == [
+            (lab.host(h).fqdn, "renewed") for h in HOSTS
+        ]
+
+        pebble_only = ssl.create_default_context(cadata=lab_pebble.root_pem().decode())
+        for host in HOSTS:
+            address, fqdn = lab.host(host).address, lab.host(host).fqdn
+            for name in (fqdn, CLIENT_NAME):
+                for port in (25, 587):
+                    client = smtp_starttls(address, port, name, pebble_only, "ci.example.test")
+                    client.quit()
+                cert = _served_on_993(address, name, pebble_only)
+                sans = {v for k, v in cert["subjectAltName"] if k == "DNS"}  # type: ignore[attr-defined]
+                assert sans == {fqdn, CLIENT_NAME}
+                assert "Pebble" in str(cert["issuer"])
+        assert _main_pids(lab) == before  # reloaded, not restarted
+        code = main(["cert", "status", "--config", str(config), "--json"])
+        status = json.loads(capsys.readouterr().out)["certificates"]
+        assert code == 0 and [c["host"]["state"] for c in status] == ["in sync", "in sync"]
+        assert [c["host"]["host"] for c in status] == [lab.host(h).fqdn for h in HOSTS]
+
+        # Renewal forced on the running pair under IMAP load: no failed handshake.
+        both = ssl.create_default_context(cafile=lab.ca_cert)
+        both.load_verify_locations(cadata=lab_pebble.root_pem().decode())
+        first = {r["name"]: r["installed"]["serial"] for r in results}
+        with ImapLoad(deployed, both) as load:
+            time.sleep(1)
+            code = main(["cert", "renew", "--config", str(config), "--json", "--force"])
+            time.sleep(1)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        renewed = {r["name"]: r["installed"]["serial"] for r in json.loads(out)["results"]}
+        assert all(renewed[name] != serial for name, serial in first.items())
+        print(
+            f"forced renewal under IMAP load: {load.ok} sessions completed, "
+            f"{len(load.handshake_failures)} failed TLS handshakes, "
+            f"{len(load.session_failures)} sessions cut: {load.session_failures}"
+        )
+        assert load.handshake_failures == [], load.handshake_failures[:5]
+        assert load.ok >= 10, f"only {load.ok} IMAP sessions during the renewal"
+        # `doveadm reload` restarts Dovecot's auth process: a login whose authentication
+        # is pending at that instant is aborted ("Auth server restarted ... aborting
+        # auth", EOF at LOGIN; or at the greeting): at most the one session in flight on
+        # each host at its reload (this client has one at a time); the client reconnects.
+        # Never a failed handshake, never a logged-in session.
+        assert len(load.session_failures) <= len(HOSTS), load.session_failures
+        assert all(("greeting" in f or "LOGIN" in f) for f in load.session_failures)
+        for host in HOSTS:
+            address = lab.host(host).address
+            cert = _served_on_993(address, CLIENT_NAME, pebble_only)
+            assert format(int(str(cert["serialNumber"]), 16), "x") == renewed[lab.host(host).fqdn]
+        assert _main_pids(lab) == before
+    finally:
+        restored = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
+        assert restored.ok, f"restoring the lab certificates failed: {restored.failed()}"
