@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.maintenance_cmd",
     "orchestrator.cli.backup_cmd",
     "orchestrator.cli.drill_cmd",
+    "orchestrator.cli.upgrade_cmd",
 ]
 
 PLUGIN_GROUP = "mxctl.commands"
