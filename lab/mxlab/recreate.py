@@ -16,6 +16,7 @@ from mxlab.credentials import ssh_keypair
 from mxlab.procs import run
 from mxlab.state import load_lab_state, state_dir
 from mxlab.topology import HostSpec, host_spec
+from orchestrator.errors import UsageError
 
 
 def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> None:
@@ -28,10 +29,16 @@ def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> Non
     known_hosts.write_text("\n".join(lines) + "\n")
 
 
-def recreate(name: str) -> str:
+def recreate(name: str, suite: str | None = None) -> str:
+    """`suite` (a mail host only): boot the new host on that Debian suite instead, as a
+    reinstall on the new release would (the rolling upgrade's stand-in for apt's)."""
     spec = host_spec(name)
     state = load_lab_state()
-    images = lab.build_images(mail_suite=lab.running_suite())
+    if suite is not None:
+        if spec.role != "mail":
+            raise UsageError(f"--suite applies to mail hosts only, not {spec.name}")
+        lab.record_host_suite(spec.name, suite)
+    images = lab.running_images()
     nspawn.stop(spec.name, lab.nspawn_pid(spec.name), timeout=3.0)
     host_dir = state_dir() / "hosts" / spec.name
     root = host_dir / "root"
@@ -46,4 +53,5 @@ def recreate(name: str) -> str:
     _replace_known_host(Path(state.known_hosts), spec, host_key)
     lab.boot_host(spec, images)
     lab.wait_for([spec], 22)
-    return f"recreated {spec.name}: a bare host, every deployed file and message gone"
+    on = images.suite_of(spec)
+    return f"recreated {spec.name} on {on}: a bare host, every deployed file and message gone"
