@@ -69,8 +69,12 @@ def _deploy(args: argparse.Namespace, names: dict[str, str], host: str) -> Evide
         args.inventory, args.deploy, limit=[names[host]], timeout=args.deploy_timeout
     )
     if not result.ok:
-        tail = result.stderr.strip().splitlines()[-5:]
-        raise StepFailed(f"deploy of {host} failed: {result.summary()}", {"stderr_tail": tail})
+        tail = result.stderr.strip().splitlines()[-12:]
+        said = " / ".join(line.strip() for line in tail if "rror" in line)
+        raise StepFailed(
+            f"deploy of {host} failed: {result.summary()}; pyinfra said: {said or tail[-1:]}",
+            {"stderr_tail": tail},
+        )
     changed = sorted(op.name for op in result.operations if op.changed)
     return {"seconds": round(result.seconds, 1), "changed": changed}
 
