@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mxlab import hostfs, lab, nspawn
+from mxlab import hostfs, lab, network, nspawn
 from mxlab.credentials import ssh_keypair
 from mxlab.procs import run
 from mxlab.state import load_lab_state, state_dir
@@ -29,6 +29,21 @@ def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> Non
     known_hosts.write_text("\n".join(lines) + "\n")
 
 
+def _drop_host_firewall(spec: HostSpec) -> None:
+    """The host's network namespace outlives its container, and with it every nftables
+    table the old host loaded (its fence, its guard, its peer firewall): a reinstalled
+    machine boots with none. Seen: a recreated mx1 kept the old one's fence table with no
+    fence marker, so nothing unfenced it and it refused SMTP. The lab's own fault table
+    stays (faults are the lab's, not the host's)."""
+    listed = run(["ip", "netns", "exec", spec.netns, "nft", "list", "tables"],
+                 what=f"listing the nftables tables of {spec.name}")  # fmt: skip
+    for line in listed.stdout.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "table" and words[2] != network.FAULT_TABLE:
+            run(["ip", "netns", "exec", spec.netns, "nft", "delete", "table", words[1], words[2]],
+                what=f"dropping {spec.name}'s table {words[2]}")  # fmt: skip
+
+
 def recreate(name: str, suite: str | None = None) -> str:
     """`suite` (a mail host only): boot the new host on that Debian suite instead, as a
     reinstall on the new release would (the rolling upgrade's stand-in for apt's)."""
@@ -40,6 +55,7 @@ def recreate(name: str, suite: str | None = None) -> str:
         lab.record_host_suite(spec.name, suite)
     images = lab.running_images()
     nspawn.stop(spec.name, lab.nspawn_pid(spec.name), timeout=3.0)
+    _drop_host_firewall(spec)
     host_dir = state_dir() / "hosts" / spec.name
     root = host_dir / "root"
     if hostfs.mounted(root):
