@@ -31,7 +31,14 @@ from orchestrator.deploy.hostfiles import (
 DSYNC_UNIT = "mxctl-dsync"
 DSYNC_PACKAGE = "mxctl_dsync"  # the name orchestrator/replication has on the hosts
 RESYNC_23 = "doveadm replicator replicate '*'"
-RESYNC_24 = f"{DSYNC_COMMAND} sync --all"
+# mxctl-dsync's unit is Type=simple: systemd calls it running before it listens on
+# loopback, and a first deploy asks it to resync at once (seen on a freshly installed
+# Debian 13 host: "the service does not answer", exit 75, the deploy failed). Retry while
+# it answers 75 (not listening yet), for up to 15 s.
+RESYNC_24 = (
+    f"(i=0; while :; do {DSYNC_COMMAND} sync --all; rc=$?; [ $rc -ne 75 ] && exit $rc; "
+    "i=$((i+1)); [ $i -ge 30 ] && exit 75; sleep 0.5; done)"
+)
 
 
 @deploy("Replication")

@@ -58,6 +58,7 @@ def register(subparsers: Any) -> None:
         "recreate", help="destroy a host (its files wiped) and boot a bare one in its place"
     )
     rec.add_argument("hosts", nargs="+", metavar="HOST")
+    rec.add_argument("--suite", help="boot the new mail host(s) on this Debian suite (e.g. trixie)")
     rec.set_defaults(func=cmd_recreate)
 
     deploy = lab_sub.add_parser(
@@ -154,7 +155,7 @@ def cmd_recreate(args: argparse.Namespace) -> int:
 
     with lab.lab_lock(wait=True):
         for host in args.hosts:
-            print(recreate(host))
+            print(recreate(host, args.suite))
     return 0
 
 

@@ -120,7 +120,7 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if action == "up":
         if lab.nspawn_pid(spec.name) is not None:
             return f"{spec.name} is already running"
-        lab.boot_host(spec, lab.build_images(mail_suite=lab.running_suite()))
+        lab.boot_host(spec, lab.running_images())
         lab.wait_for([spec], 22)
         return f"restarted {spec.name}"
     if action in ("link-down", "link-up"):

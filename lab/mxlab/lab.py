@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -142,6 +142,29 @@ def running_suite() -> str:
     return load_lab_state().extra.get("mail_suite", image.DEFAULT_SUITE)
 
 
+HOST_SUITE_KEY = "suite:"  # lab.json extra: "suite:mx1" = the suite mx1 was recreated on
+
+
+def host_suites() -> dict[str, str]:
+    """Mail hosts recreated on another suite than the lab's (a rolling upgrade's stand-in
+    for the OS upgrade leaves a mixed pair): host name -> suite."""
+    extra = load_lab_state().extra
+    return {
+        k.removeprefix(HOST_SUITE_KEY): v for k, v in extra.items() if k.startswith(HOST_SUITE_KEY)
+    }
+
+
+def record_host_suite(name: str, suite: str) -> None:
+    state = load_lab_state()
+    state.extra[HOST_SUITE_KEY + name] = image.check_suite(suite)
+    lab_json_path().write_text(state.to_json())
+
+
+def running_images() -> _Images:
+    """The images of the lab that is up, each mail host on the suite it runs."""
+    return build_images(mail_suite=running_suite(), host_suites=host_suites())
+
+
 @dataclass
 class _Images:
     mail_suite: str
@@ -149,27 +172,37 @@ class _Images:
     layers: dict[str, Path]  # built on the default suite's base
     repos: dict[str, Path]  # suite -> offline apt repository
     nspawn: nspawn.Nspawn
+    host_suites: dict[str, str] = field(default_factory=dict)  # mail host -> its own suite
 
     def suite_of(self, spec: HostSpec) -> str:
-        return self.mail_suite if spec.role == "mail" else image.DEFAULT_SUITE
+        if spec.role != "mail":
+            return image.DEFAULT_SUITE
+        return self.host_suites.get(spec.name, self.mail_suite)
 
     def lowers(self, spec: HostSpec) -> list[Path]:
         return ([self.layers[spec.layer]] if spec.layer else []) + [self.bases[self.suite_of(spec)]]
 
 
-def build_images(mirror: str | None = None, mail_suite: str = image.DEFAULT_SUITE) -> _Images:
+def build_images(
+    mirror: str | None = None,
+    mail_suite: str = image.DEFAULT_SUITE,
+    host_suites: dict[str, str] | None = None,
+) -> _Images:
     """Every cached build product the hosts need (built first when missing), per suite."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     with lab_lock(wait=True, path=CACHE_LOCK_PATH):  # another lab may be building them
         mirrors = find_mirrors(mirror)
-        suites = sorted({image.DEFAULT_SUITE, image.check_suite(mail_suite)})
+        per_host = dict(host_suites or {})
+        wanted = {image.DEFAULT_SUITE, mail_suite, *per_host.values()}
+        suites = sorted(image.check_suite(suite) for suite in wanted)
         bases = {suite: image.build_base(cache, mirrors, suite) for suite in suites}
         default = bases[image.DEFAULT_SUITE]
         layers = {n: image.build_layer(cache, default, n, pkgs) for n, pkgs in LAYERS.items()}
         packages = image.repo_packages()
         repos = {suite: image.build_repo(cache, bases[suite], packages) for suite in suites}
-        return _Images(mail_suite, bases, layers, repos, nspawn.fetch_nspawn(cache))
+        fetched = nspawn.fetch_nspawn(cache)
+        return _Images(mail_suite, bases, layers, repos, fetched, per_host)
 
 
 def boot_host(spec: HostSpec, images: _Images) -> None:

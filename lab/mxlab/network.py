@@ -71,10 +71,10 @@ def create_host_link(spec: HostSpec) -> None:
         what=f"configuring the network of {spec.name}",
     )
     _ip("link", "set", spec.veth, "master", BRIDGE, "up", what=f"plugging {spec.name} in")
-    _install_fault_table(spec)
+    install_fault_table(spec)
 
 
-def _install_fault_table(spec: HostSpec) -> None:
+def install_fault_table(spec: HostSpec) -> None:
     rules = f"""
 table inet {FAULT_TABLE} {{
     set cut_hosts {{ type ipv4_addr; }}

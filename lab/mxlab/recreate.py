@@ -9,13 +9,15 @@ reinstalled server would. Only the cached base image is shared with the old host
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
-from mxlab import hostfs, lab, nspawn
+from mxlab import hostfs, lab, network, nspawn
 from mxlab.credentials import ssh_keypair
 from mxlab.procs import run
 from mxlab.state import load_lab_state, state_dir
 from mxlab.topology import HostSpec, host_spec
+from orchestrator.errors import UsageError
 
 
 def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> None:
@@ -28,11 +30,37 @@ def _replace_known_host(known_hosts: Path, spec: HostSpec, host_key: str) -> Non
     known_hosts.write_text("\n".join(lines) + "\n")
 
 
-def recreate(name: str) -> str:
+def _drop_host_firewall(spec: HostSpec) -> None:
+    """The host's network namespace outlives its container, and with it every nftables
+    table the old host loaded (its fence, its guard, its peer firewall): a reinstalled
+    machine boots with none. Seen: a recreated mx1 kept the old one's fence table with no
+    fence marker, so nothing unfenced it and it refused SMTP. The lab's own fault table
+    (faults are the lab's, not the host's) is saved and loaded again. The whole ruleset is
+    flushed rather than listed table by table: this machine's nft 1.0.6 segfaults on any
+    listing or deletion once a Debian 13 host's guard table is loaded (seen)."""
+    in_ns = ["ip", "netns", "exec", spec.netns, "nft"]
+    saved = subprocess.run([*in_ns, "list", "table", "inet", network.FAULT_TABLE],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    run([*in_ns, "flush", "ruleset"], what=f"dropping the firewall tables of {spec.name}")
+    if saved.returncode == 0 and saved.stdout.strip():
+        run([*in_ns, "-f", "-"], input_text=saved.stdout,
+            what=f"loading the fault table of {spec.name} again")  # fmt: skip
+    else:
+        network.install_fault_table(spec)
+
+
+def recreate(name: str, suite: str | None = None) -> str:
+    """`suite` (a mail host only): boot the new host on that Debian suite instead, as a
+    reinstall on the new release would (the rolling upgrade's stand-in for apt's)."""
     spec = host_spec(name)
     state = load_lab_state()
-    images = lab.build_images(mail_suite=lab.running_suite())
+    if suite is not None:
+        if spec.role != "mail":
+            raise UsageError(f"--suite applies to mail hosts only, not {spec.name}")
+        lab.record_host_suite(spec.name, suite)
+    images = lab.running_images()
     nspawn.stop(spec.name, lab.nspawn_pid(spec.name), timeout=3.0)
+    _drop_host_firewall(spec)
     host_dir = state_dir() / "hosts" / spec.name
     root = host_dir / "root"
     if hostfs.mounted(root):
@@ -46,4 +74,5 @@ def recreate(name: str) -> str:
     _replace_known_host(Path(state.known_hosts), spec, host_key)
     lab.boot_host(spec, images)
     lab.wait_for([spec], 22)
-    return f"recreated {spec.name}: a bare host, every deployed file and message gone"
+    on = images.suite_of(spec)
+    return f"recreated {spec.name} on {on}: a bare host, every deployed file and message gone"

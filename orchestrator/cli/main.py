@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.backup_cmd",
     "orchestrator.cli.drill_cmd",
     "orchestrator.cli.cert_cmd",
+    "orchestrator.cli.upgrade_cmd",
 ]
 
 PLUGIN_GROUP = "mxctl.commands"
