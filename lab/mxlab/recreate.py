@@ -37,8 +37,9 @@ def _drop_host_firewall(spec: HostSpec) -> None:
     fence marker, so nothing unfenced it and it refused SMTP. The lab's own fault table
     (faults are the lab's, not the host's) is saved and loaded again. The whole ruleset is
     flushed rather than listed table by table: this machine's nft 1.0.6 segfaults on any
-    listing or deletion once a Debian 13 host's guard table is loaded (seen)."""
-    in_ns = ["ip", "netns", "exec", spec.netns, "nft"]
+    listing or deletion once a Debian 13 host's guard table is loaded (seen); the old
+    host's own nft does the work while its root is still mounted (network.nft_argv)."""
+    in_ns = network.nft_argv(spec)
     saved = subprocess.run([*in_ns, "list", "table", "inet", network.FAULT_TABLE],
                            capture_output=True, text=True, check=False)  # fmt: skip
     run([*in_ns, "flush", "ruleset"], what=f"dropping the firewall tables of {spec.name}")
