@@ -209,14 +209,16 @@ def converge_mail_pair(targets: list[SshTarget], timeout: float = 120.0) -> None
     ended and every user synced again, until each mailbox matches on both hosts."""
     deadline = time.monotonic() + timeout
     problems: list[str] = ["not compared yet"]
+    rounds = 0
     while problems and time.monotonic() < deadline:
         for target in targets:
             with contextlib.suppress(MxctlError):
                 mailboxes.kill_stuck_sessions(target)
-        # From the first host only: a two-way sync started from both sides at once is
-        # what locks Dovecot 2.3's replication up.
-        control.exec_in(targets[0].name.split(".")[0], ["sh", "-c", REPLICATION_RESYNC],
-                        capture=True)  # fmt: skip
+        # One host per round, taking turns: both at once is what locks Dovecot 2.3's
+        # replication up, and in a mixed 2.3/2.4 pair one direction may not start a sync.
+        starter = targets[rounds % len(targets)].name.split(".")[0]
+        control.exec_in(starter, ["sh", "-c", REPLICATION_RESYNC], capture=True)
+        rounds += 1
         time.sleep(2)
         try:
             one, two = (mailboxes.mailbox_states(t) for t in targets)
