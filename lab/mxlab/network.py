@@ -98,9 +98,13 @@ def nft_argv(spec: HostSpec, *args: str) -> list[str]:
 
 
 def nft(spec: HostSpec, script: str, *, what: str, replace: bool = False) -> None:
+    """`replace` (re)creates the fault table, with the machine's nft: the oldest nft that
+    will read it (Debian 12's), so every host's own nft can read it later; the namespace
+    holds nothing else then (a new link, or a ruleset just flushed)."""
     prefix = f"table inet {FAULT_TABLE}\ndelete table inet {FAULT_TABLE}\n" if replace else ""
+    argv = ["ip", "netns", "exec", spec.netns, "nft", "-f", "-"]
     run(
-        nft_argv(spec, "-f", "-"),
+        argv if replace else nft_argv(spec, "-f", "-"),
         input_text=prefix + script,
         what=what,
         fix="is the nftables package installed? (`make bootstrap` installs it)",

@@ -9,7 +9,6 @@ reinstalled server would. Only the cached base image is shared with the old host
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from mxlab import hostfs, lab, network, nspawn
@@ -34,20 +33,21 @@ def _drop_host_firewall(spec: HostSpec) -> None:
     """The host's network namespace outlives its container, and with it every nftables
     table the old host loaded (its fence, its guard, its peer firewall): a reinstalled
     machine boots with none. Seen: a recreated mx1 kept the old one's fence table with no
-    fence marker, so nothing unfenced it and it refused SMTP. The lab's own fault table
-    (faults are the lab's, not the host's) is saved and loaded again. The whole ruleset is
-    flushed rather than listed table by table: this machine's nft 1.0.6 segfaults on any
-    listing or deletion once a Debian 13 host's guard table is loaded (seen); the old
-    host's own nft does the work while its root is still mounted (network.nft_argv)."""
-    in_ns = network.nft_argv(spec)
-    saved = subprocess.run([*in_ns, "list", "table", "inet", network.FAULT_TABLE],
-                           capture_output=True, text=True, check=False)  # fmt: skip
-    run([*in_ns, "flush", "ruleset"], what=f"dropping the firewall tables of {spec.name}")
-    if saved.returncode == 0 and saved.stdout.strip():
-        run([*in_ns, "-f", "-"], input_text=saved.stdout,
-            what=f"loading the fault table of {spec.name} again")  # fmt: skip
-    else:
-        network.install_fault_table(spec)
+    fence marker, so nothing unfenced it and it refused SMTP. The whole ruleset is flushed
+    by the old host's own nft (this machine's nft 1.0.6 segfaults on any listing once a
+    Debian 13 host's tables are loaded; network.nft_argv), then the lab's fault table is
+    made again by the machine's nft, with the partitions it held (faults are the lab's)."""
+    cut = network.cut_hosts(spec)
+    run(network.nft_argv(spec, "flush", "ruleset"),
+        what=f"dropping the firewall tables of {spec.name}")  # fmt: skip
+    network.install_fault_table(spec)
+    if cut:
+        elements = ", ".join(cut)
+        network.nft(
+            spec,
+            f"add element inet {network.FAULT_TABLE} cut_hosts {{ {elements} }}\n",
+            what=f"restoring the partitions of {spec.name}",
+        )
 
 
 def recreate(name: str, suite: str | None = None) -> str:
