@@ -39,7 +39,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from mxlab import control
 from mxlab.controlled import ControlledLab, mx_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
-from mxlab.mailtraffic import SteadySender, arrivals_on, message, subjects_on
+from mxlab.mailtraffic import SteadySender, arrivals_on, lost_after_rpo_flush, message
 from mxlab.state import load_lab_state, state_dir
 from mxlab.worldview import ClientWatch
 
@@ -117,12 +117,7 @@ def one_round(h: ControlledLab, index: int, rate: float) -> Round:
     # queue flushed for this count only.
     control.fault("mx1", "up")
     accepted = set(sender.accepted)
-    deadline = time.monotonic() + 90
-    missing = accepted - subjects_on(h.lab, "mx2", prefix)
-    while missing and time.monotonic() < deadline:
-        time.sleep(2)
-        control.exec_in("sender", ["postqueue", "-f"], capture=True)  # RPO count only
-        missing = accepted - subjects_on(h.lab, "mx2", prefix)
+    missing = lost_after_rpo_flush(h.lab, ("mx2",), prefix, accepted, 90)
     return Round(
         authoritative,
         inbound,

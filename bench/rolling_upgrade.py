@@ -18,8 +18,6 @@ trixie).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import imaplib
 import subprocess
 import sys
 import tempfile
@@ -30,9 +28,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from mxlab import control
-from mxlab.controlled import ControlledLab, write_config
+from mxlab.controlled import MAIL_HOSTS, ControlledLab, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
-from mxlab.mailtraffic import SteadySender, subjects_on
+from mxlab.mailtraffic import SteadySender, held_on, lost_after_rpo_flush
 from mxlab.rollingupgrade import dovecot_version, pair_releases, reinstall_pair, upgrade_command
 from mxlab.state import LabState, load_lab_state
 
@@ -70,21 +68,12 @@ def release_of(host: str) -> str:
     return f"{pair_releases()[host]}, Dovecot {dovecot_version(host)}"
 
 
-def held(state: LabState, prefix: str) -> set[str]:
-    """Subjects in the INBOX of either mail host (one that does not answer counts none)."""
-    found: set[str] = set()
-    for host in ("mx1", "mx2"):
-        with contextlib.suppress(OSError, imaplib.IMAP4.error):
-            found |= subjects_on(state, host, prefix)
-    return found
-
-
 def wait_delivered(state: LabState, prefix: str, accepted: set[str], limit: float) -> set[str]:
     """Accepted subjects on neither host after up to `limit` s (no queue flushed)."""
     deadline = time.monotonic() + limit
     missing = set(accepted)
     while True:
-        missing = accepted - held(state, prefix)
+        missing = accepted - held_on(state, MAIL_HOSTS, prefix)
         if not missing or time.monotonic() > deadline:
             return missing
         time.sleep(5)
@@ -133,9 +122,8 @@ def main() -> int:
         sent = len(accepted) + traffic.refused
         missing = wait_delivered(state, traffic.prefix, accepted, 120)
         late = set(missing)
-        if missing:  # what the sender still queues, handed over now, to tell late from lost
-            control.exec_in("sender", ["postqueue", "-f"], capture=True)
-            missing = wait_delivered(state, traffic.prefix, accepted, 60)
+        if missing:  # late or lost? (every figure above was taken without a flush)
+            missing = lost_after_rpo_flush(state, MAIL_HOSTS, traffic.prefix, missing, 60)
         new_log = sender_log_lines()[log_before:]
         bounced = sum("status=bounced" in line for line in new_log)
         deferred = sum("status=deferred" in line for line in new_log)

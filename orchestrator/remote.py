@@ -52,6 +52,35 @@ class RemoteResult:
     stderr: str
 
 
+def pinned_client(target: SshTarget) -> paramiko.SSHClient:
+    """A client that trusts only the host keys in the target's known_hosts file."""
+    client = paramiko.SSHClient()
+    access = target.access
+    try:
+        client.load_host_keys(access.known_hosts)
+    except OSError as exc:
+        raise paramiko.SSHException(f"cannot read known_hosts {access.known_hosts}: {exc}") from exc
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    return client
+
+
+def connect_pinned(client: paramiko.SSHClient, target: SshTarget, timeout: float) -> None:
+    """Connect with the target's key only (no agent, no other keys), every wait bounded."""
+    access = target.access
+    client.connect(
+        target.address,
+        port=access.port,
+        username=access.user,
+        key_filename=access.key_file,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=timeout,
+        banner_timeout=timeout,
+        auth_timeout=timeout,
+        channel_timeout=timeout,
+    )
+
+
 def exec_remote(
     target: SshTarget,
     command: str,
@@ -61,27 +90,10 @@ def exec_remote(
     """Run one command with the host key pinned; paramiko's and the socket's exceptions
     propagate, for callers that classify failures their own way (the probes do)."""
     step = on_step or (lambda _: None)
-    client = paramiko.SSHClient()
-    access = target.access
-    try:
-        client.load_host_keys(access.known_hosts)
-    except OSError as exc:
-        raise paramiko.SSHException(f"cannot read known_hosts {access.known_hosts}: {exc}") from exc
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client = pinned_client(target)
     try:
         step("ssh-connect")
-        client.connect(
-            target.address,
-            port=access.port,
-            username=access.user,
-            key_filename=access.key_file,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            channel_timeout=timeout,
-        )
+        connect_pinned(client, target, timeout)
         step("ssh-command")
         _, stdout, stderr = client.exec_command(command, timeout=timeout)
         out = stdout.read().decode(errors="replace")

@@ -7,6 +7,7 @@ way real mail does.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import imaplib
 import smtplib
@@ -17,6 +18,7 @@ import time
 import uuid
 from email.message import EmailMessage
 
+from mxlab import control
 from mxlab.state import LabState, state_dir
 
 USER = "alice@example.test"
@@ -119,3 +121,28 @@ def arrivals_on(lab: LabState, host: str, prefix: str, user: str = USER) -> dict
                     subject = part[1].decode().split(":", 1)[1].strip()
                     found[subject] = time.mktime(received) if received else 0.0
         return found
+
+
+def held_on(lab: LabState, hosts: tuple[str, ...], prefix: str) -> set[str]:
+    """Subjects in the INBOX of any of `hosts` (one that does not answer counts none)."""
+    found: set[str] = set()
+    for host in hosts:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            found |= subjects_on(lab, host, prefix)
+    return found
+
+
+def lost_after_rpo_flush(
+    lab: LabState, hosts: tuple[str, ...], prefix: str, accepted: set[str], limit: float
+) -> set[str]:
+    """RPO, counted after the fact: the accepted messages on none of `hosts` once the
+    outside sender has handed over what it still queues (`postqueue -f`, for this count
+    only). A real MTA retries on its own schedule, so no downtime or delay figure may be
+    taken after this: measure those first, without a flush, then call it."""
+    deadline = time.monotonic() + limit
+    while True:
+        missing = accepted - held_on(lab, hosts, prefix)
+        if not missing or time.monotonic() > deadline:
+            return missing
+        control.exec_in("sender", ["postqueue", "-f"], capture=True)
+        time.sleep(2)

@@ -17,7 +17,7 @@ import paramiko
 
 from orchestrator.deploy.hostfiles import TLS_CERT, TLS_KEY
 from orchestrator.errors import CertError
-from orchestrator.remote import SshTarget, run_remote
+from orchestrator.remote import SshTarget, connect_pinned, pinned_client, run_remote
 
 NEW = ".mxctl-new"
 RELOAD = "postfix reload && doveadm reload"
@@ -39,22 +39,9 @@ def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> Non
 
 
 def _upload(target: SshTarget, files: tuple[tuple[str, bytes, int], ...]) -> None:
-    access = target.access
-    client = paramiko.SSHClient()
-    client.load_host_keys(access.known_hosts)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client = pinned_client(target)
     try:
-        client.connect(
-            target.address,
-            port=access.port,
-            username=access.user,
-            key_filename=access.key_file,
-            look_for_keys=False,
-            allow_agent=False,
-            timeout=access.timeout,
-            banner_timeout=access.timeout,
-            auth_timeout=access.timeout,
-        )
+        connect_pinned(client, target, target.access.timeout)
         sftp = client.open_sftp()
         try:
             for path, data, mode in files:
