@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
+
 from mxctl_deploys.common import mail_pair
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
-from orchestrator.deploy.hostfiles import TLS_CERT, TLS_DIR, TLS_KEY, TLS_PEER_CA
+from orchestrator.deploy.hostfiles import (
+    TLS_CERT,
+    TLS_CHAIN,
+    TLS_DIR,
+    TLS_KEY,
+    TLS_PEER_CA,
+    key_and_chain,
+)
 
 
 @deploy("TLS")
@@ -34,7 +43,16 @@ def certificates() -> list[OperationMeta]:
         mode="600",
         create_remote_dir=False,
     )
-    return [cert, key]
+    chain = files.put(
+        name="Host key and chain in one file (Postfix)",
+        src=io.BytesIO(key_and_chain(me.tls_key.read_bytes(), me.tls_cert.read_bytes())),
+        dest=TLS_CHAIN,
+        user="root",
+        group="root",
+        mode="600",
+        create_remote_dir=False,
+    )
+    return [cert, key, chain]
 
 
 @deploy("TLS peer CA")

@@ -11,6 +11,7 @@ import json
 import secrets
 from pathlib import Path
 
+from mxlab import acmehost
 from mxlab.credentials import write_secret
 from mxlab.state import LabState, state_dir
 from orchestrator.deploy.tlscerts import issue_lab_cert
@@ -62,7 +63,7 @@ def render_controller_config(state: LabState) -> str:
         f"helo_name = {_q('controller.' + zone)}",
         f"probe_user = {_q(PROBE_USER)}",
         f"probe_password = {_q('file:' + str(probe_password_file()))}",
-        f"ca_file = {_q(state.ca_cert)}",
+        f"ca_file = {_q(acmehost.trust_file(state))}",
         "timeout = 1",
         f"canary_domain = {_q(zone)}",
         "canary_nameservers = [" + ", ".join(_q(h.address) for h in state.nameservers()) + "]",

@@ -11,12 +11,17 @@ is ever flushed by hand: the remote MTA retries on Postfix's own schedule.
 
 from __future__ import annotations
 
+import json
 import shutil
 import smtplib
+import socket
+import ssl
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-from mxlab import control, lab
+from mxlab import acmehost, control, lab
 from mxlab.controlled import ControlledLab, mx_at, serial_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.mailtraffic import SteadySender, arrivals_on, message, subjects_on
@@ -26,6 +31,7 @@ from orchestrator.deploy import runner
 from orchestrator.errors import MxctlError
 
 MX2 = ["10 mx2.example.test."]
+CLIENT_NAME = "mail.example.test"
 
 
 def step(title: str) -> None:
@@ -39,6 +45,40 @@ def show_dns(state: LabState) -> None:
             print(f"  {ns.name}: {zone:13} MX {mx:24} serial {serial_at(ns.address, zone)}")
 
 
+def issue_certificates(state: LabState, config: Path) -> None:
+    """`mxctl cert renew` into the lab's store (the deploy that follows installs it): the
+    ACME server asks the lab's BIND for each `_acme-challenge` TXT mxctl writes."""
+    with config.open("a") as f:
+        f.write(acmehost.certs_section(state, acmehost.store_dir(), CLIENT_NAME))
+    mxctl = Path(sys.executable).parent / "mxctl"
+    renew = subprocess.run(
+        [str(mxctl), "cert", "renew", "--no-install", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if renew.returncode != 0:
+        raise MxctlError(f"mxctl cert renew failed: {renew.stdout[-1000:]}{renew.stderr[-2000:]}")
+    for result in json.loads(renew.stdout)["results"]:
+        print(f"  {result['name']}: {result['outcome']} ({result.get('reason', '')})")
+
+
+def show_served_certificate(state: LabState, host: str) -> None:
+    """What a client connecting to the client-facing name now gets on `host`: verified
+    against Pebble's root alone, for the name clients use."""
+    context = ssl.create_default_context(cafile=str(acmehost.root_path()))
+    address = state.host(host).address
+    with (
+        socket.create_connection((address, 993), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=CLIENT_NAME) as tls,
+    ):
+        cert = tls.getpeercert() or {}
+    issuer = dict(x[0] for x in cert.get("issuer", ()))  # type: ignore[misc]
+    print(f"  {host} serves {CLIENT_NAME} on 993 with a certificate from "
+          f"{issuer.get('commonName', '?')!r}, valid until {cert.get('notAfter')}, "
+          "verified against Pebble's root only")  # fmt: skip
+
+
 def run() -> int:
     started = time.monotonic()
     step("1. Build and boot the lab (network namespaces, systemd-nspawn hosts, BIND9 pair)")
@@ -47,30 +87,33 @@ def run() -> int:
         print(
             f"  {row.name:7} {row.address:14} {row.role:14} ssh {'open' if row.ssh_open else '-'}"
         )
-    step("2. Deploy the mail pair and the outside sender with pyinfra, over SSH")
+    workdir = state_dir() / "demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    config = write_config(state, workdir)
+    step("2. Certificates for both hosts from the lab's ACME server (Pebble on acme), DNS-01")
+    issue_certificates(state, config)
+    step("3. Deploy the mail pair and the outside sender with pyinfra, over SSH")
     result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     if not result.ok:
         print(result.stderr[-3000:], file=sys.stderr)
         raise MxctlError(f"deploy failed: {result.failed()}")
     print(f"  deployed in {result.seconds:.1f} s: {result.summary()}")
-    workdir = state_dir() / "demo"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    run = ControlledLab(state, workdir, write_config(state, workdir))
+    run = ControlledLab(state, workdir, config)
     run.restore()  # mx1 primary and MX, nothing fenced: the starting point
-    step("3. Start the controller (mxctl watch) and a witness on sender (mxctl witness)")
+    step("4. Start the controller (mxctl watch) and a witness on sender (mxctl witness)")
     run.start_witness()
     run.start_controller()
     status = run.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
     print(f"  controller: {status['last_cycle']}")
     print(f"  observers: {status['observations']}")
     show_dns(state)
-    step("4. Mail flows: sender hands 20 messages/s to the MX (mx1; mx2 is the backup MX)")
+    step("5. Mail flows: sender hands 20 messages/s to the MX (mx1; mx2 is the backup MX)")
     prefix = f"demo-{int(time.time())}"
     traffic = SteadySender(state, prefix, 20)
     traffic.start()
     time.sleep(3)
-    step("5. Crash mx1 (every process killed, no shutdown) and watch the controller")
+    step("6. Crash mx1 (every process killed, no shutdown) and watch the controller")
     crashed, crashed_at = time.monotonic(), time.time()
     control.fault("mx1", "down")
     # A mail user behind the caching resolver, waiting for a message sent after the crash.
@@ -93,15 +136,16 @@ def run() -> int:
     time.sleep(3)
     traffic.stop.set()
     traffic.join()
-    step("6. DNS after the failover, at both nameservers")
+    step("7. DNS after the failover, at both nameservers")
     show_dns(state)
-    step("7. What the world saw: sender and client resolve through the caching resolver")
+    step("8. What the world saw: sender and client resolve through the caching resolver")
     arrived = arrivals_on(state, "mx2", prefix)
     during = [s for s, t in traffic.accepted_at.items() if t >= crashed_at]
     delays = sorted(max(0.0, arrived[s] - traffic.accepted_at[s]) for s in during if s in arrived)
     if delays:
         print(f"  {len(delays)} of {len(during)} messages handed to sender after the crash "
               f"are readable on mx2; delay max {delays[-1]:.0f} s (1 s resolution)")  # fmt: skip
+    show_served_certificate(state, "mx2")
     sighting = watch.result()
     client_rto = sighting.at - crashed_at if sighting.ok else None
     if client_rto is not None:
@@ -109,7 +153,7 @@ def run() -> int:
               f"message {client_rto:.1f} s after the crash (client-name TTL included)")  # fmt: skip
     else:
         print(f"  the mail user on client did not see the new message: {sighting.last_error}")
-    step("8. Recover mx1: it boots fenced; the controller drains its queue and resyncs")
+    step("9. Recover mx1: it boots fenced; the controller drains its queue and resyncs")
     control.fault("mx1", "up")
     accepted = set(traffic.accepted)
     missing = accepted
@@ -120,7 +164,7 @@ def run() -> int:
         time.sleep(1)
     status = run.status()
     print(f"  primary {status['primary']}, fenced: {', '.join(status['fenced'])}")
-    step("9. What the controller did and why (mxctl history)")
+    step("10. What the controller did and why (mxctl history)")
     for e in [e for e in run.journal_events() if e.kind in ("decision", "step")][-16:]:
         if e.kind == "step" and e.status == "started":
             continue

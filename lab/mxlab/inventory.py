@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mxlab import acmehost
 from mxlab.credentials import ssh_keypair
 from mxlab.state import LabState, load_lab_state, state_dir
 from orchestrator.deploy import dkim, tlscerts
@@ -136,7 +137,7 @@ def build(lab: LabState | None = None) -> LabInventory:
     client_name = f"mail.{domains[0]}"
     mail: list[HostEntry] = []
     for h, role in zip(mail_hosts, ("primary", "standby"), strict=True):
-        cert, key = tlscerts.issue_lab_cert(
+        cert, key = acmehost.issued(h.fqdn) or tlscerts.issue_lab_cert(
             Path(lab.ca_cert), Path(lab.ca_key), (h.fqdn, client_name), tls_dir()
         )
         mail.append(
@@ -167,7 +168,7 @@ def build(lab: LabState | None = None) -> LabInventory:
         "mail_replication_password": ensure_secret_file(doveadm_password_path(), _password),
         "mail_dkim_selector": DKIM_SELECTOR,
         "mail_dkim_key": ensure_secret_file(dkim_key_path(), dkim.generate_private_key_pem),
-        "mail_tls_ca": lab.ca_cert,
+        "mail_tls_ca": acmehost.trust_file(lab),
         "mail_nameservers": [ns.address for ns in lab.nameservers()],
     }
     backup_hosts = [h for h in lab.hosts.values() if h.role == "backup"]

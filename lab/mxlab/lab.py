@@ -23,7 +23,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from mxlab import credentials, hostfs, image, network, nspawn
+from mxlab import acmehost, credentials, hostfs, image, network, nspawn
 from mxlab.controller_config import render_controller_config
 from mxlab.mirror import find_mirrors
 from mxlab.mxctl_config import render_lab_config
@@ -324,6 +324,8 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
         network.create_host_link(spec)
         root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
         host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+        if spec.role == "acme":
+            acmehost.seed(root, spec, ca_cert, ca_key)
         key_type_and_body = " ".join(host_key.split()[:2])
         known_hosts.append(f"{spec.address},{spec.name},{spec.fqdn} {key_type_and_body}")
     (sdir / "known_hosts").write_text("\n".join(known_hosts) + "\n")
@@ -341,8 +343,20 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
         boot_host(spec, images)
         wait_for([spec], 53)
         wait_serving(spec)
-    others = [s for s in HOSTS if s not in dns_hosts and s.role != "resolver"]
+    # The ACME server next: its root, once published, is trusted by every host after it.
+    extra = {"mail_suite": mail_suite}
+    for spec in (s for s in HOSTS if s.role == "acme"):
+        boot_host(spec, images)
+        acmehost.keep_root(acmehost.fetch_root(spec, ca_cert), ca_cert)
+        extra |= {
+            "acme_directory": acmehost.directory_url(spec),
+            "acme_root": str(acmehost.root_path()),
+            "trust": str(acmehost.trust_path()),
+        }
+    booted = {"resolver", "acme"}
+    others = [s for s in HOSTS if s not in dns_hosts and s.role not in booted]
     for spec in others:
+        acmehost.trust_in(hostfs.mount_root(_host_dir(spec.name), images.lowers(spec)))
         boot_host(spec, images)
     wait_for(list(HOSTS), 22)
     state = LabState(
@@ -360,7 +374,7 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
         tsig_secret_file=str(tsig_file),
         ca_cert=str(ca_cert),
         ca_key=str(ca_key),
-        extra={"mail_suite": mail_suite},
+        extra=extra,
     )
     write_client_config(state)
     lab_json_path().write_text(state.to_json())

@@ -18,7 +18,7 @@ import time
 import uuid
 from email.message import EmailMessage
 
-from mxlab import control
+from mxlab import acmehost, control
 from mxlab.state import LabState, state_dir
 
 USER = "alice@example.test"
@@ -105,7 +105,7 @@ def arrivals_on(lab: LabState, host: str, prefix: str, user: str = USER) -> dict
     """Subject -> INTERNALDATE (when the mailbox first received it; a replicated copy keeps
     the original's), for subjects starting with `prefix-` on `host`."""
     secret = state_dir() / "secrets" / f"mail-user-{user.replace('@', '-at-')}"
-    context = ssl.create_default_context(cafile=lab.ca_cert)
+    context = ssl.create_default_context(cafile=acmehost.trust_file(lab))
     with Imaps(lab.host(host).address, CLIENT_NAME, context, timeout=10) as imap:
         imap.login(user, secret.read_text().strip())
         imap.select("INBOX", readonly=True)

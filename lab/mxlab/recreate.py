@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mxlab import hostfs, lab, network, nspawn
+from mxlab import acmehost, hostfs, lab, network, nspawn
 from mxlab.credentials import ssh_keypair
 from mxlab.procs import run
 from mxlab.state import load_lab_state, state_dir
@@ -72,8 +72,17 @@ def recreate(name: str, suite: str | None = None) -> str:
     client_pub = ssh_keypair(Path(state.ssh_key), "mxctl-lab")
     tsig = Path(state.tsig_secret_file).read_text().strip()
     host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+    ca_cert = Path(state.ca_cert)
+    if spec.role == "acme":
+        acmehost.seed(root, spec, ca_cert, Path(state.ca_key))
+    else:
+        acmehost.trust_in(root)
     _replace_known_host(Path(state.known_hosts), spec, host_key)
     lab.boot_host(spec, images)
     lab.wait_for([spec], 22)
+    if spec.role == "acme":
+        # A new Pebble makes a new root: hosts booted before trust the old one until
+        # they are recreated too; the lab's bundle (probes, deploy) has the new one.
+        acmehost.keep_root(acmehost.fetch_root(spec, ca_cert), ca_cert)
     on = images.suite_of(spec)
     return f"recreated {spec.name} on {on}: a bare host, every deployed file and message gone"

@@ -6,6 +6,7 @@ the probe user and its password file from the lab inventory (mxlab/inventory).
 
 from __future__ import annotations
 
+from mxlab import acmehost
 from mxlab import inventory as labinv
 from mxlab.state import LabState
 from orchestrator.config.secrets import resolve_secret
@@ -59,7 +60,7 @@ def lab_settings(lab: LabState, timeouts: Timeouts = LAB_TIMEOUTS) -> ProbeSetti
         # The machine probes from the lab bridge; it has no name of its own in the lab
         # zones, so it presents one under the lab domain (HELO must only be a valid FQDN).
         helo_name=f"probe.{domain}",
-        ca_file=lab.ca_cert or None,
+        ca_file=acmehost.trust_file(lab) or None,
         timeouts=timeouts,
         canary=CanarySettings(
             domain=domain,

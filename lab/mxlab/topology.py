@@ -35,7 +35,7 @@ TSIG_ALGORITHM = "hmac-sha256"
 @dataclass(frozen=True)
 class HostSpec:
     name: str
-    role: str  # dns-primary | dns-secondary | resolver | mail | sender | client | backup
+    role: str  # dns-primary | dns-secondary | resolver | acme | mail | sender | client | backup
     host_octet: int
     layer: str  # "" for the bare base image, else the name of an image layer on top
 
@@ -73,6 +73,8 @@ HOSTS: tuple[HostSpec, ...] = (
     HostSpec("ns2", "dns-secondary", 12, "dns"),
     # A caching resolver, as a remote MTA or a mail user resolves through one.
     HostSpec("resolver", "resolver", 13, "resolver"),
+    # Let's Encrypt's Pebble, the ACME server the pair's certificates come from (acmehost.py).
+    HostSpec("acme", "acme", 14, "acme"),
     HostSpec("mx1", "mail", 21, ""),
     HostSpec("mx2", "mail", 22, ""),
     # The outside world: a remote MTA, and a mail user's machine (IMAP/submission client).
@@ -84,7 +86,11 @@ HOSTS: tuple[HostSpec, ...] = (
 )
 
 # Layers built on top of the base image, each a list of Debian packages.
-LAYERS: dict[str, tuple[str, ...]] = {"dns": ("bind9",), "resolver": ("unbound",)}
+LAYERS: dict[str, tuple[str, ...]] = {
+    "dns": ("bind9",),
+    "resolver": ("unbound",),
+    "acme": ("pebble",),
+}
 
 # Hosts of the outside world resolve through the caching resolver; the lab's own hosts
 # (mail hosts, nameservers) ask the authoritative servers, as a site's own hosts would.

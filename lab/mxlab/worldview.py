@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mxlab import control
+from mxlab import acmehost, control
 from mxlab.state import LabState, state_dir
 
 # Runs inside `client` with the standard library only; its settings come on stdin so the
@@ -71,7 +71,7 @@ class ClientWatch:
             "user": user,
             "password": secret.read_text().strip(),
             "subject": subject,
-            "ca": Path(lab.ca_cert).read_text(),
+            "ca": Path(acmehost.trust_file(lab)).read_text(),
             "timeout": timeout,
             "interval": interval,
         }

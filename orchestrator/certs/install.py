@@ -1,33 +1,42 @@
 """Put a renewed certificate on a mail host and reload Postfix and Dovecot in place.
 
-The files go where the deploy puts them (`orchestrator.deploy.hostfiles`: TLS_CERT,
-TLS_KEY), over SFTP with the host key pinned: each is written beside its target (the key
-created 0600 before any byte is written); then ONE remote command renames both over the
-old ones and runs `postfix reload` and `doveadm reload`. Postfix's smtpd processes read
-the two files when they start, so a process started between the two renames would pair
-the new key with the old certificate: one command keeps that window to microseconds
-rather than two SFTP round trips (a single combined file would close it; the deploy's
-layout has two). A reload, never a restart: open IMAP sessions and SMTP transactions
-carry on with the old certificate until they end.
+The files go where the deploy puts them (`orchestrator.deploy.hostfiles`): Dovecot's
+TLS_CERT and TLS_KEY, and Postfix's TLS_CHAIN (key and chain in one file), over SFTP with
+the host key pinned, each written beside its target (created 0600/0644 before any byte is
+written); then ONE remote command renames them over the old ones and runs `postfix
+reload` and `doveadm reload`. Postfix's smtpd processes read their file when they start:
+with key and chain in one file, one rename swaps both, so no smtpd ever pairs a new key
+with an old certificate. Dovecot reads its two files only at the reload, after both
+renames. A reload, never a restart: open IMAP sessions and SMTP transactions carry on
+with the old certificate until they end.
 """
 
 from __future__ import annotations
 
 import paramiko
 
-from orchestrator.deploy.hostfiles import TLS_CERT, TLS_KEY
+from orchestrator.deploy.hostfiles import TLS_CERT, TLS_CHAIN, TLS_KEY, key_and_chain
 from orchestrator.errors import CertError
 from orchestrator.remote import SshTarget, connect_pinned, pinned_client, run_remote
 
 NEW = ".mxctl-new"
 RELOAD = "postfix reload && doveadm reload"
-SWAP_AND_RELOAD = f"mv -f {TLS_KEY}{NEW} {TLS_KEY} && mv -f {TLS_CERT}{NEW} {TLS_CERT} && {RELOAD}"
+SWAP_AND_RELOAD = " && ".join(
+    [*(f"mv -f {path}{NEW} {path}" for path in (TLS_KEY, TLS_CERT, TLS_CHAIN)), RELOAD]
+)
 
 
 def push_certificate(target: SshTarget, chain_pem: bytes, key_pem: bytes) -> None:
     """Install on `target` and reload; CertError naming the host and step otherwise."""
     try:
-        _upload(target, ((TLS_KEY, key_pem, 0o600), (TLS_CERT, chain_pem, 0o644)))
+        _upload(
+            target,
+            (
+                (TLS_KEY, key_pem, 0o600),
+                (TLS_CERT, chain_pem, 0o644),
+                (TLS_CHAIN, key_and_chain(key_pem, chain_pem), 0o600),
+            ),
+        )
     except (paramiko.SSHException, OSError) as exc:
         raise CertError(f"{target.name}: uploading the certificate failed: {exc}") from None
     result = run_remote(target, SWAP_AND_RELOAD, timeout=max(target.access.timeout, 30.0))

@@ -18,6 +18,9 @@ from orchestrator.deploy.spec import MailPair
 TLS_DIR = "/etc/mxctl/tls"
 TLS_CERT = f"{TLS_DIR}/mail.crt"
 TLS_KEY = f"{TLS_DIR}/mail.key"
+# Postfix's copy: the key followed by its chain in ONE file (smtpd_tls_chain_files), so a
+# renewal replaces both with one rename and no smtpd can start on a mismatched pair.
+TLS_CHAIN = f"{TLS_DIR}/mail-chain.pem"
 TLS_PEER_CA = f"{TLS_DIR}/peer-ca.pem"
 DOVECOT_USERS = "/etc/dovecot/users"
 DOVECOT_SECRETS = "/etc/dovecot/mxctl-secrets.conf"
@@ -80,6 +83,7 @@ def template_vars(
         "max_userip_connections": pair.tunables.max_userip_connections,
         "tls_cert": TLS_CERT,
         "tls_key": TLS_KEY,
+        "tls_chain": TLS_CHAIN,
         "tls_peer_ca": TLS_PEER_CA if pair.tls_ca else None,
         "dovecot_users": DOVECOT_USERS,
         "dovecot_secrets": DOVECOT_SECRETS,
@@ -138,3 +142,8 @@ def dovecot_secrets_conf(pair: MailPair) -> str:
 
 def dkim_private_key(pair: MailPair) -> str:
     return pair.dkim_key.reveal().strip() + "\n"
+
+
+def key_and_chain(key_pem: bytes, chain_pem: bytes) -> bytes:
+    """TLS_CHAIN's content: the private key, then the certificate and its issuers."""
+    return key_pem.rstrip(b"\n") + b"\n" + chain_pem

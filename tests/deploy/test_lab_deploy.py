@@ -167,7 +167,9 @@ REPLICA_CASES = [
     ("the deployed channel", "", "tcps:{peer}:12345", "ok"),
     (
         "a CA that did not sign the peer",
-        "-o ssl_client_ca_file=/etc/ssl/certs/ca-certificates.crt",
+        # A real root that signed neither host (the system store may hold the lab's ACME
+        # root, which signs the hosts' certificates after `make demo`).
+        "-o ssl_client_ca_file=/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt",
         "tcps:{peer}:12345",
         "invalid SSL certificate",
     ),
