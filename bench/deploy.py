@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
+from mxlab import acmehost
 from mxlab import inventory as labinv
 from mxlab.deploying import LAB_INVENTORY
 from mxlab.mailclient import Imaps, make_message, tls_context
@@ -95,7 +96,8 @@ class Watcher(threading.Thread):
 
     def __init__(self, lab: LabState, host: str, user: str, password: str) -> None:
         super().__init__(daemon=True)
-        self.client = Imaps(lab.host(host).address, CLIENT_NAME, tls_context(lab.ca_cert))
+        context = tls_context(acmehost.trust_file(lab))
+        self.client = Imaps(lab.host(host).address, CLIENT_NAME, context)
         self.client.login(user, password)
         self.client.select("INBOX")
         self.subject: str | None = None

@@ -62,6 +62,7 @@ def argon2_row(name: str, hasher: argon2.PasswordHasher, sodium: ctypes.CDLL, ro
 
 
 def lab_login_ms(rounds: int) -> float:
+    from mxlab import acmehost
     from mxlab.mailtraffic import Imaps
     from mxlab.state import load_lab_state
 
@@ -69,7 +70,7 @@ def lab_login_ms(rounds: int) -> float:
 
     lab = load_lab_state()
     password = labinv.user_secret_path(labinv.PROBE_USER).read_text().strip()
-    context = ssl.create_default_context(cafile=lab.ca_cert)
+    context = ssl.create_default_context(cafile=acmehost.trust_file(lab))
     times = []
     for _ in range(rounds):
         with Imaps(lab.host("mx1").address, "mail.example.test", context) as client:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from mxlab import acmehost
 from mxlab.mailtraffic import CLIENT_NAME, Imaps, message
 from mxlab.state import LabState, load_lab_state, state_dir
 
@@ -51,7 +52,7 @@ def lag(lab: LabState, count: int) -> None:
     import ssl
 
     secret = state_dir() / "secrets" / f"mail-user-{LAG_USER.replace('@', '-at-')}"
-    context = ssl.create_default_context(cafile=lab.ca_cert)
+    context = ssl.create_default_context(cafile=acmehost.trust_file(lab))
     imap = Imaps(lab.host("mx2").address, CLIENT_NAME, context, timeout=10)
     imap.login(LAG_USER, secret.read_text().strip())
     smtp = smtplib.SMTP(lab.host("mx1").address, 25, local_hostname="bench.example.net")

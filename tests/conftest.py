@@ -8,9 +8,11 @@ a skip. With MXCTL_LAB_TEARDOWN=1 the lab is removed at the end of the session; 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
+from mxlab import acmehost
 from mxlab import lab as lab_module
 from mxlab.state import LabState
 
@@ -39,6 +41,10 @@ def lab() -> Iterator[LabState]:
     ):
         lab_module.down()  # a lab half left by an interrupted run
     state = lab_module.up()
+    # The suite deploys the lab inventory's own certificates (lab CA, 397 days), which
+    # several tests check: `make demo` leaves the lab deploying the ones it had Pebble
+    # issue into the lab's store; forget those.
+    shutil.rmtree(acmehost.store_dir(), ignore_errors=True)
     yield state
     if os.environ.get("MXCTL_LAB_TEARDOWN") == "1" and lab_module.is_up():
         lab_module.down()

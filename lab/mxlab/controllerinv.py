@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mxlab import acmehost
 from mxlab.state import LabState, load_lab_state, state_dir
 from mxlab.wheels import build_wheels
 
@@ -26,6 +27,8 @@ def _remote_files(lab: LabState) -> dict[str, str]:
         lab.known_hosts: f"{REMOTE_DIR}/known_hosts",
         lab.ca_cert: f"{REMOTE_DIR}/ca.pem",
     }
+    if acmehost.trust_file(lab) != lab.ca_cert:  # the lab CA and the ACME root, for probes
+        files[acmehost.trust_file(lab)] = f"{REMOTE_DIR}/trust.pem"
     for path in sorted(secrets.glob("*")):
         if path.name.startswith(("mail-user-probe", "witness-")):
             files[str(path)] = f"{REMOTE_DIR}/secrets/{path.name}"

@@ -1,12 +1,14 @@
 """`make demo`: the whole story on the local lab, with real hosts, real DNS, real mail.
 
-1. build and boot the lab; 2. deploy the mail pair and the outside sender with pyinfra;
-3. start the controller and a witness (it lists the standby as backup MX); 4. send mail
-through `sender`, a remote MTA behind a caching resolver; 5. crash the primary and watch
-the controller fail over, while a mail user on `client` (behind the same cache) waits for
-new mail; 6. show the MX at both nameservers and the downtime as the world saw it;
-7. recover the old primary (it stays fenced), resync, and count what was lost. No queue
-is ever flushed by hand: the remote MTA retries on Postfix's own schedule.
+1. build and boot the lab; 2. have the lab's ACME server (Pebble on `acme`) issue both
+hosts' certificates, DNS-01 answered through BIND; 3. deploy the mail pair (with those
+certificates) and the outside sender with pyinfra; 4. start the controller and a witness
+(it lists the standby as backup MX); 5. send mail through `sender`, a remote MTA behind a
+caching resolver; 6. crash the primary and watch the controller fail over, while a mail
+user on `client` (behind the same cache) waits for new mail; 7.-8. show the MX at both
+nameservers, the certificate the new primary serves, and the downtime as the world saw
+it; 9. recover the old primary (it stays fenced), resync, and count what was lost. No
+queue is ever flushed by hand: the remote MTA retries on Postfix's own schedule.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import imaplib
 import json
+import shutil
 import socket
 import ssl
 import threading
@@ -36,6 +37,7 @@ from mxlab.topology import host_spec
 
 from orchestrator.cli.main import main
 from orchestrator.deploy import runner
+from orchestrator.errors import LabError
 from tests.deploy.conftest import DeployedLab, deployed  # noqa: F401  (the fixture)
 from tests.deploy.labhosts import ssh
 
@@ -61,7 +63,7 @@ def _pebble_root(lab: LabState) -> str:
 
 def _config(lab: LabState, tmp_path: Path) -> Path:
     lab_config = lab_module.lab_json_path().parent / "mxctl.toml"
-    path = tmp_path / "mxctl.toml"
+    path = tmp_path / "certs.toml"  # beside the harness's mxctl.toml, not over it
     path.write_text(
         lab_config.read_text() + acmehost.certs_section(lab, tmp_path / "acme", CLIENT_NAME)
     )
@@ -82,6 +84,9 @@ def harness(deployed: DeployedLab, tmp_path: Path) -> Iterator[ControlledLab]:  
 
 
 def _restore_lab_certificates() -> None:
+    # The lab inventory deploys what the lab's own store holds (a test filled it): empty
+    # it, and the deploy puts the lab CA's certificates back.
+    shutil.rmtree(acmehost.store_dir(), ignore_errors=True)
     restored = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     assert restored.ok, f"restoring the lab certificates failed: {restored.failed()}"
 
@@ -156,7 +161,7 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
     before = _main_pids(lab)
     assert all(pid not in ("", "0") for pid in before.values()), before
     config = _config(lab, tmp_path)
-    # Before: the hosts hold the lab CA's certificates, the store nothing.
+    # Before: the hosts hold the inventory's certificates, this store nothing.
     code = main(["cert", "status", "--config", str(config), "--json"])
     states = [c["host"]["state"] for c in json.loads(capsys.readouterr().out)["certificates"]]
     assert code == 1 and all(s.startswith("differs from the store") for s in states), states
@@ -230,21 +235,35 @@ def test_after_a_crash_failover_the_new_primary_serves_an_acme_certificate_for_t
     trusts Pebble's root alone then reaches the client name on the new primary."""
     lab = deployed.lab
     root = _pebble_root(lab)
-    config = _config(lab, tmp_path)
+    # This time the deploy installs them: issued into the lab's store, which the lab
+    # inventory points mail_tls_cert/mail_tls_key at (as `make demo` does).
+    config = tmp_path / "certs.toml"
+    config.write_text(
+        (lab_module.lab_json_path().parent / "mxctl.toml").read_text()
+        + acmehost.certs_section(lab, acmehost.store_dir(), CLIENT_NAME)
+    )
     h = harness
-    code = main(["cert", "renew", "--config", str(config), "--json"])
+    code = main(["cert", "renew", "--no-install", "--config", str(config), "--json"])
     out = capsys.readouterr().out
     assert code == 0, out
+    result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
+    assert result.ok, f"deploy failed: {result.failed()}\n{result.stderr[-3000:]}"
+    pebble_only = ssl.create_default_context(cadata=root)
+    for host in HOSTS:
+        served = _served_on_993(lab.host(host).address, CLIENT_NAME, pebble_only)
+        assert "Pebble" in str(served["issuer"]), (host, served)
     h.start_witness()
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
     control.fault("mx1", "down")
-    h.wait_status(lambda s: s["primary"] == "mx2.example.test", 60, "the failover")
+    try:
+        h.wait_status(lambda s: s["primary"] == "mx2.example.test", 60, "the failover")
+    except LabError as exc:
+        pytest.fail(f"{exc}\n{dump(h.journal_events())}")
     assert all(mx_at(ns) == ["10 mx2.example.test."] for ns in h.nameservers())
     mx2 = lab.host("mx2").address
     for ns in h.nameservers():  # the client name points at the new primary everywhere
         assert _a_record(ns, CLIENT_NAME) == [mx2], dump(h.journal_events())
-    pebble_only = ssl.create_default_context(cadata=root)
     cert = _served_on_993(mx2, CLIENT_NAME, pebble_only)
     assert "Pebble" in str(cert["issuer"])
     assert ("DNS", CLIENT_NAME) in cert["subjectAltName"]  # type: ignore[operator]
