@@ -5,14 +5,14 @@ Run as root with a bookworm lab up (`mxctl lab up`, no MXCTL_LAB_SUITE):
 the replicator), starts steady mail through `sender` (SteadySender) and a watcher that
 checks every 100 ms that the host the MX names answers SMTP, then runs `mxctl upgrade`:
 switchover to mx2, mx1 to trixie, deploy (Dovecot 2.4 + mxctl-dsync), converge with mx2
-(a mixed 2.3/2.4 pair), switchback, then mx2 likewise. The lab's stand-in for the OS
-upgrade is `mxctl lab recreate HOST --suite trixie` (a reinstall on trixie: the lab's
-hosts cannot run apt's release upgrade, see README "From Debian 12 to 13"); a reinstalled
-host starts with no mail, so replication must bring every mailbox back before mail
-returns to it. Prints messages sent/accepted/lost/bounced, seconds mail was not accepted
-and per-phase durations. The owned records get a 30 s TTL (lowered to 5 s) as in
-bench/switchover.py. Afterwards the pair is reinstalled on bookworm (`--keep`: left on
-trixie).
+(a mixed 2.3/2.4 pair), switchback, then mx2 likewise. The OS upgrade is mxctl's own, in
+place: apt sources bookworm -> trixie and `apt-get full-upgrade` over SSH, reading the
+release the lab offers its hosts first (`mxctl lab release trixie`: computed here from
+each host's dpkg status, downloaded from the mirror apt uses, cached under
+/var/cache/mxctl-lab). Prints the release offered (packages, MB, seconds), messages
+sent/accepted/lost/bounced, seconds mail was not accepted and per-phase durations. The
+owned records get a 30 s TTL (lowered to 5 s) as in bench/switchover.py. Afterwards the
+pair is reinstalled on bookworm (`--keep`: left on trixie).
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from mxlab import control
 from mxlab.controlled import MAIL_HOSTS, ControlledLab, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.mailtraffic import SteadySender, held_on, lost_after_rpo_flush
-from mxlab.rollingupgrade import dovecot_version, pair_releases, reinstall_pair, upgrade_command
+from mxlab.rollingupgrade import (
+    dovecot_version,
+    offer,
+    pair_releases,
+    reinstall_pair,
+    upgrade_command,
+    upgraded_in_place,
+)
 from mxlab.state import LabState, load_lab_state
 
 from bench.switchover import AcceptanceWatch
@@ -95,6 +102,7 @@ def main() -> int:
     if not runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY).ok:
         raise SystemExit("deploy failed")
     print(f"deploy of the Debian 12 pair: {time.monotonic() - started_deploy:.0f} s")
+    print(f"release offered: {offer('trixie').summary()}")
     with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
         path = write_config(state, Path(tmp), ttl=OLD_TTL)
         path.write_text(path.read_text() + f"\n[maintenance]\nlow_ttl = {LOW_TTL}\n")
@@ -129,6 +137,8 @@ def main() -> int:
         deferred = sum("status=deferred" in line for line in new_log)
         print(f"\nmxctl upgrade: {took:.1f} s in all (rc {proc.returncode})")
         print("after: " + "; ".join(f"{h} {release_of(h)}" for h in ("mx1", "mx2")))
+        in_place = [h for h in ("mx1", "mx2") if upgraded_in_place(h)]
+        print(f"upgraded in place by apt (dpkg.log): {', '.join(in_place) or 'none'}")
         print("phases:")
         for kind, step, seconds in phases(lab, since):
             print(f"  {kind:10} {step:22} {seconds:7.2f} s")

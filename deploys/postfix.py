@@ -26,6 +26,23 @@ def smtp(reload_on: list[OperationMeta]) -> None:
     unit = release().postfix_unit
     if unit != "postfix":
         systemd.service(name="Postfix running", service=unit, running=True)
+    else:
+        # Upgraded in place from Debian 12: the old postfix@- instance still runs master,
+        # and postfix.service (the 12 stub, now 13's real unit) still looks "active" from
+        # before the upgrade, so nothing would start it; its restart by the package
+        # failed ("conflicting jobs 'restart' and 'stop' for postfix@-.service"), and a
+        # reload of postfix@- under 13's template stops Postfix (/etc/postfix-/main.cf).
+        # Seen on the lab. A host installed on 13 has no postfix@- running: no change.
+        old_instance = systemd.service(
+            name="Postfix's Debian 12 instance stopped", service="postfix@-", running=False
+        )
+        systemd.service(
+            name="Postfix running as Debian 13's unit",
+            service="postfix",
+            running=True,
+            restarted=True,
+            _if=old_instance.did_change,
+        )
     systemd.service(
         name="Reload Postfix",
         service=unit,

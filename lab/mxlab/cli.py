@@ -61,6 +61,16 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--suite", help="boot the new mail host(s) on this Debian suite (e.g. trixie)")
     rec.set_defaults(func=cmd_recreate)
 
+    rel = lab_sub.add_parser(
+        "release",
+        help="offer the mail hosts a newer Debian release to upgrade to in place "
+        "(what `mxctl upgrade`'s apt full-upgrade reads)",
+    )
+    rel.add_argument("suite", choices=("trixie",), help="the release to offer")
+    rel.add_argument("hosts", nargs="*", metavar="HOST", help="mail hosts (default: both)")
+    rel.add_argument("--mirror", help="Debian mirror URL (default: the one apt uses here)")
+    rel.set_defaults(func=cmd_release)
+
     deploy = lab_sub.add_parser(
         "deploy", help="deploy the lab: the mail pair and the outside MTA, DKIM published"
     )
@@ -156,6 +166,14 @@ def cmd_recreate(args: argparse.Namespace) -> int:
     with lab.lab_lock(wait=True):
         for host in args.hosts:
             print(recreate(host, args.suite))
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from mxlab.release import offer_release
+
+    with lab.lab_lock(wait=True):
+        print(offer_release(args.suite, args.hosts, args.mirror).summary())
     return 0
 
 

@@ -1,7 +1,8 @@
 """Each lab host's root filesystem: an overlay on the cached image, seeded before boot.
 
 Only what a freshly installed machine would have is written here (hostname, resolver,
-host key, the operator's authorized key, and for the DNS hosts their BIND config):
+apt source, host key, the operator's authorized key, and for the DNS hosts their BIND
+config):
 everything a mail host serves comes later from the deploy, over SSH.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mxlab import bind, unbound
+from mxlab import bind, image, unbound
 from mxlab.credentials import ssh_keypair, write_secret
 from mxlab.procs import run
 from mxlab.topology import HOSTS, HostSpec, resolver_addresses
@@ -46,7 +47,7 @@ def _owner(root: Path, user: str) -> tuple[int, int]:
     raise KeyError(user)
 
 
-def seed(root: Path, spec: HostSpec, *, authorized_key: str, tsig_secret: str) -> str:
+def seed(root: Path, spec: HostSpec, *, suite: str, authorized_key: str, tsig_secret: str) -> str:
     """Write the host's first-boot files; return its SSH host public key line."""
     (root / "etc/hostname").write_text(spec.fqdn + "\n")
     hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
@@ -56,6 +57,9 @@ def seed(root: Path, spec: HostSpec, *, authorized_key: str, tsig_secret: str) -
     resolv.unlink(missing_ok=True)  # may be a symlink into /run in the image
     servers = "".join(f"nameserver {a}\n" for a in resolver_addresses(spec))
     resolv.write_text(f"search example.test\n{servers}options timeout:1 attempts:2\n")
+    # Written here, not only in the image: images cached before the repository had one
+    # directory per suite name none, and a release upgrade's sed needs the suite's name.
+    (root / "etc/apt/sources.list").write_text(image.repo_source(suite))
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     write_secret(ssh_dir / "authorized_keys", authorized_key + "\n")

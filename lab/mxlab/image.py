@@ -42,6 +42,8 @@ BASE_PACKAGES = (
     "less",
     "nftables",  # the lab's fault rules are written by each host's own nft (network.nft_argv)
 )
+# The offline repository as a host sees it: one flat directory per suite, as a local mirror
+# would offer them, so a release upgrade's sed (bookworm -> trixie) finds the next one.
 REPO_PATH_IN_HOST = "/srv/lab-repo"
 # apt inside lab hosts reads only the offline repository; builds read the mirror list.
 MIRROR_LIST = "/etc/apt/mirror.list"
@@ -99,11 +101,16 @@ def check_suite(suite: str) -> str:
     return suite
 
 
-def _mirror_list(mirrors: Mirrors, suite: str) -> str:
+def mirror_list(mirrors: Mirrors, suite: str) -> str:
     lines = [f"deb {mirrors.main} {suite} main", f"deb {mirrors.main} {suite}-updates main"]
     if mirrors.security:
         lines.append(f"deb {mirrors.security} {suite}-security main")
     return "\n".join(lines) + "\n"
+
+
+def repo_source(suite: str) -> str:
+    """A lab host's /etc/apt/sources.list: its suite's directory of the offline repository."""
+    return f"deb [trusted=yes] file:{REPO_PATH_IN_HOST}/{suite} ./\n"
 
 
 def _finish(tmp: Path, dest: Path) -> Path:
@@ -116,8 +123,8 @@ def _finish(tmp: Path, dest: Path) -> Path:
 
 def build_base(cache: Path, mirrors: Mirrors, suite: str = DEFAULT_SUITE) -> Path:
     """The Debian base root filesystem of `suite` (cached); returns its path."""
-    mirror_list = _mirror_list(mirrors, check_suite(suite))
-    key = _digest(BASE_RECIPE_VERSION, " ".join(BASE_PACKAGES), mirror_list)
+    sources = mirror_list(mirrors, check_suite(suite))
+    key = _digest(BASE_RECIPE_VERSION, " ".join(BASE_PACKAGES), sources)
     # bookworm keeps its historical cache name (base-KEY), so existing caches stay valid.
     dest = cache / (f"base-{key}" if suite == DEFAULT_SUITE else f"base-{suite}-{key}")
     if (dest / ".complete").exists():
@@ -140,8 +147,8 @@ def build_base(cache: Path, mirrors: Mirrors, suite: str = DEFAULT_SUITE) -> Pat
         fix="check the Debian mirror in /etc/apt (or pass --mirror URL) and free disk space",
         timeout=900,
     )
-    (rootfs / MIRROR_LIST.lstrip("/")).write_text(mirror_list)
-    (rootfs / "etc/apt/sources.list").write_text(f"deb [trusted=yes] file:{REPO_PATH_IN_HOST} ./\n")
+    (rootfs / MIRROR_LIST.lstrip("/")).write_text(sources)
+    (rootfs / "etc/apt/sources.list").write_text(repo_source(suite))
     policy = rootfs / "usr/sbin/policy-rc.d"
     # Package installs never start daemons in the image; the deploy starts what it wants.
     policy.write_text("#!/bin/sh\nexit 101\n")

@@ -210,10 +210,39 @@ def build_images(
         return _Images(mail_suite, bases, layers, repos, fetched, per_host)
 
 
+def release_dir(suite: str) -> Path:
+    """Where this lab offers `suite` to hosts upgrading to it in place (`mxctl lab
+    release` fills it): every mail host of an older suite has it at /srv/lab-repo/SUITE
+    from its boot, as a local mirror would hold the next release beside the current one."""
+    return state_dir() / "releases" / suite
+
+
+def repo_binds(spec: HostSpec, images: _Images) -> dict[str, str]:
+    """The offline repository's directories a host sees: its suite's, and for a mail host
+    the newer suites it may be upgraded to in place (empty until `mxctl lab release`)."""
+    suite = images.suite_of(spec)
+    binds = {str(images.repos[suite]): f"{image.REPO_PATH_IN_HOST}/{suite}"}
+    if spec.role == "mail":
+        for newer in image.SUITES[image.SUITES.index(suite) + 1 :]:
+            offered = release_dir(newer)
+            offered.mkdir(parents=True, exist_ok=True)
+            binds[str(offered)] = f"{image.REPO_PATH_IN_HOST}/{newer}"
+    return binds
+
+
+def root_release(root: Path) -> str:
+    """The Debian codename a host's root filesystem holds now: its image's, or after an
+    in-place upgrade the one apt took it to."""
+    for line in (root / "etc/os-release").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key == "VERSION_CODENAME":
+            return value.strip().strip('"')
+    raise LabError(f"no VERSION_CODENAME in {root}/etc/os-release")
+
+
 def boot_host(spec: HostSpec, images: _Images) -> None:
     """Start a host's container on its (already seeded) root; does not wait for it."""
     root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
-    suite = images.suite_of(spec)
     pid = nspawn.start(
         images.nspawn,
         host=spec.name,
@@ -221,9 +250,11 @@ def boot_host(spec: HostSpec, images: _Images) -> None:
         fqdn=spec.fqdn,
         root=root,
         netns=spec.netns,
-        binds_ro={str(images.repos[suite]): image.REPO_PATH_IN_HOST},
+        binds_ro=repo_binds(spec, images),
         log_path=_host_dir(spec.name) / "console.log",
-        unified_cgroups=suite != image.DEFAULT_SUITE,
+        # What the root runs, not its image: a host upgraded in place to trixie (systemd
+        # 257) boots again only on a pure cgroup v2 tree.
+        unified_cgroups=root_release(root) != image.DEFAULT_SUITE,
     )
     _pid_file(spec.name).write_text(str(pid))
 
@@ -323,7 +354,9 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
     for spec in HOSTS:
         network.create_host_link(spec)
         root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
-        host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+        host_key = hostfs.seed(
+            root, spec, suite=images.suite_of(spec), authorized_key=client_pub, tsig_secret=tsig
+        )
         if spec.role == "acme":
             acmehost.seed(root, spec, ca_cert, ca_key)
         key_type_and_body = " ".join(host_key.split()[:2])

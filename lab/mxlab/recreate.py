@@ -71,7 +71,9 @@ def recreate(name: str, suite: str | None = None) -> str:
     root = hostfs.mount_root(host_dir, images.lowers(spec))
     client_pub = ssh_keypair(Path(state.ssh_key), "mxctl-lab")
     tsig = Path(state.tsig_secret_file).read_text().strip()
-    host_key = hostfs.seed(root, spec, authorized_key=client_pub, tsig_secret=tsig)
+    host_key = hostfs.seed(
+        root, spec, suite=images.suite_of(spec), authorized_key=client_pub, tsig_secret=tsig
+    )
     ca_cert = Path(state.ca_cert)
     if spec.role == "acme":
         acmehost.seed(root, spec, ca_cert, Path(state.ca_key))

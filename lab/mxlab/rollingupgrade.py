@@ -1,10 +1,8 @@
 """The lab's rolling upgrade from Debian 12 to 13 (bench/rolling_upgrade.py and its lab
-test): the `mxctl upgrade` command line with the lab's stand-in for the OS upgrade, and the
-way back to a Debian 12 pair afterwards.
-
-The stand-in is `mxctl lab recreate HOST --suite trixie`: lab hosts cannot run apt's
-release upgrade (no route out; the offline repository holds the deploy's packages, not a
-whole release), so the host is reinstalled on trixie instead, as bare as a new machine.
+test): the `mxctl upgrade` command line as an operator runs it, whose own OS step (apt
+sources bookworm -> trixie, `apt-get full-upgrade` over SSH) reads the release the lab
+offers its hosts first (`mxctl lab release trixie`, mxlab.release), and the way back to a
+Debian 12 pair afterwards (a reinstall: the lab has no downgrade either).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from mxlab.controlled import MAIL_HOSTS, MXCTL
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.lab import lab_lock
 from mxlab.recreate import recreate
+from mxlab.release import Offered, offer_release
 from orchestrator.deploy import runner
 from orchestrator.errors import LabError
 
@@ -36,9 +35,20 @@ def dovecot_version(host: str) -> str:
 
 
 def upgrade_command(config: Path, suite: str = "trixie") -> list[str]:
-    recreate_on = f"{MXCTL} lab recreate {{host}} --suite {suite}"
     return [MXCTL, "upgrade", "-i", LAB_INVENTORY, "--deploy", LAB_DEPLOY, "--to", suite,
-            "--os-upgrade-command", recreate_on, "--config", str(config)]  # fmt: skip
+            "--config", str(config)]  # fmt: skip
+
+
+def offer(suite: str = "trixie") -> Offered:
+    """The release the upgrade's apt reads, offered to both mail hosts."""
+    with lab_lock(wait=True):
+        return offer_release(suite)
+
+
+def upgraded_in_place(host: str) -> bool:
+    """dpkg's own log says apt upgraded Dovecot 2.3 where it was (not a reinstall)."""
+    log = control.exec_in(host, ["cat", "/var/log/dpkg.log"], capture=True).stdout
+    return any(" upgrade dovecot-core:" in line and " 1:2.3" in line for line in log.splitlines())
 
 
 def reinstall_pair(suite: str = "bookworm") -> None:

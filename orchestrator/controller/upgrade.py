@@ -26,13 +26,42 @@ RELEASE_COMMAND = '. /etc/os-release && echo "$VERSION_CODENAME"'
 OS_UPGRADE_TIMEOUT = 3600.0
 
 
+# Services held down through the OS upgrade, started again by the deploy that follows.
+# Dovecot 2.4 cannot read the 2.3 configuration, and dovecot-core's trigger restarts it
+# under `set -e` (`invoke-rc.d dovecot restart`): seen on the lab, "The first setting must
+# be dovecot_config_version", then "dpkg: error processing package dovecot-core" and apt
+# exiting 100 with the host half configured. Every other maintainer script still restarts
+# what it upgrades (sshd must: Debian 12's listener cannot serve a connection once Debian
+# 13's sshd is installed).
+HELD_SERVICES = ("dovecot",)
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+
+
+def held_policy(services: tuple[str, ...] = HELD_SERVICES) -> str:
+    """A policy-rc.d (Debian's hook every maintainer script asks before it starts or
+    restarts a service) that denies `services` (exit 101) and allows everything else."""
+    names = "|".join(f"{s}|{s}.service|{s}.socket" for s in services)
+    return (
+        "#!/bin/sh\n# mxctl upgrade: held down until the deploy writes the new configuration\n"
+        f'for word in "$@"; do case "$word" in {names}) exit 101;; esac; done\nexit 0\n'
+    )
+
+
 def apt_upgrade_command(old: str, new: str) -> str:
     """The in-place release upgrade run on a host over SSH: its apt sources move from `old`
     to `new` and apt takes the whole system there. Configuration files the deploy owns keep
-    their current content (--force-confold): the deploy writes the new release's ones."""
+    their current content (--force-confold): the deploy writes the new release's ones. The
+    held services are stopped first and denied by a policy-rc.d of ours for the upgrade's
+    length; a policy-rc.d the host had is set aside and put back on any exit."""
     sources = "/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*"
+    saved = f"{POLICY_RC_D}.mxctl-saved"
+    units = " ".join(f"{s}.service" for s in HELD_SERVICES)
     return (
         "set -e; export DEBIAN_FRONTEND=noninteractive; "
+        f"if [ -e {POLICY_RC_D} ]; then mv {POLICY_RC_D} {saved}; fi; "
+        f"trap 'rm -f {POLICY_RC_D}; if [ -e {saved} ]; then mv {saved} {POLICY_RC_D}; fi' EXIT; "
+        f"printf %s {shlex.quote(held_policy())} > {POLICY_RC_D}; chmod 755 {POLICY_RC_D}; "
+        f"systemctl stop {units}; "
         f'for f in {sources}; do [ -f "$f" ] && sed -i \'s/\\b{old}\\b/{new}/g\' "$f"; done; '
         "apt-get -q update; "
         "apt-get -y -q -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "

@@ -1,8 +1,9 @@
 """The rolling upgrade on the lab (issue 13): a running Debian 12 pair to Debian 13, one
 host at a time, under steady mail: every accepted message delivered, none bounced, both
-hosts on trixie with Dovecot 2.4 and mxctl-dsync, mail on mx1 again. The OS upgrade is the
-lab's stand-in (a reinstall on trixie, see mxlab.rollingupgrade). Needs a bookworm lab
-(the `make test` one); it puts the pair back on bookworm afterwards. About 7 minutes.
+hosts on trixie with Dovecot 2.4 and mxctl-dsync, mail on mx1 again. The OS upgrade is
+`mxctl upgrade`'s own: apt full-upgrade over SSH, in place, from the release the lab
+offers its hosts first (`mxctl lab release trixie`, mxlab.release). Needs a bookworm lab
+(the `make test` one); it puts the pair back on bookworm afterwards (a reinstall).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import pytest
 from mxlab import control
 from mxlab.controlled import ControlledLab, dump, mx_at, write_config
 from mxlab.mailtraffic import SteadySender, subjects_on
-from mxlab.rollingupgrade import dovecot_version, pair_releases, reinstall_pair, upgrade_command
+from mxlab.rollingupgrade import (
+    dovecot_version,
+    offer,
+    pair_releases,
+    reinstall_pair,
+    upgrade_command,
+    upgraded_in_place,
+)
 from mxlab.state import LabState
 
 pytestmark = pytest.mark.lab
@@ -35,6 +43,7 @@ def bookworm_pair(deployed_pair: LabState, tmp_path: Path) -> Iterator[Controlle
     lab = ControlledLab(deployed_pair, tmp_path, path)
     lab.restore()
     try:
+        print(offer("trixie").summary())
         yield lab
     finally:
         reinstall_pair("bookworm")  # the suite's other tests expect Debian 12 hosts
@@ -56,6 +65,7 @@ def test_rolling_upgrade_under_mail_loses_nothing(bookworm_pair: ControlledLab) 
     )
     assert "upgrade done" in proc.stdout
     assert pair_releases() == {"mx1": "trixie", "mx2": "trixie"}
+    assert all(upgraded_in_place(h) for h in ("mx1", "mx2")), "apt did not upgrade Dovecot"
     assert all(dovecot_version(h).startswith("2.4") for h in ("mx1", "mx2"))
     for host in ("mx1", "mx2"):
         active = control.exec_in(host, ["systemctl", "is-active", "mxctl-dsync"], capture=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,13 @@ from orchestrator.clock import Clock
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.runner import Evidence, StepFailed
-from orchestrator.controller.upgrade import UpgradeActions, apt_upgrade_command, run_upgrade
+from orchestrator.controller.upgrade import (
+    POLICY_RC_D,
+    UpgradeActions,
+    apt_upgrade_command,
+    held_policy,
+    run_upgrade,
+)
 from orchestrator.controller.upgrade_plan import PairView, plan_upgrade
 
 A, B = "mx1.example.test", "mx2.example.test"
@@ -160,3 +167,25 @@ def test_apt_upgrade_command_moves_sources_and_keeps_config() -> None:
     cmd = apt_upgrade_command(OLD, NEW)
     assert "s/\\bbookworm\\b/trixie/g" in cmd
     assert "full-upgrade" in cmd and "--force-confold" in cmd and cmd.startswith("set -e")
+    # Dovecot is stopped and held down (its 2.4 cannot read the 2.3 file, and its trigger's
+    # failed restart would fail dpkg), before apt runs, by a policy-rc.d put back on exit.
+    held = cmd.index(f"> {POLICY_RC_D}")
+    assert held < cmd.index("systemctl stop dovecot.service") < cmd.index("full-upgrade")
+    assert cmd.index("trap ") < held and f"mv {POLICY_RC_D}.mxctl-saved {POLICY_RC_D}" in cmd
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["dovecot", "restart"], 101),  # dovecot-core's trigger (invoke-rc.d)
+        (["dovecot.service", "restart"], 101),  # deb-systemd-invoke
+        (["--quiet", "dovecot.socket", "start"], 101),
+        (["postfix", "restart"], 0),  # every other service restarts as Debian wants
+        (["ssh.service", "restart"], 0),
+        (["dovecot-lmtpd", "restart"], 0),
+    ],
+)
+def test_the_upgrade_policy_holds_dovecot_alone(tmp_path: Path, argv: list[str], code: int) -> None:
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text(held_policy())
+    assert subprocess.run(["sh", str(policy), *argv], check=False).returncode == code
