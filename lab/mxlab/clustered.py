@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from mxlab import control, controllerhosts
+from mxlab import lab as lab_ops
 from mxlab.controller_config import API_PORT
 from mxlab.deploying import LAB_CLUSTER_INVENTORY
 from mxlab.state import LabState, state_dir
@@ -140,7 +141,7 @@ class ClusterLab:
             for other in NAMES:
                 if other != name:
                     control.fault(name, "heal", other)
-            if control.lab.nspawn_pid(name) is None:
+            if lab_ops.nspawn_pid(name) is None:
                 control.fault(name, "up")
         for name in NAMES:
             control.exec_in(name, ["rm", "-f", NO_RESTART_DROPIN], capture=True)
