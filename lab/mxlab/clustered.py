@@ -36,9 +36,10 @@ JOURNAL = "var/lib/mxctl/journal.db"
 NO_RESTART_DROPIN = "/run/systemd/system/mxctl-watch.service.d/lab-no-restart.conf"
 
 
-def install(lab: LabState) -> LabState:
-    """Controller hosts up and the cluster deployed (seconds when it already is)."""
-    controllerhosts.up()
+def install() -> LabState:
+    """Controller hosts up and the cluster deployed (seconds when it already is); the
+    lab's state with them."""
+    lab = controllerhosts.up()
     result = runner.run_deploy(LAB_CLUSTER_INVENTORY, runner.CONTROLLER_DEPLOY, limit=NAMES)
     if not result.ok:
         raise LabError(f"cluster deploy failed: {result.failed()}\n{result.stderr[-3000:]}")

@@ -7,8 +7,10 @@ journal. A missing piece (no lab, a failed deploy, no etcd) fails, never skips.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.lab
 MX1 = ["10 mx1.example.test.", "20 mx2.example.test."]
 MX2 = ["10 mx2.example.test."]
 INTERVAL, THRESHOLD = 1.0, 3  # the lab config's [policy]
+LEASE = timedelta(seconds=LEASE_TTL)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +38,10 @@ def cluster_lab(lab: LabState) -> Iterator[LabState]:
     result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
     assert result.ok, f"deploy failed: {result.failed()}\n{result.stderr[-3000:]}"
     started = time.monotonic()
-    install(lab)
+    with_controllers = install()
     print(f"controller hosts up and the cluster deployed in {time.monotonic() - started:.1f} s")
     try:
-        yield lab
+        yield with_controllers
     finally:
         # The other lab tests run on the lab as `lab up` made it, without controllers.
         controllerhosts.down()
@@ -165,3 +168,103 @@ def test_cluster_deploy_runs_every_member_and_a_second_run_changes_nothing(
     for name in NAMES:
         active = control.exec_in(name, ["systemctl", "is-active", "etcd"], capture=True)
         assert active.stdout.strip() == "active", (name, active.stdout)
+
+
+def test_mx1_crash_with_one_controller_down_fails_over_within_detection_and_2s(
+    cluster: tuple[ClusterLab, ControlledLab],
+) -> None:
+    ctl, mail = cluster
+    ctl.start()
+    leader, term = wait_healthy_leader(ctl)
+    # A follower's whole host crashes: its controller and its etcd member (2 of 3 left).
+    down = next(n for n in NAMES if n != leader)
+    control.fault(down, "down")
+    up = tuple(n for n in NAMES if n != down)
+    assert ctl.wait_leader(LEASE_TTL + 5, up) == (leader, term)
+    control.fault("mx1", "down")
+    took = wait_mx(MX2, mail.nameservers(), 30)
+    print(f"MX moved {took} s after mx1's crash, with {down} down")
+    assert took is not None, dump_all(ctl)
+    assert took <= THRESHOLD * INTERVAL + 2, f"MX moved after {took:.1f} s\n{dump_all(ctl)}"
+    deadline = time.monotonic() + 30
+    while ctl.status(leader)["primary"] != "mx2.example.test":
+        assert time.monotonic() < deadline, dump_all(ctl)
+        time.sleep(0.1)
+    done = [(e.subject, e.evidence.get("term")) for e in steps(ctl.journal_events(leader))]
+    for step in ("fence-old-primary", "rewrite-dns", "verify-dns"):
+        assert (step, term) in done, dump_all(ctl)
+
+
+def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
+    cluster: tuple[ClusterLab, ControlledLab],
+) -> None:
+    ctl, mail = cluster
+    ctl.start()
+    leader, term = wait_healthy_leader(ctl)
+    # The leader cannot reach the primary nameserver: its DNS rewrite waits there, after
+    # the fence, long enough to be killed in between.
+    control.fault(leader, "partition", "ns1")
+    control.fault("mx1", "down")
+    deadline = time.monotonic() + 30
+    while not any(
+        e.subject == "fence-old-primary" and e.status == "done"
+        for e in steps(ctl.journal_events(leader))
+    ):
+        assert time.monotonic() < deadline, dump_all(ctl)
+        time.sleep(0.05)
+    ctl.kill(leader)
+    others = tuple(n for n in NAMES if n != leader)
+    new, new_term = ctl.wait_leader(LEASE_TTL + 10, others, after_term=term)
+    assert wait_mx(MX2, mail.nameservers(), 40) is not None, dump_all(ctl)
+    old_steps = steps(ctl.journal_events(leader))
+    assert ("fence-old-primary", "done") in [(e.subject, e.status) for e in old_steps]
+    assert not any(e.subject == "rewrite-dns" and e.status == "done" for e in old_steps)
+    new_steps = steps(ctl.journal_events(new))
+    rewrites = [e for n in others for e in steps(ctl.journal_events(n))
+                if e.subject == "rewrite-dns" and e.status == "done"]  # fmt: skip
+    # The DNS change was made once, by the new leader in its term.
+    assert len(rewrites) == 1 and rewrites[0].evidence.get("term") == new_term, dump_all(ctl)
+    # The fence was not done again: the new leader took it from the cluster's record.
+    fences = [e for e in new_steps if e.subject == "fence-old-primary"]
+    assert [e.status for e in fences] == ["done"], dump_all(ctl)
+    assert "cluster's record" in fences[0].reason, fences[0].reason
+    assert len({e.run_id for e in old_steps + new_steps if e.run_id}) == 1, dump_all(ctl)
+
+
+def _acting_spans(ctl: ClusterLab) -> dict[int, tuple[datetime, datetime]]:
+    """Term -> (first, last) step any controller ran in it (adopted records left out)."""
+    spans: dict[int, tuple[datetime, datetime]] = {}
+    for events in journals(ctl).values():
+        for e in steps(events):
+            if "cluster's record" in e.reason or not e.evidence.get("term"):
+                continue
+            at, term = datetime.fromisoformat(e.at), int(e.evidence["term"])
+            first, last = spans.get(term, (at, at))
+            spans[term] = (min(first, at), max(last, at))
+    return spans
+
+
+def test_leader_partitioned_from_the_etcd_majority_stops_within_the_ttl(
+    cluster: tuple[ClusterLab, ControlledLab],
+) -> None:
+    ctl, mail = cluster
+    ctl.start()
+    leader, term = wait_healthy_leader(ctl)
+    others = tuple(n for n in NAMES if n != leader)
+    cut_at = datetime.now(UTC)
+    for other in others:  # it still sees the mail hosts, the nameservers, the witness
+        control.fault(leader, "partition", other)
+    control.fault("mx1", "down")
+    _, new_term = ctl.wait_leader(LEASE_TTL + 10, others, after_term=term)
+    assert wait_mx(MX2, mail.nameservers(), 40) is not None, dump_all(ctl)
+    # The cut-off leader acted (if at all) only while its lease could still be valid,
+    # and knows it no longer leads.
+    old_steps = steps(ctl.journal_events(leader))
+    late = [e for e in old_steps if datetime.fromisoformat(e.at) > cut_at + LEASE]
+    assert late == [], dump_all(ctl)
+    assert ctl.leaders((leader,)) == {}, ctl.statuses((leader,))
+    # No two terms acted at once: each term's steps end before the next term's begin.
+    spans = sorted(_acting_spans(ctl).items())
+    assert spans and spans[-1][0] == new_term, (spans, dump_all(ctl))
+    for (_, (_, end)), (_, (start, _)) in itertools.pairwise(spans):
+        assert end < start, (spans, dump_all(ctl))

@@ -6,6 +6,8 @@ revision-checked writes, observations as votes, and no quorum -> no action + an 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -296,3 +298,31 @@ def test_election_over_tls_with_client_certificates(tmp_path: Path) -> None:
         assert intruder.verdict().role is Role.NO_ETCD
     finally:
         etcd.close()
+
+
+def test_a_member_that_stopped_answering_is_tried_once_not_on_every_call(
+    etcd1: EtcdCluster,
+) -> None:
+    # A "member" that accepts connections and never answers, as one cut off by a partition
+    # looks (its packets dropped): each call that tries it first waits out the timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    silent.settimeout(0.1)
+    address = silent.getsockname()
+    client = EtcdClient([f"http://127.0.0.1:{address[1]}", etcd1.endpoints[0]], timeout=0.5)
+    accepted = []
+    try:
+        for _ in range(3):
+            client.get("/mxctl/sticky-test")
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    accepted.append(silent.accept()[0])
+        # The first call tried the silent member and fell back; the next two went
+        # straight to the member that answered.
+        assert len(accepted) == 1
+    finally:
+        client.close()
+        for conn in accepted:
+            conn.close()
+        silent.close()
