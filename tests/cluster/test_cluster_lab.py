@@ -265,6 +265,8 @@ def test_leader_partitioned_from_the_etcd_majority_stops_within_the_ttl(
     assert ctl.leaders((leader,)) == {}, ctl.statuses((leader,))
     # No two terms acted at once: each term's steps end before the next term's begin.
     spans = sorted(_acting_spans(ctl).items())
-    assert spans and spans[-1][0] == new_term, (spans, dump_all(ctl))
+    # Terms after the cut-off leader's finished the failover (the majority's leader may
+    # itself change on the way: each term's steps still come after the last one's).
+    assert spans and spans[-1][0] >= new_term, (spans, dump_all(ctl))
     for (_, (_, end)), (_, (start, _)) in itertools.pairwise(spans):
         assert end < start, (spans, dump_all(ctl))
