@@ -155,6 +155,7 @@ def test_cluster_deploy_runs_every_member_and_a_second_run_changes_nothing(
     cluster: tuple[ClusterLab, ControlledLab],
 ) -> None:
     ctl, _ = cluster
+    ctl.start()  # as the first deploy left it: every service running
     second = runner.run_deploy(LAB_CLUSTER_INVENTORY, runner.CONTROLLER_DEPLOY, limit=NAMES)
     assert second.ok, second.stderr[-3000:]
     assert {n: second.changed(n) for n in NAMES} == {n: [] for n in NAMES}
@@ -214,21 +215,23 @@ def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
         time.sleep(0.05)
     ctl.kill(leader)
     others = tuple(n for n in NAMES if n != leader)
-    new, new_term = ctl.wait_leader(LEASE_TTL + 10, others, after_term=term)
+    _, new_term = ctl.wait_leader(LEASE_TTL + 10, others, after_term=term)
     assert wait_mx(MX2, mail.nameservers(), 40) is not None, dump_all(ctl)
     old_steps = steps(ctl.journal_events(leader))
     assert ("fence-old-primary", "done") in [(e.subject, e.status) for e in old_steps]
     assert not any(e.subject == "rewrite-dns" and e.status == "done" for e in old_steps)
-    new_steps = steps(ctl.journal_events(new))
     rewrites = [e for n in others for e in steps(ctl.journal_events(n))
                 if e.subject == "rewrite-dns" and e.status == "done"]  # fmt: skip
-    # The DNS change was made once, by the new leader in its term.
-    assert len(rewrites) == 1 and rewrites[0].evidence.get("term") == new_term, dump_all(ctl)
-    # The fence was not done again: the new leader took it from the cluster's record.
-    fences = [e for e in new_steps if e.subject == "fence-old-primary"]
-    assert [e.status for e in fences] == ["done"], dump_all(ctl)
-    assert "cluster's record" in fences[0].reason, fences[0].reason
-    assert len({e.run_id for e in old_steps + new_steps if e.run_id}) == 1, dump_all(ctl)
+    # The DNS change was made once, by a later leader (the first one after the kill, or
+    # one after it when that one's term ended too) in its own term.
+    assert len(rewrites) == 1, dump_all(ctl)
+    assert int(rewrites[0].evidence.get("term", 0)) >= new_term, dump_all(ctl)
+    # The fence was not done again: every later leader took it from the cluster's record.
+    later = [e for n in others for e in steps(ctl.journal_events(n))]
+    fences = [e for e in later if e.subject == "fence-old-primary"]
+    assert fences and all(e.status == "done" for e in fences), dump_all(ctl)
+    assert all("cluster's record" in e.reason for e in fences), dump_all(ctl)
+    assert len({e.run_id for e in old_steps + later if e.run_id}) == 1, dump_all(ctl)
 
 
 def _acting_spans(ctl: ClusterLab) -> dict[int, tuple[datetime, datetime]]:
