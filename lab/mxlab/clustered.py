@@ -17,13 +17,11 @@ from typing import Any
 
 import httpx
 
-from mxlab import control, controllerhosts, network
+from mxlab import control, controllerhosts
 from mxlab import lab as lab_ops
-from mxlab.control import MACHINE
 from mxlab.controller_config import API_PORT
 from mxlab.deploying import LAB_CLUSTER_INVENTORY
 from mxlab.state import LabState, state_dir
-from mxlab.topology import host_spec
 from orchestrator.cluster.etcd import EtcdClient, EtcdUnavailable, TlsFiles
 from orchestrator.cluster.leadership import ClusterKeys
 from orchestrator.controller.journal import Event, Journal
@@ -139,13 +137,10 @@ class ClusterLab:
     def reset(self) -> None:
         """Every controller stopped, etcd members running, the cluster's shared state and
         run forgotten, every journal wiped: the next start is a cluster's first."""
-        by_address = {h.address: h.name for h in self.lab.hosts.values()}
-        by_address[self.lab.gateway] = MACHINE
+        controllerhosts.heal_controller_cuts()  # whatever a test cut, from both sides
         for name in NAMES:
             control.fault(name, "thaw")
             control.fault(name, "link-up")
-            for address in network.cut_hosts(host_spec(name)):  # whatever a test cut
-                control.fault(name, "heal", by_address[address])
             if lab_ops.nspawn_pid(name) is None:
                 control.fault(name, "up")
         for name in NAMES:

@@ -25,7 +25,7 @@ from mxlab.lab import (
 )
 from mxlab.procs import run
 from mxlab.state import LabHost, LabState, lab_json_path, load_lab_state, state_dir
-from mxlab.topology import CONTROLLER_HOSTS, HostSpec
+from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec
 
 NAMES = tuple(spec.name for spec in CONTROLLER_HOSTS)
 
@@ -83,8 +83,26 @@ def _lab_host(spec: HostSpec) -> LabHost:
     return LabHost(spec.name, spec.fqdn, spec.address, spec.role, spec.netns, spec.mac)
 
 
+def heal_controller_cuts() -> None:
+    """Heal every partition between a controller host and any lab host, from both sides:
+    a cut left in another host's fault table would outlive a controller host recreated
+    with the same address."""
+    ours = {spec.address for spec in CONTROLLER_HOSTS}
+    for spec in HOSTS + CONTROLLER_HOSTS:
+        if not (network.NETNS_DIR / spec.netns).exists():
+            continue
+        for address in network.cut_hosts(spec):
+            if spec in CONTROLLER_HOSTS or address in ours:
+                network.nft(
+                    spec,
+                    f"delete element inet {network.FAULT_TABLE} cut_hosts {{ {address} }}\n",
+                    what=f"healing the cut between {spec.name} and {address}",
+                )
+
+
 def _remove(state: LabState) -> LabState:
     """Crash, unmount and unplug every controller host (what exists; idempotent)."""
+    heal_controller_cuts()
     for spec in CONTROLLER_HOSTS:
         nspawn.stop(spec.name, nspawn_pid(spec.name), timeout=3.0)
         _pid_file(spec.name).unlink(missing_ok=True)
