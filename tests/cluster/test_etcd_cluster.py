@@ -326,3 +326,37 @@ def test_a_member_that_stopped_answering_is_tried_once_not_on_every_call(
         for conn in accepted:
             conn.close()
         silent.close()
+
+
+class LeaseExpiresAfterRenewal(EtcdClient):
+    """A real etcd client whose lease is gone right after a renewal, as when it expires
+    between the keepalive and the campaign (a slow or stalled cycle): the timing forced,
+    etcd's answer its own."""
+
+    expire_next = False
+
+    def keepalive(self, lease: int) -> int:
+        left = super().keepalive(lease)
+        if self.expire_next:
+            self.expire_next = False
+            self.revoke(lease)
+        return left
+
+
+def test_a_lease_gone_between_renewal_and_campaign_ends_the_term_not_the_cycle(
+    etcd1: EtcdCluster, cluster_name: str
+) -> None:
+    client = LeaseExpiresAfterRenewal(etcd1.endpoints)
+    elector = Elector(client, ClusterKeys(cluster_name), "ctl1", TTL, MARGIN)
+    try:
+        first = elector.tick()
+        assert elector.verdict().may_act and first.my_term
+        client.expire_next = True
+        lost = elector.tick()  # etcd: "requested lease not found" at the campaign
+        assert lost.etcd_reachable and lost.my_term is None and elector.lease is None
+        assert not elector.verdict().may_act
+        again = elector.tick()  # a new lease, a new term
+        assert elector.verdict().may_act and again.my_term and again.my_term > first.my_term
+    finally:
+        elector.resign()
+        client.close()
