@@ -19,6 +19,13 @@ crashed (SIGKILL of every process). Per round:
   accepted is looked for on mx2. Deferred mail on sender may be retried on its own
   schedule; for this count only, sender's queue is flushed once the figures above are
   taken, and this says so.
+
+`--leader-kill` (issue 15) runs on the controller cluster instead (ctl1..ctl3, each an etcd
+member and `mxctl watch`, added with `mxctl lab controllers up` and deployed here): N
+rounds of the plain crash, then N rounds where the leading controller is SIGKILLed at the
+same moment as mx1, and prints the authoritative RTO of both side by side (the target
+with a leader change: lease TTL + detection window + 1 s). Mail traffic and RPO are the
+plain mode's business and are not repeated there.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from mxlab import control
+from mxlab.clustered import NAMES, ClusterLab, install
 from mxlab.controlled import ControlledLab, mx_at, write_config
+from mxlab.controllerinv import LEASE_TTL
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.mailtraffic import SteadySender, arrivals_on, lost_after_rpo_flush, message
 from mxlab.state import load_lab_state, state_dir
@@ -128,10 +137,68 @@ def one_round(h: ControlledLab, index: int, rate: float) -> Round:
     )
 
 
+def cluster_round(ctl: ClusterLab, mail: ControlledLab, index: int, kill_leader: bool) -> float:
+    """Crash mx1 (and SIGKILL the leading controller at the same moment): seconds until
+    every authoritative server serves mx2 as the MX."""
+    mail.start_witness()
+    ctl.start()
+    leader, _ = ctl.wait_leader(40)
+    deadline = time.monotonic() + 40
+    while "healthy" not in ctl.status(leader).get("last_cycle", ""):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"round {index}: no healthy cycle on {leader}")
+        time.sleep(0.1)
+    crashed = time.monotonic()
+    control.fault("mx1", "down")
+    if kill_leader:
+        ctl.kill(leader)
+    while time.monotonic() - crashed < 60:
+        if all(mx_at(ns) == MX2 for ns in mail.nameservers()):
+            return time.monotonic() - crashed
+        time.sleep(0.02)
+    raise SystemExit(
+        f"round {index}: MX never moved to mx2 (leader {leader} killed: {kill_leader})"
+    )
+
+
+def leader_kill_mode(rounds: int, window: float) -> int:
+    lab = install()
+    ctl = ClusterLab(lab)
+    figures: dict[bool, list[float]] = {False: [], True: []}
+    print(f"bench/failover.py --leader-kill: {rounds} rounds each on {', '.join(NAMES)}, "
+          f"lease TTL {LEASE_TTL} s, detection window {window:g} s")  # fmt: skip
+    for kill_leader in (False, True):
+        for i in range(rounds):
+            with tempfile.TemporaryDirectory(prefix="mxctl-bench-") as tmp:
+                mail = ControlledLab(lab, Path(tmp), write_config(lab, Path(tmp)))
+                try:
+                    ctl.reset()
+                    mail.restore()
+                    took = cluster_round(ctl, mail, i, kill_leader)
+                finally:
+                    ctl.reset()
+                    mail.restore()
+            figures[kill_leader].append(took)
+            what = "crash + leader SIGKILL" if kill_leader else "plain crash"
+            print(f"  {what} round {i + 1}: authoritative {took:.2f} s", flush=True)
+    for kill_leader, label in ((False, "plain crash"), (True, "crash + leader SIGKILL")):
+        values = figures[kill_leader]
+        print(f"authoritative RTO, {label}: p50 {statistics.median(values):.2f} s, "
+              f"p95 {p95(values):.2f} s, max {max(values):.2f} s")  # fmt: skip
+    target = LEASE_TTL + window + 1
+    print(f"target with a leader change: p95 <= lease TTL + detection window + 1 s = {target:g} s")
+    return 0 if p95(figures[True]) <= target else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", "--rounds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
+    parser.add_argument(
+        "--leader-kill",
+        action="store_true",
+        help="on the controller cluster: plain crashes, then crashes with the leader killed",
+    )
     args = parser.parse_args()
     lab = load_lab_state()
     result = runner.run_deploy(LAB_INVENTORY, LAB_DEPLOY)
@@ -139,6 +206,8 @@ def main() -> int:
         raise SystemExit(f"deploy failed: {result.failed()}")
     config = load_config(state_dir() / "mxctl.toml")
     window = config.policy.interval * config.policy.failure_threshold
+    if args.leader_kill:
+        return leader_kill_mode(args.rounds, window)
     client_ttl = max(r.ttl for r in config.dns.records if r.rtype in ("A", "AAAA"))
     rounds: list[Round] = []
     print(f"bench/failover.py: {args.rounds} crash failovers, {args.rate:g} messages/s, "

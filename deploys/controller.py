@@ -8,6 +8,7 @@ config or unit restarts the service; a second run changes nothing.
 
 import tomllib
 
+from mxctl_deploys import etcd
 from mxctl_deploys.base import install_packages
 from mxctl_deploys.common import InventoryError, template
 from pyinfra import host, inventory
@@ -62,6 +63,8 @@ def apply() -> None:
     except NoGroupError:
         controllers = set()
     if host.name in controllers:
+        if host.data.get("etcd_member"):
+            etcd.apply_member()  # before the controller, which needs its cluster
         _controller()
 
 

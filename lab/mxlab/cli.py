@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mxlab import control, dkimdns, inventory, lab
+from mxlab import control, controllerhosts, dkimdns, inventory, lab
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
 from mxlab.state import lab_json_path, load_lab_state, state_dir
 from mxlab.targets import lab_settings
@@ -53,6 +53,13 @@ def register(subparsers: Any) -> None:
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
+
+    ctl = lab_sub.add_parser(
+        "controllers",
+        help="add (up) or remove (down) the controller hosts ctl1..ctl3 of a running lab",
+    )
+    ctl.add_argument("action", choices=("up", "down"))
+    ctl.set_defaults(func=cmd_controllers)
 
     rec = lab_sub.add_parser(
         "recreate", help="destroy a host (its files wiped) and boot a bare one in its place"
@@ -122,6 +129,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"lab {verb}: {', '.join(f'{h.name}={h.address}' for h in state.hosts.values())}")
     print(f"mail hosts: Debian {state.extra.get('mail_suite', 'bookworm')}")
     print(f"state: {lab_json_path()}")
+    return 0
+
+
+def cmd_controllers(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    if args.action == "up":
+        state = controllerhosts.up()
+        hosts = ", ".join(f"{n}={state.host(n).address}" for n in controllerhosts.NAMES)
+        print(f"controller hosts up ({time.monotonic() - started:.1f} s): {hosts}")
+    else:
+        controllerhosts.down()
+        print(f"controller hosts removed ({time.monotonic() - started:.1f} s)")
     return 0
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mxlab import lab, network, nspawn, unbound
-from mxlab.topology import HOSTS, host_spec
+from mxlab.topology import CONTROLLER_HOSTS, HOSTS, host_spec
 from orchestrator.errors import LabError, UsageError
 
 FAULTS_ONE_HOST = ("down", "up", "link-down", "link-up", "freeze", "thaw")
@@ -31,7 +31,8 @@ class HostStatus:
 
 def status() -> list[HostStatus]:
     rows = []
-    for spec in HOSTS:
+    added = [s for s in CONTROLLER_HOSTS if (network.NETNS_DIR / s.netns).exists()]
+    for spec in HOSTS + tuple(added):
         running = lab.nspawn_pid(spec.name) is not None
         frozen = nspawn.is_frozen(spec.name)
         has_netns = (network.NETNS_DIR / spec.netns).exists()

@@ -112,7 +112,7 @@ def _backup_settings(lab: LabState) -> tuple[dict[str, Any], str]:
     return settings, public_key
 
 
-def _ssh_data(lab: LabState, address: str) -> dict[str, Any]:
+def ssh_data(lab: LabState, address: str) -> dict[str, Any]:
     return {
         "ssh_hostname": address,
         "ssh_user": lab.ssh_user,
@@ -144,7 +144,7 @@ def build(lab: LabState | None = None) -> LabInventory:
             (
                 h.name,
                 {
-                    **_ssh_data(lab, h.address),
+                    **ssh_data(lab, h.address),
                     "mail_role": role,
                     "mail_fqdn": h.fqdn,
                     "mail_addresses": [h.address],
@@ -177,14 +177,14 @@ def build(lab: LabState | None = None) -> LabInventory:
         secrets_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         mail_data["mail_backup"], public_key = _backup_settings(lab)
         backup = [
-            (h.name, {**_ssh_data(lab, h.address), "backup_authorized_key": public_key})
+            (h.name, {**ssh_data(lab, h.address), "backup_authorized_key": public_key})
             for h in backup_hosts
         ]
     sender = [
         (
             h.name,
             {
-                **_ssh_data(lab, h.address),
+                **ssh_data(lab, h.address),
                 "sender_fqdn": h.fqdn,
                 "sender_mynetworks": ["127.0.0.0/8", f"{lab.gateway}/32"],
             },

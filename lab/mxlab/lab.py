@@ -38,6 +38,7 @@ from mxlab.state import (
 )
 from mxlab.topology import (
     BRIDGE,
+    CONTROLLER_HOSTS,
     GATEWAY,
     HOSTS,
     LAB_NAME,
@@ -436,7 +437,8 @@ def _lab_mounts() -> list[str]:
 
 def _teardown() -> None:
     """Remove every process, mount, cgroup, namespace and link of the lab; keep the cache."""
-    names = [h.name for h in HOSTS]
+    every = HOSTS + CONTROLLER_HOSTS  # controller hosts too, if they were added
+    names = [h.name for h in every]
     for name in names:
         pid = nspawn_pid(name)
         if pid is not None:
@@ -448,7 +450,7 @@ def _teardown() -> None:
         run(["umount", "--lazy", point], what=f"unmounting {point}", check=False)
     for name in names:
         nspawn.remove_cgroups(name)
-        machine = next(h.machine for h in HOSTS if h.name == name)
+        machine = next(h.machine for h in every if h.name == name)
         shutil.rmtree(Path("/run/systemd/nspawn/propagate") / machine, ignore_errors=True)
     for hierarchy in nspawn.HIERARCHIES:
         with contextlib.suppress(OSError):

@@ -85,6 +85,15 @@ HOSTS: tuple[HostSpec, ...] = (
     HostSpec("backup", "backup", 41, ""),
 )
 
+# Controller hosts (issue 15): each runs an etcd member and `mxctl watch`, as a small site
+# would co-locate them (three machines it already runs for the controllers carry the
+# consensus store too, so losing one costs one vote of each, never two). Not part of the
+# default lab: `mxctl lab controllers up` adds them to a running lab for the cluster tests
+# only, so the other lab tests do not pay for three more hosts.
+CONTROLLER_HOSTS: tuple[HostSpec, ...] = tuple(
+    HostSpec(f"ctl{i}", "controller", 50 + i, "") for i in (1, 2, 3)
+)
+
 # Layers built on top of the base image, each a list of Debian packages.
 LAYERS: dict[str, tuple[str, ...]] = {
     "dns": ("bind9",),
@@ -98,10 +107,10 @@ BEHIND_CACHE = ("sender", "client")
 
 
 def host_spec(name: str) -> HostSpec:
-    for spec in HOSTS:
+    for spec in HOSTS + CONTROLLER_HOSTS:
         if spec.name == name:
             return spec
-    known = ", ".join(h.name for h in HOSTS)
+    known = ", ".join(h.name for h in HOSTS + CONTROLLER_HOSTS)
     raise LabError(f"no lab host named {name!r} (lab hosts: {known})")
 
 

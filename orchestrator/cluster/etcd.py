@@ -4,7 +4,9 @@ Only what the controller cluster needs: range, a compare-and-swap transaction, d
 and leases (grant, one keepalive, revoke). Keys and values are base64 on the wire and
 64-bit numbers come back as strings; this module hides both. Every HTTP or etcd failure
 becomes `EtcdUnavailable` (no quorum, no member reachable, timeout), so callers never see
-an httpx exception. Members are tried in order; the first that answers serves the call.
+an httpx exception. Members are tried in order, starting with the last one that answered:
+a member cut off costs its timeout once, not on every call (a lease renewed after three
+calls that each waited out a dead first member would expire on the way).
 
 Why the gateway and not a gRPC client: see README ("Controller cluster").
 """
@@ -114,6 +116,7 @@ class EtcdClient:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         self.endpoints = [e.rstrip("/") for e in endpoints]
+        self._answered = 0  # index of the member that answered last: tried first
         verify: ssl.SSLContext | bool = True
         if tls is not None:
             verify = tls.context()
@@ -126,7 +129,9 @@ class EtcdClient:
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         failures = []
-        for endpoint in self.endpoints:
+        count = len(self.endpoints)
+        for index in ((self._answered + i) % count for i in range(count)):
+            endpoint = self.endpoints[index]
             try:
                 reply = self._http.post(f"{endpoint}/v3/{path}", json=body)
                 data = reply.json()
@@ -134,6 +139,7 @@ class EtcdClient:
                 failures.append(f"{endpoint}: {exc or type(exc).__name__}")
                 continue
             if isinstance(data, dict) and "error" not in data and reply.status_code == 200:
+                self._answered = index
                 return data
             message = data.get("message", reply.text) if isinstance(data, dict) else reply.text
             code = data.get("code") if isinstance(data, dict) else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
-from orchestrator.cluster.etcd import Compare, EtcdClient, EtcdUnavailable, Put
+from orchestrator.cluster.etcd import Compare, EtcdClient, EtcdRejected, EtcdUnavailable, Put
 
 
 class Role(Enum):
@@ -133,6 +133,11 @@ class Elector:
         try:
             valid_until = self._renew()
             self.view = self._campaign(valid_until)
+        except EtcdRejected as exc:
+            # Our lease expired between the renewal and the campaign (etcd: "requested
+            # lease not found"): whatever term it held is over; a new lease next tick.
+            self.lease = None
+            self.view = LeadershipView(True, previous.holder, previous.term, None, None, str(exc))
         except EtcdUnavailable as exc:
             # Keep what we believed; `may_act` refuses anyway without etcd.
             self.view = LeadershipView(

@@ -6,6 +6,8 @@ revision-checked writes, observations as votes, and no quorum -> no action + an 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -296,3 +298,65 @@ def test_election_over_tls_with_client_certificates(tmp_path: Path) -> None:
         assert intruder.verdict().role is Role.NO_ETCD
     finally:
         etcd.close()
+
+
+def test_a_member_that_stopped_answering_is_tried_once_not_on_every_call(
+    etcd1: EtcdCluster,
+) -> None:
+    # A "member" that accepts connections and never answers, as one cut off by a partition
+    # looks (its packets dropped): each call that tries it first waits out the timeout.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    silent.settimeout(0.1)
+    address = silent.getsockname()
+    client = EtcdClient([f"http://127.0.0.1:{address[1]}", etcd1.endpoints[0]], timeout=0.5)
+    accepted = []
+    try:
+        for _ in range(3):
+            client.get("/mxctl/sticky-test")
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    accepted.append(silent.accept()[0])
+        # The first call tried the silent member and fell back; the next two went
+        # straight to the member that answered.
+        assert len(accepted) == 1
+    finally:
+        client.close()
+        for conn in accepted:
+            conn.close()
+        silent.close()
+
+
+class LeaseExpiresAfterRenewal(EtcdClient):
+    """A real etcd client whose lease is gone right after a renewal, as when it expires
+    between the keepalive and the campaign (a slow or stalled cycle): the timing forced,
+    etcd's answer its own."""
+
+    expire_next = False
+
+    def keepalive(self, lease: int) -> int:
+        left = super().keepalive(lease)
+        if self.expire_next:
+            self.expire_next = False
+            self.revoke(lease)
+        return left
+
+
+def test_a_lease_gone_between_renewal_and_campaign_ends_the_term_not_the_cycle(
+    etcd1: EtcdCluster, cluster_name: str
+) -> None:
+    client = LeaseExpiresAfterRenewal(etcd1.endpoints)
+    elector = Elector(client, ClusterKeys(cluster_name), "ctl1", TTL, MARGIN)
+    try:
+        first = elector.tick()
+        assert elector.verdict().may_act and first.my_term
+        client.expire_next = True
+        lost = elector.tick()  # etcd: "requested lease not found" at the campaign
+        assert lost.etcd_reachable and lost.my_term is None and elector.lease is None
+        assert not elector.verdict().may_act
+        again = elector.tick()  # a new lease, a new term
+        assert elector.verdict().may_act and again.my_term and again.my_term > first.my_term
+    finally:
+        elector.resign()
+        client.close()
