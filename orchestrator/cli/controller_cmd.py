@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,11 +19,13 @@ from orchestrator.api.server import HttpService, Route, json_reply, server_tls
 from orchestrator.backup.watch import BackupCollector, BackupWatch, cached_health
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.member import ClusterMember
+from orchestrator.cluster.requests import request_store
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller import switching
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller, OperatorRequests
 from orchestrator.controller.observe import client_tls
+from orchestrator.controller.operator import RequestStore
 from orchestrator.controller.switching import controller_lock
 from orchestrator.controller.witness import Witness
 from orchestrator.deploy.tlscerts import dns_names
@@ -248,29 +252,36 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _operator(args: argparse.Namespace) -> OperatorRequests:
-    return OperatorRequests(_journal(_config(args)))
+@contextlib.contextmanager
+def _requests(args: argparse.Namespace) -> Iterator[RequestStore]:
+    """The store the request goes to: the cluster's with `[cluster]`, else the journal."""
+    config = _config(args)
+    with request_store(config, _journal(config)) as store:
+        yield store
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    _operator(args).request_ack(SYSTEM_CLOCK.now(), getpass.getuser())
+    with _requests(args) as store:
+        OperatorRequests(store).request_ack(SYSTEM_CLOCK.now(), getpass.getuser())
     print("acknowledged: the controller lifts the anti-flap block at its next cycle")
     return 0
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    _operator(args).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
+    with _requests(args) as store:
+        OperatorRequests(store).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
     print("automatic failover paused")
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    journal = _journal(_config(args))
-    print(switching.cancel(journal, getpass.getuser(), SYSTEM_CLOCK.now()))
+    with _requests(args) as store:
+        print(switching.cancel(store, getpass.getuser(), SYSTEM_CLOCK.now()))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    _operator(args).set_paused(False, SYSTEM_CLOCK.now(), getpass.getuser())
+    with _requests(args) as store:
+        OperatorRequests(store).set_paused(False, SYSTEM_CLOCK.now(), getpass.getuser())
     print("automatic failover resumed")
     return 0

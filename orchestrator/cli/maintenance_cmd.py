@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.cluster.leadership import ClusterKeys
+from orchestrator.cluster.member import ClusterMember
+from orchestrator.cluster.requests import ClusterRequests
 from orchestrator.config.loader import MxctlConfig, load_config
 from orchestrator.controller import switching
 from orchestrator.controller.intents import intent_problem
@@ -88,6 +91,8 @@ def dry_run(config: MxctlConfig, planned: PlannedMove) -> int:
 def run_planned(config: MxctlConfig, planned: PlannedMove, at: datetime) -> bool:
     """Carry the move out here, or hand it to the running loop and wait; True when done."""
     journal = Journal(config.pair.state_dir / "journal.db")
+    if config.cluster is not None:
+        return hand_to_cluster(config, journal, planned, at)
     who = getpass.getuser()
     expiry = config.maintenance.intent_expiry
     try:
@@ -126,6 +131,36 @@ def run_planned(config: MxctlConfig, planned: PlannedMove, at: datetime) -> bool
         print(f"{ended['status']}: {ended['reason']}")
         return ended["status"] == "done"
     raise MxctlError("the controller did not finish the move in time: see `mxctl history`")
+
+
+def hand_to_cluster(
+    config: MxctlConfig, journal: Journal, planned: PlannedMove, at: datetime
+) -> bool:
+    """With `[cluster]` only the leader acts, wherever it runs: never carry the move out
+    here; put the intent in the cluster's store and wait for the leader's outcome."""
+    assert config.cluster is not None
+    who, expiry = getpass.getuser(), config.maintenance.intent_expiry
+    member = ClusterMember(config.cluster, journal)
+    try:
+        # Judged against the cluster's state (the leader's), not this host's copy.
+        state = member.load_state(Controller(config, journal).load_state())
+        intent_problem_now(planned, state)
+        store = ClusterRequests(member.client, ClusterKeys(config.cluster.name), journal)
+        intent_id = switching.request(store, planned, at, who, SYSTEM_CLOCK.now(), state, expiry)
+        print(f"handed to the controller cluster {config.cluster.name}: its leader carries "
+              "this out when it is due; waiting (`mxctl cancel` withdraws it)")  # fmt: skip
+        start = SYSTEM_CLOCK.monotonic()
+        wait = WAIT_FOR_LOOP + max(0.0, (at - SYSTEM_CLOCK.now()).total_seconds())
+        while SYSTEM_CLOCK.monotonic() - start < wait:
+            SYSTEM_CLOCK.sleep(1.0)
+            ended = switching.result(store, intent_id)
+            if ended is not None:
+                print(f"{ended['status']}: {ended['reason']} (the leader's `mxctl history` "
+                      "has its steps)")  # fmt: skip
+                return ended["status"] == "done"
+    finally:
+        member.close()
+    raise MxctlError("the cluster's leader did not finish the move in time: see `mxctl status`")
 
 
 def intent_problem_now(planned: PlannedMove, state: ControllerState) -> None:

@@ -19,8 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from orchestrator.clock import SYSTEM_CLOCK, Clock
-from orchestrator.cluster.leadership import Role
+from orchestrator.cluster.leadership import ClusterKeys, Role
 from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
+from orchestrator.cluster.requests import ClusterRequests
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
 from orchestrator.controller.alerts import Alert, AlertBook, ReplicationFacts, current_alerts
@@ -39,7 +40,7 @@ from orchestrator.controller.model import (
     state_to_json,
 )
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings
-from orchestrator.controller.operator import OperatorRequests
+from orchestrator.controller.operator import OperatorRequests, RequestStore
 from orchestrator.controller.planned import PlannedMove
 from orchestrator.controller.reconcile import Facts, reconcile
 from orchestrator.controller.replication import CanaryThread
@@ -80,7 +81,14 @@ class Controller(StatusView):
         self.cluster = cluster
         self.observer = cluster.config.member if cluster is not None else CONTROLLER
         self.policy = policy_of(config)
-        self.operator = OperatorRequests(journal)
+        # Operators' requests and intents: the cluster's (any controller host may take
+        # them) or this controller's own journal.
+        self.requests: RequestStore = (
+            ClusterRequests(cluster.client, ClusterKeys(cluster.config.name), journal)
+            if cluster is not None
+            else journal
+        )
+        self.operator = OperatorRequests(self.requests)
         self.metrics = ControllerMetrics()
         self.cluster_metrics = ClusterMetrics(self.metrics.registry) if cluster else None
         self.alerts = AlertBook(journal, config.notify.webhooks, config.notify.timeout)
@@ -255,7 +263,7 @@ class Controller(StatusView):
     ) -> tuple[ControllerState, str]:
         """An operator's switchover/switchback, judged against the state as it is now:
         carried out here (by the one loop), left waiting, or dropped with the reason."""
-        found = switching.pending(self.journal)
+        found = switching.pending(self.requests)
         if found is None:
             return state, sentence
         intent_id, intent = found
@@ -263,7 +271,7 @@ class Controller(StatusView):
         if verdict is IntentVerdict.WAIT:
             return state, sentence
         if verdict is IntentVerdict.DROP:
-            switching.finish(self.journal, intent_id, "dropped", why, now)
+            switching.finish(self.requests, intent_id, "dropped", why, now)
             log.warning("ALERT: planned move dropped: %s", why)
             return state, f"{sentence}; planned move dropped: {why}"
         planned = PlannedMove(intent.kind, intent.to, intent.allow_data_loss)
@@ -274,7 +282,7 @@ class Controller(StatusView):
         self.save_state(state)
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
                                               state, self.save_state, intent_id,
-                                              self.gate())  # fmt: skip
+                                              self.gate(), self.requests)  # fmt: skip
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (

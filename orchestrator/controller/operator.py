@@ -1,19 +1,40 @@
-"""What operators asked for (`mxctl pause`, `resume`, `ack`), kept in the journal.
+"""What operators asked for (`mxctl pause`, `resume`, `ack`), kept in a request store.
 
 Kept apart from the loop's own state so neither overwrites the other: the loop reads
-these each cycle and only ever consumes `ack`.
+these each cycle and only ever consumes `ack`. Alone, a controller's store is its own
+journal; in a controller cluster it is etcd (`orchestrator.cluster.requests`), so a
+request made on any controller host reaches whichever controller leads.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
-from orchestrator.controller.journal import Journal
+
+class RequestStore(Protocol):
+    """Where operators' requests and planned-move intents are kept (keys -> strings), and
+    where what happens to them is journaled."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+    def record(
+        self,
+        at: datetime,
+        kind: str,
+        subject: str,
+        status: str,
+        reason: str,
+        evidence: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> int: ...
 
 
 class OperatorRequests:
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    def __init__(self, store: RequestStore) -> None:
+        self.journal = store
 
     def paused(self) -> bool:
         return self.journal.get("operator.paused") == "1"

@@ -23,6 +23,7 @@ from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller.intents import Intent, intent_problem
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
+from orchestrator.controller.operator import RequestStore
 from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for, state_after
 from orchestrator.controller.runner import Runner, RunResult, StepGate
 from orchestrator.errors import MxctlError, UsageError
@@ -30,6 +31,9 @@ from orchestrator.errors import MxctlError, UsageError
 INTENT_KEY = "intent.planned"
 RUN_KEY = "run.planned"
 RESULT_KEY = "intent.result"
+# The intent a run is carrying out now, kept where the intent is (a controller cluster's
+# store): `mxctl cancel` on another host must see that the leader has started it.
+STARTED_KEY = "intent.started"
 
 
 class ControllerBusy(MxctlError):
@@ -53,7 +57,7 @@ def controller_lock(state_dir: Path) -> Iterator[None]:
 
 
 def request(
-    journal: Journal,
+    journal: RequestStore,
     planned: PlannedMove,
     at: datetime,
     who: str,
@@ -90,7 +94,7 @@ def request(
     return intent_id
 
 
-def pending(journal: Journal) -> tuple[str, Intent] | None:
+def pending(journal: RequestStore) -> tuple[str, Intent] | None:
     """The pending intent and its id; an unreadable one is dropped, never left to jam."""
     raw = journal.get(INTENT_KEY)
     if not raw:
@@ -116,14 +120,15 @@ def pending(journal: Journal) -> tuple[str, Intent] | None:
         return None
 
 
-def finish(journal: Journal, intent_id: str, status: str, reason: str, now: datetime) -> None:
+def finish(journal: RequestStore, intent_id: str, status: str, reason: str, now: datetime) -> None:
     """The intent is over (done, aborted, dropped, cancelled): clear it, say how it ended."""
     journal.put(INTENT_KEY, "")
+    journal.put(STARTED_KEY, "")
     journal.put(RESULT_KEY, json.dumps({"id": intent_id, "status": status, "reason": reason}))
     journal.record(now, "intent", "intent", status, reason, {"id": intent_id})
 
 
-def result(journal: Journal, intent_id: str) -> dict[str, str] | None:
+def result(journal: RequestStore, intent_id: str) -> dict[str, str] | None:
     raw = journal.get(RESULT_KEY)
     if not raw:
         return None
@@ -131,13 +136,13 @@ def result(journal: Journal, intent_id: str) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in data.items()} if data.get("id") == intent_id else None
 
 
-def cancel(journal: Journal, who: str, now: datetime) -> str:
+def cancel(journal: RequestStore, who: str, now: datetime) -> str:
     """Remove the pending intent; one whose run has started is resumed to its end instead."""
     found = pending(journal)
     if found is None:
         raise UsageError("no planned move is pending: nothing to cancel")
     intent_id, intent = found
-    if intent.started:
+    if intent.started or journal.get(STARTED_KEY) == intent_id:
         raise UsageError(
             f"{intent.kind} to {intent.to} has started: its journaled steps are carried to "
             "the end (cancelling half-way would leave DNS and the hosts half-moved)"
@@ -156,13 +161,17 @@ def execute(
     save_state: Callable[[ControllerState], None],
     intent_id: str = "",
     gate: StepGate | None = None,
+    requests: RequestStore | None = None,
 ) -> tuple[RunResult, ControllerState]:
     """Carry out (or resume) a planned move. The new state is saved before the intent is
-    finished: whoever waits on the intent then reads the pair as the move left it."""
+    finished (in `requests`, where it was asked for; default the journal): whoever waits
+    on the intent then reads the pair as the move left it."""
     run_id = (
         journal.get(RUN_KEY) or f"{planned.kind}-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
     journal.put(RUN_KEY, run_id)
+    if intent_id:
+        (requests or journal).put(STARTED_KEY, intent_id)
     move = move_for(planned, state)
     steps = PlannedSteps(config, clock, journal, run_id)
     try:
@@ -181,5 +190,11 @@ def execute(
     save_state(new_state)
     journal.put(RUN_KEY, "")
     how = "done" if result.status == "done" else f"aborted at {result.failed_step}: {result.error}"
-    finish(journal, intent_id, result.status, f"{planned.kind} to {planned.to} {how}", clock.now())
+    finish(
+        requests or journal,
+        intent_id,
+        result.status,
+        f"{planned.kind} to {planned.to} {how}",
+        clock.now(),
+    )
     return result, new_state
