@@ -88,7 +88,9 @@ class StatusView:
             "primary": state.primary,
             "standby": state.standby,
             "fenced": sorted(state.fenced),
-            "paused": self.operator.paused(),
+            # In a cluster the request lives in etcd: /status must answer without it (etcd
+            # may have no quorum), so it shows the state the loop last wrote.
+            "paused": state.paused if self.cluster is not None else self.operator.paused(),
             "blocked_until": state.blocked_until.isoformat() if state.blocked_until else None,
             "failover_in_progress": state.failover_in_progress,
             "failed_attempts": state.failed_attempts,
