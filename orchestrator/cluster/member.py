@@ -62,7 +62,8 @@ class ClusterMember:
 
         def renew() -> None:
             while not stop.wait(period):
-                self.elector.renew_only()
+                if not self.elector.renew_only():
+                    return  # lost or unreachable: the check before the next step refuses
 
         keeper = threading.Thread(target=renew, daemon=True, name="mxctl-lease-keeper")
         keeper.start()
