@@ -131,28 +131,20 @@ class Elector:
         # tick() and renew_only() may run in two threads (the loop's, a run's lease keeper).
         self._lock = threading.Lock()
 
-    def renew_only(self) -> bool:
+    def renew_only(self) -> None:
         """Keep the current lease alive, nothing more: no new lease, no campaign. A lease
         that has expired stays lost (the next tick finds out and campaigns afresh), so a
-        term can be prolonged here but never won. False when it could not (etcd did not
-        answer, the lease is gone): the caller stops trying, and the deadline runs out.
-        The lock is not held over the call: the loop's own check must never wait on it."""
+        term can be prolonged here but never won."""
         with self._lock:
-            lease, valid_until = self.lease, self.view.valid_until
-        if lease is None or valid_until is None:
-            return False
-        sent = self.clock.monotonic()
-        try:
-            left = self.client.keepalive(lease)
-        except (EtcdUnavailable, EtcdRejected):
-            return False
-        if left <= 0:
-            return False
-        with self._lock:
-            current = self.view.valid_until
-            if self.lease == lease and current is not None:
-                self.view = dataclasses.replace(self.view, valid_until=max(current, sent + left))
-        return True
+            if self.lease is None:
+                return
+            sent = self.clock.monotonic()
+            try:
+                left = self.client.keepalive(self.lease)
+            except (EtcdUnavailable, EtcdRejected):
+                return  # the deadline we hold runs out; the check before a step refuses
+            if left > 0 and self.view.valid_until is not None:
+                self.view = dataclasses.replace(self.view, valid_until=sent + left)
 
     def tick(self) -> LeadershipView:
         """Renew the lease (a new one when it expired), then take the leader key if free."""

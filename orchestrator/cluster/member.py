@@ -62,8 +62,7 @@ class ClusterMember:
 
         def renew() -> None:
             while not stop.wait(period):
-                if not self.elector.renew_only():
-                    return  # lost or unreachable: the check before the next step refuses
+                self.elector.renew_only()
 
         keeper = threading.Thread(target=renew, daemon=True, name="mxctl-lease-keeper")
         keeper.start()
