@@ -17,9 +17,7 @@ before its next action.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import threading
 from dataclasses import dataclass
 from enum import Enum
 
@@ -128,30 +126,9 @@ class Elector:
         self.ttl, self.margin, self.clock = ttl, margin, clock
         self.lease: int | None = None
         self.view = LeadershipView(etcd_reachable=False, error="not started")
-        # tick() and renew_only() may run in two threads (the loop's, a run's lease keeper).
-        self._lock = threading.Lock()
-
-    def renew_only(self) -> None:
-        """Keep the current lease alive, nothing more: no new lease, no campaign. A lease
-        that has expired stays lost (the next tick finds out and campaigns afresh), so a
-        term can be prolonged here but never won."""
-        with self._lock:
-            if self.lease is None:
-                return
-            sent = self.clock.monotonic()
-            try:
-                left = self.client.keepalive(self.lease)
-            except (EtcdUnavailable, EtcdRejected):
-                return  # the deadline we hold runs out; the check before a step refuses
-            if left > 0 and self.view.valid_until is not None:
-                self.view = dataclasses.replace(self.view, valid_until=sent + left)
 
     def tick(self) -> LeadershipView:
         """Renew the lease (a new one when it expired), then take the leader key if free."""
-        with self._lock:
-            return self._tick()
-
-    def _tick(self) -> LeadershipView:
         previous = self.view
         try:
             valid_until = self._renew()

@@ -8,10 +8,8 @@ No etcd, no automation: when etcd does not answer, the controller takes no actio
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -49,28 +47,6 @@ class ClusterMember:
 
     def close(self) -> None:
         self.client.close()
-
-    @contextlib.contextmanager
-    def lease_kept(self) -> Iterator[None]:
-        """While a run goes on (a planned move waits out TTLs and convergence for minutes,
-        a DNS step may take its whole deadline): keep the lease renewed in the background,
-        a third of the TTL apart, so a term does not end under a step merely because the
-        step is long. Renewal only: a lease lost (etcd unreachable, cut off) stays lost,
-        and the check before the next step refuses."""
-        stop = threading.Event()
-        period = max(0.5, self.config.lease_ttl / 3)
-
-        def renew() -> None:
-            while not stop.wait(period):
-                self.elector.renew_only()
-
-        keeper = threading.Thread(target=renew, daemon=True, name="mxctl-lease-keeper")
-        keeper.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            keeper.join(timeout=period + 10)
 
     def check(self) -> Verdict:
         """A fresh tick and its verdict: once per cycle, and before every step of a run."""

@@ -11,7 +11,6 @@ loop through the journal too (`pause`, `resume`, `ack`, planned moves): only the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -190,9 +189,8 @@ class Controller(StatusView):
             if self.cluster is not None and decision.outcome is Outcome.RESUME_FAILOVER:
                 # Another leader may have started it: go on at its next step.
                 self.cluster.adopt_run(self.journal, decision.promote)
-            with self._lease_kept():
-                carried = carry_out(self.config, self.journal, self.clock, self.policy, state,
-                                    decision, self.save_state, self.gate())  # fmt: skip
+            carried = carry_out(self.config, self.journal, self.clock, self.policy, state,
+                                decision, self.save_state, self.gate())  # fmt: skip
             self.metrics.failovers.labels(carried.result.status).inc()
             new_state, sentence = carried.state, carried.sentence
         else:
@@ -282,10 +280,9 @@ class Controller(StatusView):
                   + max((r.ttl for r in self.config.dns.records), default=0))  # fmt: skip
         self.busy = Busy(f"{intent.kind} to {intent.to}", self.clock.monotonic(), budget)
         self.save_state(state)
-        with self._lease_kept():
-            result, new_state = switching.execute(self.config, self.journal, self.clock,
-                                                  planned, state, self.save_state, intent_id,
-                                                  self.gate(), self.requests)  # fmt: skip
+        result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
+                                              state, self.save_state, intent_id,
+                                              self.gate(), self.requests)  # fmt: skip
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (
@@ -293,9 +290,6 @@ class Controller(StatusView):
         )
 
     # -- the controller cluster ------------------------------------------------------------
-    def _lease_kept(self) -> contextlib.AbstractContextManager[None]:
-        return self.cluster.lease_kept() if self.cluster is not None else contextlib.nullcontext()
-
     def _max_age(self) -> float:
         return 3 * self.config.policy.interval + 2 * self.config.probes.timeout + 5
 
