@@ -22,7 +22,13 @@ from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.observe import probe_settings
-from orchestrator.controller.runner import Evidence, Step, StepFailed
+from orchestrator.controller.runner import (
+    Evidence,
+    Step,
+    StepFailed,
+    StepGate,
+    pause_keeping_term,
+)
 from orchestrator.dns.factory import make_verifier
 from orchestrator.dns.plan import Plan, apply_plan, desired_rrsets
 from orchestrator.dns.records import Change, RRset
@@ -64,10 +70,21 @@ def state_after(planned: PlannedMove, move: Move, state: ControllerState) -> Con
 
 
 class PlannedSteps(FailoverSteps):
-    def __init__(self, config: MxctlConfig, clock: Clock, journal: Journal, run_id: str) -> None:
+    def __init__(
+        self,
+        config: MxctlConfig,
+        clock: Clock,
+        journal: Journal,
+        run_id: str,
+        gate: StepGate | None = None,
+    ) -> None:
         super().__init__(config, clock)
         self.journal = journal
         self.run_id = run_id
+        self.gate = gate  # a controller cluster's: its term is renewed while steps wait
+
+    def _pause(self, seconds: float, step: str) -> None:
+        pause_keeping_term(self.clock, seconds, self.gate, step)
 
     def planned_steps(self, planned: PlannedMove, move: Move) -> list[Step]:
         m = self.config.maintenance
@@ -174,7 +191,7 @@ class PlannedSteps(FailoverSteps):
         killed: list[int] = []
         while True:
             before = mailboxes.mailbox_states(old)
-            self.clock.sleep(1.0)  # what the old primary had a moment ago must be on the new
+            self._pause(1.0, "converge")  # what the old primary had a moment ago must be on the new
             problems = mailboxes.behind(before, mailboxes.mailbox_states(new))
             if not problems or self.clock.monotonic() > deadline:
                 break
@@ -200,10 +217,10 @@ class PlannedSteps(FailoverSteps):
             if self.clock.monotonic() > deadline:
                 problem = f"{host} still has {queued} queued message(s) after {timeout:.0f} s"
                 raise StepFailed(problem, {"queued": queued})
-            self.clock.sleep(1.0)
+            self._pause(1.0, "drain")
 
     def hold(self, host: str) -> Evidence:
-        self.clock.sleep(self.config.maintenance.low_ttl)
+        self._pause(self.config.maintenance.low_ttl, "hold")
         return {
             "held_s": self.config.maintenance.low_ttl,
             **self.drain(host, self.config.maintenance.drain_timeout),
@@ -248,7 +265,7 @@ class PlannedSteps(FailoverSteps):
         since = datetime.fromisoformat(lowered["lowered_at"])
         wait = float(lowered["max_old_ttl"]) - (self.clock.now() - since).total_seconds()
         if wait > 0:
-            self.clock.sleep(wait)
+            self._pause(wait, "wait-old-ttl")
         return {"waited_s": max(0.0, wait), "old_ttl": lowered["max_old_ttl"]}
 
     def _wanted(self, host: str, ttl: int | None, backup: str | None) -> list[RRset]:

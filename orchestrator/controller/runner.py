@@ -68,6 +68,25 @@ class StepGate(Protocol):
         ...
 
 
+TERM_RENEW_EVERY = 1.0  # s; well inside any lease (`[cluster] lease_ttl` >= 2 intervals)
+
+
+def pause_keeping_term(clock: Clock, seconds: float, gate: StepGate | None, step: str) -> None:
+    """Sleep `seconds` inside a step. In a controller cluster, ask the gate again every
+    second meanwhile: its check renews this controller's lease, so a step that waits (a
+    TTL, a queue, convergence: minutes in a planned move) does not end the term merely by
+    its length. The answer is not acted on here: a term lost anyway (etcd cut off) makes
+    the check before the next step refuse it, as always. Same thread as the run: no
+    background renewal to race the loop's own check."""
+    if gate is None:
+        clock.sleep(seconds)
+        return
+    end = clock.monotonic() + seconds
+    while (left := end - clock.monotonic()) > 0:
+        clock.sleep(min(TERM_RENEW_EVERY, left))
+        gate.before_step(step)
+
+
 class Runner:
     def __init__(
         self, journal: Journal, clock: Clock = SYSTEM_CLOCK, gate: StepGate | None = None

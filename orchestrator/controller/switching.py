@@ -173,7 +173,7 @@ def execute(
     if intent_id:
         (requests or journal).put(STARTED_KEY, intent_id)
     move = move_for(planned, state)
-    steps = PlannedSteps(config, clock, journal, run_id)
+    steps = PlannedSteps(config, clock, journal, run_id, gate)
     try:
         result = Runner(journal, clock, gate).execute(
             run_id,

@@ -1,0 +1,65 @@
+"""A step that waits longer than the lease (a planned move waits out TTLs, queues and
+convergence for minutes) keeps its controller's term: the wait asks the cluster's gate
+again every second, which renews the lease, on real etcd. The same wait without it ends
+the term; a gate whose etcd is gone cannot keep it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mxlab.etcd_local import EtcdCluster
+
+from orchestrator.clock import SYSTEM_CLOCK
+from orchestrator.cluster.member import ClusterMember
+from orchestrator.config.cluster_section import ClusterConfig
+from orchestrator.controller.journal import Journal
+from orchestrator.controller.runner import pause_keeping_term
+
+TTL, MARGIN = 2, 0.5
+LONGER_THAN_THE_LEASE = 2 * TTL + 0.5
+
+
+def _member(etcd: EtcdCluster, cluster: str, folder: Path) -> ClusterMember:
+    config = ClusterConfig(cluster, "ctl1", ("ctl1",), tuple(etcd.endpoints), None, TTL, MARGIN)
+    return ClusterMember(config, Journal(folder / "journal.db"))
+
+
+def test_a_wait_inside_a_step_keeps_the_term(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    member = _member(etcd1, cluster_name, tmp_path)
+    first = member.check()
+    assert first.may_act and first.term
+    pause_keeping_term(SYSTEM_CLOCK, LONGER_THAN_THE_LEASE, member, "wait-old-ttl")
+    after = member.check()
+    assert after.may_act and after.term == first.term, (first, after)
+    member.close()
+
+
+def test_the_same_wait_without_the_gate_ends_the_term(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    member = _member(etcd1, cluster_name, tmp_path)
+    first = member.check()
+    assert first.may_act and first.term
+    pause_keeping_term(SYSTEM_CLOCK, LONGER_THAN_THE_LEASE, None, "wait-old-ttl")
+    after = member.check()  # a new lease, and (nobody else here) a new, later term
+    assert after.term != first.term, (first, after)
+    member.close()
+
+
+def test_without_etcd_the_wait_cannot_keep_the_term(cluster_name: str, tmp_path: Path) -> None:
+    etcd = EtcdCluster(tmp_path / "etcd", 1)
+    try:
+        etcd.start_all()
+        member = _member(etcd, cluster_name, tmp_path)
+        assert member.check().may_act
+        etcd.stop(0)
+        started = time.monotonic()
+        pause_keeping_term(SYSTEM_CLOCK, TTL + 0.5, member, "wait-old-ttl")
+        assert time.monotonic() - started < TTL + 0.5 + 15  # each check gives up in time
+        assert member.before_step("next-step") is not None, "cut off from etcd: no action"
+        member.close()
+    finally:
+        etcd.close()
