@@ -170,7 +170,11 @@ class ClusterMember:
     def describe(self) -> dict[str, object]:
         """For `mxctl status` and /status: the leader, its term, this controller's role,
         its lease's time left by its own clock, and whether etcd answers."""
-        view, verdict = self.elector.view, self.verdict
+        # The verdict as of now, not as of the last check: a leader whose loop is stuck in
+        # calls to an etcd it lost must not keep saying it leads once its lease's own-clock
+        # deadline has passed (may_act is pure: no call to etcd here).
+        view = self.elector.view
+        verdict = self.elector.verdict() if self.verdict is not None else None
         left = view.valid_until - self.clock.monotonic() if view.valid_until else None
         return {
             "name": self.config.name,
