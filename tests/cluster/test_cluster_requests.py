@@ -14,44 +14,10 @@ import pytest
 from mxlab.etcd_local import EtcdCluster
 
 from orchestrator.cli.main import main
-from orchestrator.cluster.member import ClusterMember
-from orchestrator.config import parse_config
 from orchestrator.controller import switching
-from orchestrator.controller.journal import Journal
 from orchestrator.controller.loop import Controller
 from orchestrator.controller.planned import PlannedMove
-from tests.controller.test_loop_local import HOSTS, _config, _refused
-
-MEMBERS = ("ctl1", "ctl2")
-TSIG = "c2VjcmV0c2VjcmV0c2VjcmV0"
-
-
-def _member(
-    tmp_path: Path, etcd: EtcdCluster, cluster: str, member: str
-) -> tuple[Controller, Path]:
-    for address in HOSTS.values():
-        assert _refused(address, 25), f"{address} must refuse"
-    folder = tmp_path / member
-    folder.mkdir()
-    endpoints = ", ".join(f'"{e}"' for e in etcd.endpoints)
-    text = (
-        _config(folder, standby_observer=False)
-        + f"""
-[cluster]
-name = "{cluster}"
-member = "{member}"
-members = ["ctl1", "ctl2"]
-endpoints = [{endpoints}]
-allow_insecure_http = true
-lease_ttl = 4
-"""
-    )
-    path = folder / "mxctl.toml"
-    path.write_text(text)
-    config = parse_config(text, path, {"TSIG": TSIG})
-    assert config.cluster is not None
-    journal = Journal(config.pair.state_dir / "journal.db")
-    return Controller(config, journal, cluster=ClusterMember(config.cluster, journal)), path
+from tests.cluster.test_watch_cluster import TSIG, cluster_controller
 
 
 @pytest.fixture
@@ -63,8 +29,8 @@ def pair_of_controllers(
     etcd = EtcdCluster(tmp_path / "etcd", 1)
     try:
         etcd.start_all()
-        leader, _ = _member(tmp_path, etcd, cluster_name, "ctl1")
-        follower, follower_config = _member(tmp_path, etcd, cluster_name, "ctl2")
+        leader, _ = cluster_controller(tmp_path, etcd, cluster_name, "ctl1")
+        follower, follower_config = cluster_controller(tmp_path, etcd, cluster_name, "ctl2")
         leader.cycle()
         assert follower.cycle().startswith("follower: ctl1 leads")
         yield leader, follower, follower_config

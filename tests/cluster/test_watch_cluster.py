@@ -21,9 +21,14 @@ from orchestrator.controller.loop import Controller
 from tests.controller.test_loop_local import HOSTS, _config, _refused
 
 MEMBERS = ("ctl1", "ctl2")
+TSIG = "c2VjcmV0c2VjcmV0c2VjcmV0"
 
 
-def _controller(tmp_path: Path, etcd: EtcdCluster, cluster: str, member: str) -> Controller:
+def cluster_controller(
+    tmp_path: Path, etcd: EtcdCluster, cluster: str, member: str
+) -> tuple[Controller, Path]:
+    """A controller of the cluster, and its config file (its journal is where the CLI
+    opens it: `[pair] state_dir`/journal.db)."""
     for address in HOSTS.values():
         assert _refused(address, 25), f"{address} must refuse"
     folder = tmp_path / member
@@ -41,10 +46,12 @@ allow_insecure_http = true
 lease_ttl = 4
 """.replace("'", '"')
     )
-    config = parse_config(text, folder / "mxctl.toml", {"TSIG": "c2VjcmV0c2VjcmV0c2VjcmV0"})
+    path = folder / "mxctl.toml"
+    path.write_text(text)
+    config = parse_config(text, path, {"TSIG": TSIG})
     assert config.cluster is not None
-    journal = Journal(folder / "journal.db")
-    return Controller(config, journal, cluster=ClusterMember(config.cluster, journal))
+    journal = Journal(config.pair.state_dir / "journal.db")
+    return Controller(config, journal, cluster=ClusterMember(config.cluster, journal)), path
 
 
 def test_leader_decides_with_the_followers_votes_follower_only_observes(
@@ -53,8 +60,8 @@ def test_leader_decides_with_the_followers_votes_follower_only_observes(
     etcd = EtcdCluster(tmp_path / "etcd", 1)
     try:
         etcd.start_all()
-        one = _controller(tmp_path, etcd, cluster_name, "ctl1")
-        two = _controller(tmp_path, etcd, cluster_name, "ctl2")
+        one, _ = cluster_controller(tmp_path, etcd, cluster_name, "ctl1")
+        two, _ = cluster_controller(tmp_path, etcd, cluster_name, "ctl2")
         assert one.policy.observers == 2  # itself and the other controller
         first = one.cycle()
         # Leading, it probed and decided; ctl2 has not published yet, so it abstains.
