@@ -283,6 +283,10 @@ class Controller(StatusView):
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
                                               state, self.save_state, intent_id,
                                               self.gate(), self.requests)  # fmt: skip
+        if result.status == "done" and result.steps_failed:
+            failed = "; ".join(result.steps_failed.values())
+            log.warning("ALERT: %s to %s done, but %s", planned.kind, planned.to, failed)
+            return new_state, f"{planned.kind} to {planned.to} done, but {failed}"
         if result.status == "done":
             return new_state, f"{planned.kind} to {planned.to} done, as requested"
         return new_state, (

@@ -46,6 +46,9 @@ class RunResult:
     status: str  # done | aborted
     steps_run: list[str] = field(default_factory=list)
     steps_skipped: list[str] = field(default_factory=list)
+    # Steps that failed without aborting (abort_on_failure=False): name -> why. The run is
+    # done, yet whoever reports it must say these too.
+    steps_failed: dict[str, str] = field(default_factory=dict)
     failed_step: str | None = None
     error: str | None = None
     refused: bool = False  # the gate stopped it before a step: nothing of it is to undo
@@ -128,6 +131,7 @@ class Runner:
                     journal.finish_run(now(), run_id, "aborted")
                     result.status, result.failed_step, result.error = "aborted", step.name, reason
                     return result
+                result.steps_failed[step.name] = reason
                 continue
             if self.gate is not None:
                 evidence = {**evidence, **self.gate.evidence()}

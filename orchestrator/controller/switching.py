@@ -190,6 +190,8 @@ def execute(
     save_state(new_state)
     journal.put(RUN_KEY, "")
     how = "done" if result.status == "done" else f"aborted at {result.failed_step}: {result.error}"
+    if result.steps_failed:
+        how += " (but " + "; ".join(result.steps_failed.values()) + ")"
     finish(
         requests or journal,
         intent_id,

@@ -97,6 +97,7 @@ def test_a_non_critical_step_failure_is_journaled_and_the_run_goes_on(tmp_path: 
     ]
     result = Runner(journal, FakeClock()).execute("r4", "failover", "mx1", "mx2", steps)
     assert result.status == "done" and result.steps_run == ["block"]
+    assert result.steps_failed == {"notify": "notify failed: webhook unreachable"}
     assert any(e.status == "failed" and "webhook" in e.reason for e in journal.events())
 
 
