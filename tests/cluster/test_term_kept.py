@@ -14,7 +14,7 @@ from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.member import ClusterMember
 from orchestrator.config.cluster_section import ClusterConfig
 from orchestrator.controller.journal import Journal
-from orchestrator.controller.runner import pause_keeping_term
+from orchestrator.controller.runner import TERM_RENEW_EVERY, Evidence, pause_keeping_term
 
 TTL, MARGIN = 2, 0.5
 LONGER_THAN_THE_LEASE = 2 * TTL + 0.5
@@ -49,16 +49,46 @@ def test_the_same_wait_without_the_gate_ends_the_term(
     member.close()
 
 
-def test_without_etcd_the_wait_cannot_keep_the_term(cluster_name: str, tmp_path: Path) -> None:
+class RecordingGate:
+    """The member as the wait sees it, with each answer and when it came."""
+
+    def __init__(self, member: ClusterMember) -> None:
+        self.member = member
+        self.answers: list[tuple[float, str | None]] = []
+
+    def before_step(self, step: str) -> str | None:
+        answer = self.member.before_step(step)
+        self.answers.append((time.monotonic(), answer))
+        return answer
+
+    def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None:
+        self.member.run_started(run_id, kind, from_host, to_host)
+
+    def step_done(self, run_id: str, step: str) -> None:
+        self.member.step_done(run_id, step)
+
+    def evidence(self) -> Evidence:
+        return self.member.evidence()
+
+
+def test_without_etcd_the_waits_own_checks_refuse_from_the_first(
+    cluster_name: str, tmp_path: Path
+) -> None:
+    """The wait's checks are what would keep the term, and they cannot without etcd: a
+    renewal that fails is "no action" at once (not at the lease's end), at every check of
+    the wait, which still ends on time; the next step is refused."""
     etcd = EtcdCluster(tmp_path / "etcd", 1)
     try:
         etcd.start_all()
         member = _member(etcd, cluster_name, tmp_path)
         assert member.check().may_act
         etcd.stop(0)
-        started = time.monotonic()
-        pause_keeping_term(SYSTEM_CLOCK, TTL + 0.5, member, "wait-old-ttl")
-        assert time.monotonic() - started < TTL + 0.5 + 15  # each check gives up in time
+        gate, started = RecordingGate(member), time.monotonic()
+        pause_keeping_term(SYSTEM_CLOCK, LONGER_THAN_THE_LEASE, gate, "wait-old-ttl")
+        assert time.monotonic() - started < LONGER_THAN_THE_LEASE + 15  # checks give up in time
+        assert len(gate.answers) >= LONGER_THAN_THE_LEASE // TERM_RENEW_EVERY, gate.answers
+        assert gate.answers[0][0] - started <= TERM_RENEW_EVERY + 1, gate.answers
+        assert all(answer is not None and "etcd" in answer for _, answer in gate.answers)
         assert member.before_step("next-step") is not None, "cut off from etcd: no action"
         member.close()
     finally:
