@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shutil
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from mxlab import acmehost, control, lab
 from mxlab.controlled import ControlledLab, mx_at, serial_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
+from mxlab.mailclient import served_certificate
 from mxlab.mailtraffic import SteadySender, arrivals_on, message, subjects_on
 from mxlab.state import LabState, state_dir
 from mxlab.worldview import ClientWatch
@@ -69,13 +69,8 @@ def show_served_certificate(state: LabState, host: str) -> None:
     """What a client connecting to the client-facing name now gets on `host`: verified
     against Pebble's root alone, for the name clients use."""
     context = ssl.create_default_context(cafile=str(acmehost.root_path()))
-    address = state.host(host).address
-    with (
-        socket.create_connection((address, 993), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=CLIENT_NAME) as tls,
-    ):
-        cert = tls.getpeercert() or {}
-    issuer = dict(x[0] for x in cert.get("issuer", ()))  # type: ignore[misc]
+    cert = served_certificate(state.host(host).address, CLIENT_NAME, context)
+    issuer = dict(x[0] for x in cert.get("issuer", ()))  # type: ignore[attr-defined]
     print(f"  {host} serves {CLIENT_NAME} on 993 with a certificate from "
           f"{issuer.get('commonName', '?')!r}, valid until {cert.get('notAfter')}, "
           "verified against Pebble's root only")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import imaplib
 import smtplib
+import socket
 import ssl
 import time
 import uuid
@@ -27,6 +28,21 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
+
+
+def served_certificate(
+    address: str, server_name: str, context: ssl.SSLContext, port: int = 993
+) -> dict[str, object]:
+    """The certificate `address` serves on `port` (implicit TLS), verified by `context` for
+    `server_name`; raises ssl.SSLError when it does not verify."""
+    with (
+        socket.create_connection((address, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        cert = tls.getpeercert()
+    if cert is None:
+        raise ssl.SSLError(f"{address}:{port} sent no certificate")
+    return dict(cert)
 
 
 def imap_starttls(address: str, server_name: str, context: ssl.SSLContext) -> imaplib.IMAP4:

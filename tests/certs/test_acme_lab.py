@@ -16,7 +16,6 @@ from __future__ import annotations
 import imaplib
 import json
 import shutil
-import socket
 import ssl
 import threading
 import time
@@ -31,7 +30,7 @@ from mxlab import acmehost, control
 from mxlab import lab as lab_module
 from mxlab.controlled import ControlledLab, dump, mx_at, write_config
 from mxlab.deploying import LAB_DEPLOY, LAB_INVENTORY
-from mxlab.mailclient import Imaps, smtp_starttls
+from mxlab.mailclient import Imaps, served_certificate, smtp_starttls
 from mxlab.state import LabState
 from mxlab.topology import host_spec
 
@@ -142,14 +141,6 @@ class ImapLoad:
         self.thread.join(timeout=30)
 
 
-def _served_on_993(address: str, name: str, context: ssl.SSLContext) -> dict[str, object]:
-    raw = socket.create_connection((address, 993), timeout=10)
-    with context.wrap_socket(raw, server_hostname=name) as tls:
-        cert = tls.getpeercert()
-        assert cert is not None
-        return dict(cert)
-
-
 def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
     deployed: DeployedLab,  # noqa: F811
     harness: ControlledLab,
@@ -181,7 +172,7 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
             for port in (25, 587):
                 client = smtp_starttls(address, port, name, pebble_only, "ci.example.test")
                 client.quit()
-            cert = _served_on_993(address, name, pebble_only)
+            cert = served_certificate(address, name, pebble_only)
             sans = {v for k, v in cert["subjectAltName"] if k == "DNS"}  # type: ignore[attr-defined]
             assert sans == {fqdn, CLIENT_NAME}
             assert "Pebble" in str(cert["issuer"])
@@ -219,7 +210,7 @@ def test_pebble_certificates_are_issued_installed_and_served_on_both_hosts(
     assert all(("greeting" in f or "LOGIN" in f) for f in load.session_failures)
     for host in HOSTS:
         address = lab.host(host).address
-        cert = _served_on_993(address, CLIENT_NAME, pebble_only)
+        cert = served_certificate(address, CLIENT_NAME, pebble_only)
         assert format(int(str(cert["serialNumber"]), 16), "x") == renewed[lab.host(host).fqdn]
     assert _main_pids(lab) == before
 
@@ -250,7 +241,7 @@ def test_after_a_crash_failover_the_new_primary_serves_an_acme_certificate_for_t
     assert result.ok, f"deploy failed: {result.failed()}\n{result.stderr[-3000:]}"
     pebble_only = ssl.create_default_context(cadata=root)
     for host in HOSTS:
-        served = _served_on_993(lab.host(host).address, CLIENT_NAME, pebble_only)
+        served = served_certificate(lab.host(host).address, CLIENT_NAME, pebble_only)
         assert "Pebble" in str(served["issuer"]), (host, served)
     h.start_witness()
     h.start_controller()
@@ -264,7 +255,7 @@ def test_after_a_crash_failover_the_new_primary_serves_an_acme_certificate_for_t
     mx2 = lab.host("mx2").address
     for ns in h.nameservers():  # the client name points at the new primary everywhere
         assert _a_record(ns, CLIENT_NAME) == [mx2], dump(h.journal_events())
-    cert = _served_on_993(mx2, CLIENT_NAME, pebble_only)
+    cert = served_certificate(mx2, CLIENT_NAME, pebble_only)
     assert "Pebble" in str(cert["issuer"])
     assert ("DNS", CLIENT_NAME) in cert["subjectAltName"]  # type: ignore[operator]
     client = smtp_starttls(mx2, 587, CLIENT_NAME, pebble_only, "ci.example.test")
