@@ -75,7 +75,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     try:
         runs = {r.kind: r.run_id for r in journal.runs()}
         events = journal.events(limit=1000)
-        convergence = sum(phase_seconds(events, runs[k], "converge") for k in moves if k in runs)
+        convergence = sum(
+            phase_seconds(events, runs[k], step)
+            for k in moves
+            if k in runs
+            for step in ("converge", "converge-after")  # before the switch, and after it
+        )
         result = verdict(
             started_at.isoformat(),
             moves,
