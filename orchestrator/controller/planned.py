@@ -54,6 +54,15 @@ def move_for(planned: PlannedMove, state: ControllerState) -> Move:
     return Move(planned.kind, old, planned.to, f"planned {planned.kind} to {planned.to}", False)
 
 
+def ttl_to_restore(served: int, configured: int, low: int) -> int:
+    """The TTL a record gets back once the move is done: the one served before the
+    lowering. A served TTL already at or below `low` is not the usual one but a lowering
+    by an earlier start of this move (cut off by a crash, or by a cluster leader's death:
+    the next leader runs the move again from its first step), so the configured TTL is
+    restored instead; it is then also the old TTL waited out, which is the safe side."""
+    return served if served > low else max(served, configured)
+
+
 def state_after(planned: PlannedMove, move: Move, state: ControllerState) -> ControllerState:
     fenced = set(state.fenced) - {move.new_primary}
     if planned.kind == "switchover":
@@ -262,8 +271,12 @@ class PlannedSteps(FailoverSteps):
 
     def lower_ttl(self) -> Evidence:
         provider, low = self.provider(), self.config.maintenance.low_ttl
-        current = [provider.read(r.name, r.rtype) for r in self.config.dns.records]
-        old_ttls = {f"{c.name} {c.rtype}": c.ttl for c in current}
+        records = self.config.dns.records
+        current = [provider.read(r.name, r.rtype) for r in records]
+        old_ttls = {
+            f"{c.name} {c.rtype}": ttl_to_restore(c.ttl, r.ttl, low)
+            for c, r in zip(current, records, strict=True)
+        }
         wanted = [replace(c, ttl=min(c.ttl, low)) for c in current]
         mx = next((c.mx_targets()[0][1] for c in current if c.rtype == "MX" and c.exists), "")
         evidence = self._apply(mx, wanted)

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.config import parse_config
 from orchestrator.controller.failover import Move
 from orchestrator.controller.journal import Journal
-from orchestrator.controller.planned import PlannedMove, PlannedSteps
+from orchestrator.controller.planned import PlannedMove, PlannedSteps, ttl_to_restore
 from tests.fakes import FakeClock
 
 from .test_config import DNS
@@ -53,3 +53,19 @@ def test_planned_steps_converge_again_once_the_old_primary_had_its_last_mail(
     # for the pair to be as recorded (the hold's drain, the fence, the restored TTLs).
     assert "converge" in aborting and "converge-after" not in aborting
     assert {"restore-ttl", "verify-restored"} <= aborting
+
+
+@pytest.mark.parametrize(
+    ("served", "configured", "low", "restored", "why"),
+    [
+        (300, 300, 30, 300, "the usual case: what was served comes back"),
+        (3600, 300, 30, 3600, "an operator's longer TTL at the provider is kept"),
+        (120, 300, 30, 120, "a shorter one too: it was not lowered by us"),
+        (30, 300, 30, 300, "already at the low TTL: an earlier start lowered it"),
+        (5, 300, 30, 300, "below it: lowered by an earlier start with another low_ttl"),
+        (30, 30, 30, 30, "the configured TTL is the low one: nothing to tell apart"),
+        (0, 300, 30, 300, "not served at all (a record to create): the configured TTL"),
+    ],
+)
+def test_ttl_to_restore(served: int, configured: int, low: int, restored: int, why: str) -> None:
+    assert ttl_to_restore(served, configured, low) == restored, why
