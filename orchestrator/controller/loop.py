@@ -41,7 +41,8 @@ from orchestrator.controller.model import (
 )
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings
 from orchestrator.controller.operator import OperatorRequests, RequestStore
-from orchestrator.controller.planned import PlannedMove
+from orchestrator.controller.planned import DNS_MOVED_STEP, PlannedMove
+from orchestrator.controller.planned_watch import RunWatch
 from orchestrator.controller.reconcile import Facts, reconcile
 from orchestrator.controller.replication import CanaryThread
 from orchestrator.controller.runner import StepGate
@@ -199,6 +200,18 @@ class Controller(StatusView):
         if self.cluster is None or self.cluster.before_step("drain-fenced") is None:
             self.upkeep.drain_fenced(new_state.fenced, new_state.primary, now)
         self.save_state(new_state)
+        self._publish(decision, new_state, world, problems, now)
+        return f"{sentence}; reconciled: {'; '.join(notes)}" if notes else sentence
+
+    def _publish(
+        self,
+        decision: Decision,
+        new_state: ControllerState,
+        world: World,
+        problems: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Alerts and metrics from one cycle's decision."""
         replication = ReplicationFacts(self.lag_s(), self.replication_problem(world, new_state))
         if new_state.standby in new_state.fenced:
             # A fenced standby refuses IMAP, so the canary cannot look at it: only the
@@ -209,7 +222,27 @@ class Controller(StatusView):
         self.alerts.update(current, now, {"primary": new_state.primary,
                                           "standby": new_state.standby})  # fmt: skip
         self._update_metrics(new_state, world, decision, set(current))
-        return f"{sentence}; reconciled: {'; '.join(notes)}" if notes else sentence
+
+    def _watch_cycle(self, state: ControllerState, what: str) -> Decision:
+        """A cycle taken while a planned move waits: observe, decide, journal, alert and
+        publish as any cycle does, act on nothing (the move owns DNS and the fences; what
+        the decision means for the move is `planned_watch.wait_verdict`'s to say)."""
+        started, now = self.clock.monotonic(), self.clock.now()
+        world = self._observe(state, now)
+        if self.cluster is not None:
+            votes = self.cluster.votes(self._own_view(), now, self._max_age())
+            world = replace(world, snapshot=world.snapshot.with_reports(votes))
+        decision = decide(world.snapshot, state, self.policy, now)
+        self._journal_decision(decision, world, now)
+        counted = replace(state, failed_cycles=decision.state.failed_cycles)
+        self._publish(decision, counted, world, {}, now)
+        self.last_completed = self.clock.monotonic()
+        self.metrics.last_completed.set(now.timestamp())
+        self.metrics.cycle_seconds.set(self.last_completed - started)
+        self.recent_errors.append(None)
+        self.last_sentence = f"{what} under way; {decision.reason}"
+        log.info("%s", self.last_sentence)
+        return decision
 
     def _observe(self, state: ControllerState, now: datetime) -> World:
         settings = probe_settings(
@@ -280,9 +313,19 @@ class Controller(StatusView):
                   + max((r.ttl for r in self.config.dns.records), default=0))  # fmt: skip
         self.busy = Busy(f"{intent.kind} to {intent.to}", self.clock.monotonic(), budget)
         self.save_state(state)
+        what = f"{intent.kind} to {intent.to}"
+        watch = RunWatch(
+            lambda s: self._watch_cycle(s, what),
+            state,
+            intent.to,
+            self._planned_dns_moved,
+            self.clock,
+            self.config.policy.interval,
+            self.policy.failure_threshold,
+        )
         result, new_state = switching.execute(self.config, self.journal, self.clock, planned,
                                               state, self.save_state, intent_id,
-                                              self.gate(), self.requests)  # fmt: skip
+                                              self.gate(), self.requests, watch)  # fmt: skip
         if result.status == "done" and result.steps_failed:
             failed = "; ".join(result.steps_failed.values())
             log.warning("ALERT: %s to %s done, but %s", planned.kind, planned.to, failed)
@@ -292,6 +335,10 @@ class Controller(StatusView):
         return new_state, (
             f"{planned.kind} to {planned.to} aborted at {result.failed_step}: {result.error}"
         )
+
+    def _planned_dns_moved(self) -> bool:
+        run_id = self.journal.get(switching.RUN_KEY)
+        return bool(run_id) and self.journal.step_status(run_id or "", DNS_MOVED_STEP) == "done"
 
     # -- the controller cluster ------------------------------------------------------------
     def _max_age(self) -> float:

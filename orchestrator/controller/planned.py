@@ -8,34 +8,41 @@ the old primary keeps accepting for one short TTL, then its queue is drained aga
 (switchover) fence the old primary -> converge again: what the old primary accepted while
 caches still sent mail there is on the new one -> restore the TTLs -> verify.
 Mail is accepted somewhere at every moment, and nothing is left behind in a queue.
+
+The steps that commit (the rewrite, the fence, the TTLs restored onto the new primary)
+check the new primary again first, and every wait keeps the controller watching: see
+planned_watch.py for both, and switching.py for how a stopped move is undone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from orchestrator.clock import Clock
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import mailboxes
-from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
+from orchestrator.controller.failover import Move, ssh_target
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.observe import probe_settings
-from orchestrator.controller.runner import (
-    Evidence,
-    Step,
-    StepFailed,
-    StepGate,
-    pause_keeping_term,
+from orchestrator.controller.planned_dns import PlannedDns, ttl_to_restore
+from orchestrator.controller.planned_watch import (
+    Preempted,
+    WaitWatcher,
+    WatchingClock,
+    commit_blocker,
 )
-from orchestrator.dns.factory import make_verifier
-from orchestrator.dns.plan import Plan, apply_plan, desired_rrsets
-from orchestrator.dns.records import Change, RRset
+from orchestrator.controller.runner import Evidence, Step, StepFailed, StepGate
 from orchestrator.errors import MxctlError
+from orchestrator.probes.result import ProbeResult
 from orchestrator.probes.services import probe_service
 from orchestrator.remote import run_remote
+
+__all__ = ["PlannedMove", "PlannedSteps", "move_for", "state_after", "ttl_to_restore"]
+# The steps after which DNS names the new primary, and the old primary is fenced.
+DNS_MOVED_STEP, FENCE_STEP = "rewrite-dns", "fence-old-primary"
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,6 @@ def move_for(planned: PlannedMove, state: ControllerState) -> Move:
     return Move(planned.kind, old, planned.to, f"planned {planned.kind} to {planned.to}", False)
 
 
-def ttl_to_restore(served: int, configured: int, low: int) -> int:
-    """The TTL a record gets back once the move is done: the one served before the
-    lowering. A served TTL already at or below `low` is not the usual one but a lowering
-    by an earlier start of this move (cut off by a crash, or by a cluster leader's death:
-    the next leader runs the move again from its first step), so the configured TTL is
-    restored instead; it is then also the old TTL waited out, which is the safe side."""
-    return served if served > low else max(served, configured)
-
-
 def state_after(planned: PlannedMove, move: Move, state: ControllerState) -> ControllerState:
     fenced = set(state.fenced) - {move.new_primary}
     if planned.kind == "switchover":
@@ -79,7 +77,7 @@ def state_after(planned: PlannedMove, move: Move, state: ControllerState) -> Con
     )
 
 
-class PlannedSteps(FailoverSteps):
+class PlannedSteps(PlannedDns):
     def __init__(
         self,
         config: MxctlConfig,
@@ -87,14 +85,52 @@ class PlannedSteps(FailoverSteps):
         journal: Journal,
         run_id: str,
         gate: StepGate | None = None,
+        watcher: WaitWatcher | None = None,
     ) -> None:
-        super().__init__(config, clock)
-        self.journal = journal
-        self.run_id = run_id
-        self.gate = gate  # a controller cluster's: its term is renewed while steps wait
+        # With a watcher (the `mxctl watch` loop), every wait of the run, provider retries
+        # and DNS verification included, keeps the controller's cycles going.
+        if watcher is not None:
+            clock = WatchingClock(clock, watcher, config.policy.interval)
+        super().__init__(config, clock, journal, run_id, gate)
+        self.watcher = watcher
 
     def _pause(self, seconds: float, step: str) -> None:
-        pause_keeping_term(self.clock, seconds, self.gate, step)
+        end = self.clock.monotonic() + seconds
+        while (left := end - self.clock.monotonic()) > 0:
+            super()._pause(min(1.0, left), step)
+            self.raise_if_stopped()
+
+    def raise_if_stopped(self) -> None:
+        stop = self.watcher.stop() if self.watcher is not None else None
+        if stop is not None:
+            raise Preempted(f"stopped: {stop.reason}", {"for_failover": stop.for_failover})
+
+    def recheck_target(self, move: Move) -> Evidence:
+        """Right before a step that commits: the new primary passed the watch's last cycle
+        and serves SMTP and IMAPS now; otherwise the step, and so the move, stops."""
+        self.raise_if_stopped()
+        failed = self.watcher.failures(move.new_primary) if self.watcher is not None else 0
+        settings = probe_settings(
+            self.config.probes, self.config.dns, self.config.ssh, move.new_primary, move.old_primary
+        )
+        host = settings.hosts[0]
+
+        async def both() -> list[ProbeResult]:
+            jobs = (probe_service(name, settings, host, self.clock) for name in ("smtp", "imaps"))
+            return list(await asyncio.gather(*jobs))
+
+        results = asyncio.run(both())
+        problems = [r.summary() for r in results if not r.ok]
+        blocker = commit_blocker(move.new_primary, failed, problems)
+        evidence: Evidence = {"target": move.new_primary, "failed_cycles": failed,
+                              "probes": [r.to_json() for r in results]}  # fmt: skip
+        if blocker is not None:
+            raise StepFailed(f"{blocker}: nothing more is committed to it", evidence)
+        return evidence
+
+    def _committing(self, move: Move, action: Callable[[], Evidence]) -> Evidence:
+        checked = self.recheck_target(move)
+        return {**action(), "target_checked": checked}
 
     def planned_steps(self, planned: PlannedMove, move: Move) -> list[Step]:
         m = self.config.maintenance
@@ -134,7 +170,9 @@ class PlannedSteps(FailoverSteps):
             ),
             Step(
                 "rewrite-dns",
-                lambda: self.rewrite_to(move.new_primary, m.low_ttl, backup),
+                lambda: self._committing(
+                    move, lambda: self.rewrite_to(move.new_primary, m.low_ttl, backup)
+                ),
                 f"MX and client names must point at {move.new_primary} (compare-and-swap)",
             ),
             Step(
@@ -152,7 +190,7 @@ class PlannedSteps(FailoverSteps):
             steps.append(
                 Step(
                     "fence-old-primary",
-                    lambda: self.fence(move),
+                    lambda: self._committing(move, lambda: self.fence(move)),
                     f"{move.old_primary} must stop accepting mail",
                 )
             )
@@ -172,7 +210,9 @@ class PlannedSteps(FailoverSteps):
         steps += [
             Step(
                 "restore-ttl",
-                lambda: self.rewrite_to(move.new_primary, None, backup),
+                lambda: self._committing(
+                    move, lambda: self.rewrite_to(move.new_primary, None, backup)
+                ),
                 "the owned records get their usual TTLs back",
             ),
             Step(
@@ -254,66 +294,3 @@ class PlannedSteps(FailoverSteps):
             "held_s": self.config.maintenance.low_ttl,
             **self.drain(host, self.config.maintenance.drain_timeout),
         }
-
-    # -- DNS with TTLs -------------------------------------------------------------------
-    def _apply(self, mx_host: str, wanted: list[RRset]) -> Evidence:
-        provider = self.provider()
-        changes, unchanged = [], []
-        for want in wanted:
-            current = provider.read(want.name, want.rtype)
-            if current.serves_as(want):
-                unchanged.append(current)
-            else:
-                changes.append(Change(current, want))
-        plan = Plan(mx_host, tuple(sorted(changes, key=Change.sort_key)), tuple(unchanged))
-        results = apply_plan(plan, self.config.dns, provider, self.deadline())
-        return {"plan": plan.to_json(), "results": [r.to_json() for r in results]}
-
-    def lower_ttl(self) -> Evidence:
-        provider, low = self.provider(), self.config.maintenance.low_ttl
-        records = self.config.dns.records
-        current = [provider.read(r.name, r.rtype) for r in records]
-        old_ttls = {
-            f"{c.name} {c.rtype}": ttl_to_restore(c.ttl, r.ttl, low)
-            for c, r in zip(current, records, strict=True)
-        }
-        wanted = [replace(c, ttl=min(c.ttl, low)) for c in current]
-        mx = next((c.mx_targets()[0][1] for c in current if c.rtype == "MX" and c.exists), "")
-        evidence = self._apply(mx, wanted)
-        return {
-            **evidence,
-            "old_ttls": old_ttls,
-            "max_old_ttl": max(old_ttls.values(), default=0),
-            "lowered_at": self.clock.now().isoformat(),
-        }
-
-    def _lowered(self) -> Evidence:
-        for event in self.journal.events(limit=1000, run_id=self.run_id):
-            if event.subject == "lower-ttl" and event.status == "done":
-                return event.evidence
-        raise StepFailed("lower-ttl is not journaled as done for this run")
-
-    def wait_old_ttl(self) -> Evidence:
-        lowered = self._lowered()
-        since = datetime.fromisoformat(lowered["lowered_at"])
-        wait = float(lowered["max_old_ttl"]) - (self.clock.now() - since).total_seconds()
-        if wait > 0:
-            self._pause(wait, "wait-old-ttl")
-        return {"waited_s": max(0.0, wait), "old_ttl": lowered["max_old_ttl"]}
-
-    def _wanted(self, host: str, ttl: int | None, backup: str | None) -> list[RRset]:
-        wanted = desired_rrsets(self.config.dns, host, backup)
-        if ttl is not None:
-            return [replace(w, ttl=ttl) for w in wanted]
-        old = self._lowered()["old_ttls"]
-        return [replace(w, ttl=int(old.get(f"{w.name} {w.rtype}", w.ttl))) for w in wanted]
-
-    def rewrite_to(self, host: str, ttl: int | None, backup: str | None = None) -> Evidence:
-        return self._apply(host, self._wanted(host, ttl, backup))
-
-    def verify_at(self, host: str, ttl: int | None, backup: str | None = None) -> Evidence:
-        verifier = make_verifier(self.config.dns, self.provider(), self.clock)
-        report = verifier.wait(self._wanted(host, ttl, backup), self.deadline())
-        if not report.ok:
-            raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
-        return report.to_json()

@@ -12,22 +12,35 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.clock import Clock
 from orchestrator.config.loader import MxctlConfig
+from orchestrator.controller import fencing
+from orchestrator.controller.failover import Move, ssh_target
 from orchestrator.controller.intents import Intent, intent_problem
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import ControllerState
 from orchestrator.controller.operator import RequestStore
-from orchestrator.controller.planned import PlannedMove, PlannedSteps, move_for, state_after
+from orchestrator.controller.planned import (
+    DNS_MOVED_STEP,
+    FENCE_STEP,
+    PlannedMove,
+    PlannedSteps,
+    move_for,
+    state_after,
+)
+from orchestrator.controller.planned_watch import WaitWatcher
 from orchestrator.controller.runner import Runner, RunResult, StepGate
 from orchestrator.errors import MxctlError, UsageError
 
+log = logging.getLogger(__name__)
 INTENT_KEY = "intent.planned"
 RUN_KEY = "run.planned"
 RESULT_KEY = "intent.result"
@@ -162,10 +175,12 @@ def execute(
     intent_id: str = "",
     gate: StepGate | None = None,
     requests: RequestStore | None = None,
+    watcher: WaitWatcher | None = None,
 ) -> tuple[RunResult, ControllerState]:
     """Carry out (or resume) a planned move. The new state is saved before the intent is
     finished (in `requests`, where it was asked for; default the journal): whoever waits
-    on the intent then reads the pair as the move left it."""
+    on the intent then reads the pair as the move left it. With a `watcher` (the watch
+    loop), the run's waits keep the controller's cycles going and may stop the move."""
     run_id = (
         journal.get(RUN_KEY) or f"{planned.kind}-{clock.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
@@ -173,7 +188,7 @@ def execute(
     if intent_id:
         (requests or journal).put(STARTED_KEY, intent_id)
     move = move_for(planned, state)
-    steps = PlannedSteps(config, clock, journal, run_id, gate)
+    steps = PlannedSteps(config, clock, journal, run_id, gate, watcher)
     try:
         result = Runner(journal, clock, gate).execute(
             run_id,
@@ -182,11 +197,17 @@ def execute(
             move.new_primary,
             steps.planned_steps(planned, move),
         )
+        if result.refused:  # this controller may no longer act: the move stays pending
+            return result, state
+        if watcher is not None:  # the failure counts its cycles kept up meanwhile
+            state = replace(state, failed_cycles=watcher.state().failed_cycles)
+        if result.status == "done":
+            new_state = state_after(planned, move, state)
+        else:
+            new_state, undone = undo_stopped(steps, move, state, result)
+            result.error = f"{result.error}; {undone}"
     finally:
         steps.close()
-    if result.refused:  # this controller may no longer act: the move stays pending
-        return result, state
-    new_state = state_after(planned, move, state) if result.status == "done" else state
     save_state(new_state)
     journal.put(RUN_KEY, "")
     how = "done" if result.status == "done" else f"aborted at {result.failed_step}: {result.error}"
@@ -200,3 +221,59 @@ def execute(
         clock.now(),
     )
     return result, new_state
+
+
+def undo_stopped(
+    steps: PlannedSteps, move: Move, state: ControllerState, result: RunResult
+) -> tuple[ControllerState, str]:
+    """A move that stopped part-way leaves the pair serving, never half-moved:
+    - before DNS moved: the old primary stays, and the TTLs go back on its records (unless
+      a failover took precedence: its own rewrite sets the usual TTLs);
+    - after DNS moved: the pair is handed to the loop as DNS has it. The new primary is the
+      primary, failure counts and all; an old primary this run fenced is unfenced. If the
+      new primary is dead, the loop's next cycles fail over back to the old one (no
+      anti-flap block: this is the move's undo, not a flap)."""
+    journal, run_id = steps.journal, steps.run_id
+    evidence = steps.journal.events(limit=1000, run_id=run_id)
+    for_failover = any(
+        e.subject == result.failed_step and e.evidence.get("for_failover") for e in evidence
+    )
+    now = steps.clock.now()
+    if journal.step_status(run_id, DNS_MOVED_STEP) != "done":
+        if for_failover or steps.lowered() is None:
+            return state, "DNS untouched"
+        try:
+            done = steps.restore_in_place()
+        except Exception as exc:  # never let the undo take the loop down
+            why = f"DNS untouched, but the TTLs could not be restored: {exc}"
+            journal.record(now, "step", "undo-restore-ttl", "failed", why, {}, run_id)
+            log.warning("ALERT: %s", why)
+            return state, why
+        why = f"DNS untouched; the TTLs are back on {move.old_primary}'s records"
+        journal.record(now, "step", "undo-restore-ttl", "done", why, done, run_id)
+        return state, why
+    fenced = set(state.fenced) - {move.new_primary}
+    unfenced = ""
+    if journal.step_status(run_id, FENCE_STEP) == "done":
+        try:
+            fencing.unfence(ssh_target(steps.config, move.old_primary), steps.config.ssh.timeout)
+            fenced.discard(move.old_primary)
+            unfenced = f"; {move.old_primary}, fenced by this run, unfenced"
+        except MxctlError as exc:
+            fenced.add(move.old_primary)
+            unfenced = f"; {move.old_primary} could not be unfenced: {exc}"
+    handed = replace(
+        state,
+        primary=move.new_primary,
+        standby=move.old_primary,
+        fenced=frozenset(fenced),
+        failover_in_progress=None,
+        blocked_until=None,
+    )
+    why = (
+        f"DNS names {move.new_primary}: handed to the loop as the primary, which fails over "
+        f"back to {move.old_primary} if it stays dead{unfenced}"
+    )
+    journal.record(now, "step", "undo-hand-over", "done", why,
+                   {"primary": move.new_primary, "fenced": sorted(fenced)}, run_id)  # fmt: skip
+    return handed, why
