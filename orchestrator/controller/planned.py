@@ -43,6 +43,7 @@ from orchestrator.remote import run_remote
 __all__ = ["PlannedMove", "PlannedSteps", "move_for", "state_after", "ttl_to_restore"]
 # The steps after which DNS names the new primary, and the old primary is fenced.
 DNS_MOVED_STEP, FENCE_STEP = "rewrite-dns", "fence-old-primary"
+RECHECK_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,18 @@ class PlannedSteps(PlannedDns):
         )
         host = settings.hosts[0]
 
+        async def served(name: str) -> ProbeResult:
+            # A probe lost to a busy moment is asked again: a dead host fails every try,
+            # and a commit refused for a hiccup would be an aborted move for nothing.
+            for _ in range(RECHECK_TRIES - 1):
+                result = await probe_service(name, settings, host, self.clock)
+                if result.ok:
+                    return result
+                await self.clock.asleep(0.5)
+            return await probe_service(name, settings, host, self.clock)
+
         async def both() -> list[ProbeResult]:
-            jobs = (probe_service(name, settings, host, self.clock) for name in ("smtp", "imaps"))
-            return list(await asyncio.gather(*jobs))
+            return list(await asyncio.gather(served("smtp"), served("imaps")))
 
         results = asyncio.run(both())
         problems = [r.summary() for r in results if not r.ok]
