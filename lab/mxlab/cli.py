@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
 
     fault = lab_sub.add_parser(
         "fault",
-        help="inject a fault: HOST down|up|link-down|link-up|freeze|thaw, or partition|heal A B",
+        help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw, "
+        "or partition|heal A B",
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
@@ -162,6 +163,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(header)
     for r in rows:
         faults = []
+        if r["silent"]:
+            faults.append("silent (every packet dropped)")
         if r["frozen"]:
             faults.append("frozen")
         if r["cut_from"]:
@@ -206,7 +209,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         host, action, peer = words[0], words[1], None
     else:
         raise UsageError(
-            "usage: mxctl lab fault HOST down|up|link-down|link-up|freeze|thaw "
+            "usage: mxctl lab fault HOST down|kill|up|link-down|link-up|freeze|thaw "
             "or mxctl lab fault partition|heal HOST_A HOST_B"
         )
     with lab.lab_lock(wait=True):

@@ -11,7 +11,7 @@ from mxlab import lab, network, nspawn, unbound
 from mxlab.topology import CONTROLLER_HOSTS, HOSTS, host_spec
 from orchestrator.errors import LabError, UsageError
 
-FAULTS_ONE_HOST = ("down", "up", "link-down", "link-up", "freeze", "thaw")
+FAULTS_ONE_HOST = ("down", "kill", "up", "link-down", "link-up", "freeze", "thaw")
 FAULTS_TWO_HOSTS = ("partition", "heal")
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
@@ -23,6 +23,7 @@ class HostStatus:
     address: str
     role: str
     running: bool
+    silent: bool  # `down`: every packet to and from it dropped
     frozen: bool
     link_up: bool
     ssh_open: bool
@@ -43,6 +44,7 @@ def status() -> list[HostStatus]:
                 address=spec.address,
                 role=spec.role,
                 running=running,
+                silent=network.is_silent(spec),
                 frozen=frozen,
                 link_up=network.link_is_up(spec),
                 ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
@@ -116,9 +118,16 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if peer is not None:
         raise UsageError(f"`{action}` takes one host, got a second one ({peer})")
     if action == "down":
+        # Silenced first: the kernel's FIN and RST for the killed processes' connections
+        # are dropped too, as nothing leaves a machine that lost its power.
+        network.silence(spec)
         nspawn.kill(spec.name)
-        return f"crashed {spec.name} (every process killed, no shutdown)"
+        return f"{spec.name} died silently (every process killed, every packet dropped)"
+    if action == "kill":
+        nspawn.kill(spec.name)
+        return f"crashed {spec.name} (every process killed, no shutdown; its kernel answers RST)"
     if action == "up":
+        network.unsilence(spec)
         if lab.nspawn_pid(spec.name) is not None:
             return f"{spec.name} is already running"
         lab.boot_host(spec, lab.running_images())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -159,10 +160,61 @@ def test_freeze_hangs_daemons_and_thaw_resumes_them(lab: LabState) -> None:
     assert ssh_banner(mx2, timeout=2).startswith(b"SSH-2.0")
 
 
+def _connect(address: str, port: int, timeout: float) -> tuple[str, float]:
+    """How a TCP connect ends ("connected", "refused", "timeout") and after how long."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            outcome = "connected"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except TimeoutError:
+        outcome = "timeout"
+    return outcome, time.monotonic() - started
+
+
+def _udp_outcome(address: str, port: int, timeout: float) -> str:
+    """`icmp` when the host answers a datagram to a closed port with port unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+        sock.send(b"anyone?")
+        try:
+            sock.recv(64)
+        except ConnectionRefusedError:
+            return "icmp"
+        except TimeoutError:
+            return "timeout"
+    return "answered"
+
+
+def test_down_is_a_silent_death_and_kill_a_refusing_one(lab: LabState) -> None:
+    mx2 = lab.host("mx2").address
+    assert _connect(mx2, 22, timeout=2)[0] == "connected"
+    try:
+        control.fault("mx2", "down")
+        assert lab_ops.nspawn_pid("mx2") is None
+        outcome, took = _connect(mx2, 25, timeout=2)
+        assert outcome == "timeout" and took >= 1.9, (outcome, took)
+        assert _udp_outcome(mx2, 9, timeout=1) == "timeout"  # no ICMP either
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [True]
+        control.fault("mx2", "up")
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [False]
+        assert ssh_run(lab, "mx2", "hostname") == "mx2.example.test"
+        control.fault("mx2", "kill")
+        outcome, took = _connect(mx2, 25, timeout=2)
+        assert outcome == "refused" and took < 0.5, (outcome, took)
+        assert _udp_outcome(mx2, 9, timeout=1) == "icmp"
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [False]
+    finally:
+        control.fault("mx2", "up")
+    assert ssh_run(lab, "mx2", "hostname") == "mx2.example.test"
+
+
 def test_crash_and_restart_keeps_the_host_identity(lab: LabState) -> None:
     mx2 = lab.host("mx2").address
     ssh_run(lab, "mx2", "echo survived > /root/marker && sync")
-    control.fault("mx2", "down")
+    control.fault("mx2", "kill")
     assert lab_ops.nspawn_pid("mx2") is None
     assert not tcp_connects(mx2, 22, timeout=1)
     control.fault("mx2", "up")
