@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import lab, network, nspawn, unbound
-from mxlab.topology import CONTROLLER_HOSTS, HOSTS, host_spec
+from mxlab import dnslag, lab, network, nspawn, unbound
+from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec, host_spec
 from orchestrator.errors import LabError, UsageError
 
-FAULTS_ONE_HOST = ("down", "kill", "up", "link-down", "link-up", "freeze", "thaw")
+FAULTS_ONE_HOST = ("down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag")
+FAULTS_WITH_VALUE = ("lag",)  # HOST WORD VALUE, e.g. ns2 lag 8
 FAULTS_TWO_HOSTS = ("partition", "heal")
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
@@ -28,6 +29,7 @@ class HostStatus:
     link_up: bool
     ssh_open: bool
     cut_from: list[str]
+    lag: float | None  # s a secondary nameserver serves changes late
 
 
 def status() -> list[HostStatus]:
@@ -49,6 +51,7 @@ def status() -> list[HostStatus]:
                 link_up=network.link_is_up(spec),
                 ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
                 cut_from=network.cut_hosts(spec) if has_netns else [],
+                lag=dnslag.lag_seconds() if spec.role == "dns-secondary" else None,
             )
         )
     return rows
@@ -99,9 +102,13 @@ def flush_resolver_cache() -> None:
         raise LabError(f"flushing the resolver's cache failed: {proc.stderr.strip()}")
 
 
-def fault(host: str, action: str, peer: str | None = None) -> str:
+def fault(host: str, action: str, peer: str | None = None, value: str | None = None) -> str:
     """Inject or remove a fault; returns a sentence saying what was done."""
     spec = host_spec(host)
+    if action in FAULTS_WITH_VALUE:
+        if value is None:
+            raise UsageError(f"`{action}` needs a value: mxctl lab fault {host} {action} VALUE")
+        return _valued_fault(spec, action, value)
     if action in FAULTS_TWO_HOSTS:
         if peer is None:
             raise UsageError(f"`{action}` needs two hosts: mxctl lab fault {action} A B")
@@ -142,5 +149,20 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if action == "thaw":
         nspawn.thaw(spec.name)
         return f"thawed {spec.name}"
-    choices = ", ".join(FAULTS_ONE_HOST + FAULTS_TWO_HOSTS)
+    if action == "unlag":
+        return _valued_fault(spec, "lag", "0")
+    choices = ", ".join(FAULTS_ONE_HOST + FAULTS_WITH_VALUE + FAULTS_TWO_HOSTS)
     raise UsageError(f"unknown fault {action!r}: choose one of {choices}")
+
+
+def _valued_fault(spec: HostSpec, action: str, value: str) -> str:
+    if action == "lag":
+        if spec.role != "dns-secondary":
+            raise UsageError(f"`lag` is for the secondary nameserver (ns2), not {spec.name}")
+        seconds = dnslag.parse_seconds(value)
+        if seconds == 0:
+            dnslag.stop()
+            return f"{spec.name} transfers every change at once again"
+        dnslag.start(seconds)
+        return f"{spec.name} serves every change {seconds:g} s after ns1"
+    raise UsageError(f"unknown fault {action!r}")

@@ -172,6 +172,7 @@ class ControlledLab:
             if lab_ops.nspawn_pid(host) is None:
                 control.fault(host, "up")
         control.fault("mx1", "heal", "mx2")
+        control.fault("ns2", "unlag")
         control.exec_in("ns1", ["systemctl", "start", "named"], capture=True)
         config = self.config
         for host in MAIL_HOSTS:

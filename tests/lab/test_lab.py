@@ -15,8 +15,9 @@ import dns.tsigkeyring
 import dns.update
 import paramiko
 import pytest
-from mxlab import control
+from mxlab import control, dnslag
 from mxlab import lab as lab_ops
+from mxlab.procs import alive
 from mxlab.state import LabState
 
 from orchestrator.errors import LabError
@@ -289,3 +290,51 @@ def test_outside_hosts_resolve_through_a_cache_that_honours_ttls(lab: LabState) 
     # internet the lab cannot reach.
     outside = dns.query.udp(dns.message.make_query("www.example.com", "A"), resolver, timeout=2)
     assert outside.rcode() == dns.rcode.REFUSED
+
+
+def _replace_txt(lab: LabState, name: str, token: str) -> None:
+    """A TSIG-signed replace of `name`'s TXT record at ns1 (the primary)."""
+    secret = Path(lab.tsig_secret_file).read_text().strip()
+    keyring = dns.tsigkeyring.from_text({lab.tsig_name: secret})
+    update = dns.update.UpdateMessage(
+        "example.test", keyring=keyring, keyalgorithm=lab.tsig_algorithm
+    )
+    update.replace(name, 60, "TXT", f'"{token}"')
+    assert dns.query.tcp(update, lab.host("ns1").address, timeout=5).rcode() == dns.rcode.NOERROR
+
+
+def _txt(server: str, name: str) -> str:
+    answer = _query(server, f"{name}.example.test", "TXT").answer
+    return answer[0][0].to_text() if answer else ""
+
+
+def _seconds_until_served(server: str, name: str, token: str, timeout: float) -> float:
+    """How long until `server` serves `token` for `name` (polled every 0.1 s)."""
+    started = time.monotonic()
+    while _txt(server, name) != f'"{token}"':
+        assert time.monotonic() - started < timeout, f"{server} still serves {_txt(server, name)}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_lagging_secondary_serves_changes_late_and_unlag_ends_it(lab: LabState) -> None:
+    ns1, ns2 = lab.host("ns1").address, lab.host("ns2").address
+    name, lag = f"lag-{time.time_ns()}", 4.0
+    _replace_txt(lab, name, "before")
+    _seconds_until_served(ns2, name, "before", timeout=5)
+    try:
+        assert control.fault("ns2", "lag", value=f"{lag:g}").startswith("ns2 serves")
+        assert [r.lag for r in control.status() if r.name == "ns2"] == [lag]
+        lagger = int(dnslag.pid_file().read_text().split()[0])
+        _replace_txt(lab, name, "after")
+        assert _txt(ns1, name) == '"after"'
+        took = _seconds_until_served(ns2, name, "after", timeout=lag + 5)
+        assert lag - 0.5 <= took <= lag + 3, took
+        _replace_txt(lab, name, "again")  # the lag holds for the next change too
+        assert _seconds_until_served(ns2, name, "again", timeout=lag + 5) >= lag - 0.5
+    finally:
+        control.fault("ns2", "unlag")
+    assert [r.lag for r in control.status() if r.name == "ns2"] == [None]
+    assert not dnslag.pid_file().exists() and not alive(lagger)
+    _replace_txt(lab, name, "at once")
+    assert _seconds_until_served(ns2, name, "at once", timeout=3) < 1
