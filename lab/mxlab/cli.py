@@ -49,8 +49,8 @@ def register(subparsers: Any) -> None:
 
     fault = lab_sub.add_parser(
         "fault",
-        help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw, "
-        "ns2 lag SECONDS|unlag, or partition|heal A B",
+        help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw|cannot-act|"
+        "can-act, ns2 lag SECONDS|unlag, or partition|heal A B",
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
@@ -169,6 +169,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             faults.append("frozen")
         if r["cut_from"]:
             faults.append("partitioned from " + ",".join(map(str, r["cut_from"])))  # type: ignore[call-overload]
+        if not r["acts"]:
+            faults.append("cannot act (every command fails)")
         if r["lag"] is not None:
             faults.append(f"serves changes {r['lag']:g} s late")
         print(
@@ -203,7 +205,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 FAULT_USAGE = (
     "usage: mxctl lab fault HOST down|kill|up|link-down|link-up|freeze|thaw, "
-    "mxctl lab fault ns2 lag SECONDS|unlag, "
+    "mxctl lab fault HOST cannot-act|can-act, mxctl lab fault ns2 lag SECONDS|unlag, "
     "or mxctl lab fault partition|heal HOST_A HOST_B"
 )
 

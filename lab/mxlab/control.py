@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import dnslag, lab, network, nspawn, unbound
+from mxlab import dnslag, hostfaults, lab, network, nspawn, unbound
 from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec, host_spec
 from orchestrator.errors import LabError, UsageError
 
-FAULTS_ONE_HOST = ("down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag")
+# Faults inside a host: the function that makes or ends it, and what it did.
+IN_HOST: dict[str, tuple[Callable[[str], None], str]] = {
+    "cannot-act": (hostfaults.cannot_act, "lets SSH in, but every command fails"),
+    "can-act": (hostfaults.can_act, "runs commands again"),
+}
+FAULTS_ONE_HOST = (
+    "down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag", *IN_HOST,
+)  # fmt: skip
 FAULTS_WITH_VALUE = ("lag",)  # HOST WORD VALUE, e.g. ns2 lag 8
 FAULTS_TWO_HOSTS = ("partition", "heal")
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
@@ -30,6 +37,7 @@ class HostStatus:
     ssh_open: bool
     cut_from: list[str]
     lag: float | None  # s a secondary nameserver serves changes late
+    acts: bool  # False: SSH lets you in, every command fails
 
 
 def status() -> list[HostStatus]:
@@ -52,6 +60,7 @@ def status() -> list[HostStatus]:
                 ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
                 cut_from=network.cut_hosts(spec) if has_netns else [],
                 lag=dnslag.lag_seconds() if spec.role == "dns-secondary" else None,
+                acts=hostfaults.acts(spec.name),
             )
         )
     return rows
@@ -151,6 +160,10 @@ def fault(host: str, action: str, peer: str | None = None, value: str | None = N
         return f"thawed {spec.name}"
     if action == "unlag":
         return _valued_fault(spec, "lag", "0")
+    if action in IN_HOST:
+        make, did = IN_HOST[action]
+        make(spec.name)
+        return f"{spec.name} {did}"
     choices = ", ".join(FAULTS_ONE_HOST + FAULTS_WITH_VALUE + FAULTS_TWO_HOSTS)
     raise UsageError(f"unknown fault {action!r}: choose one of {choices}")
 

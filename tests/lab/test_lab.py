@@ -21,6 +21,7 @@ from mxlab.procs import alive
 from mxlab.state import LabState
 
 from orchestrator.errors import LabError
+from orchestrator.remote import run_remote
 from tests.lab.helpers import host_reaches, ssh_banner, ssh_run, tcp_connects
 
 pytestmark = pytest.mark.lab
@@ -338,3 +339,19 @@ def test_a_lagging_secondary_serves_changes_late_and_unlag_ends_it(lab: LabState
     assert not dnslag.pid_file().exists() and not alive(lagger)
     _replace_txt(lab, name, "at once")
     assert _seconds_until_served(ns2, name, "at once", timeout=3) < 1
+
+
+def test_a_host_that_cannot_act_lets_ssh_in_and_fails_every_command(lab: LabState) -> None:
+    target = lab.ssh_target("mx2")
+    try:
+        control.fault("mx2", "cannot-act")
+        assert [r.acts for r in control.status() if r.name == "mx2"] == [False]
+        failed = run_remote(target, "hostname")  # connected and authenticated: no RemoteError
+        assert (failed.exit_code, failed.stdout) == (1, "")
+        assert "fork: Resource temporarily unavailable" in failed.stderr
+        assert lab_ops.tcp_open(lab.host("mx2").address, 22)
+    finally:
+        control.fault("mx2", "can-act")
+    assert [r.acts for r in control.status() if r.name == "mx2"] == [True]
+    worked = run_remote(target, "hostname")
+    assert (worked.exit_code, worked.stdout.strip()) == (0, "mx2.example.test")
