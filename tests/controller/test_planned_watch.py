@@ -156,7 +156,7 @@ def test_a_target_that_dies_ends_the_wait_within_its_threshold(tmp_path: Path) -
     script = Script(healthy + dying)
     watch = RunWatch(script, ControllerState(MX1, MX2), MX2, lambda: False, clock, 1.0, 3)
     steps = _steps(tmp_path, watch, clock)
-    with pytest.raises(Preempted, match="mx2.example.test failed for 3 cycles"):
+    with pytest.raises(Preempted, match=r"mx2\.example\.test failed for 3 cycles"):
         steps._pause(300.0, "wait-old-ttl")
     assert script.calls == 8
     assert clock.monotonic() <= 9.0  # stopped at once, not after the 300 s wait
