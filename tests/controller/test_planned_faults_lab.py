@@ -30,7 +30,7 @@ from orchestrator.errors import LabError
 
 pytestmark = pytest.mark.lab
 
-OLD_TTL, LOW_TTL = 30, 5
+OLD_TTL, LOW_TTL = 60, 5  # long: a move that waits it out, instead of stopping, shows
 MAINTENANCE = f"""
 [maintenance]
 low_ttl = {LOW_TTL}
@@ -133,6 +133,7 @@ def test_a_primary_that_dies_in_a_switchovers_wait_is_failed_over_at_once(
     lowered = _wait_for_step(lab, "lower-ttl", "done", 120)
     control.fault("mx1", "down")
     out, _ = command.communicate(timeout=OLD_TTL + 120)
+    lab.wait_status(lambda s: s["primary"] == MX2, 60, "the failover to finish")
     events = lab.journal_events()
     run = [e for e in events if e.run_id == lowered.run_id]
     stopped = _step(run, "wait-old-ttl", "failed")
@@ -148,7 +149,6 @@ def test_a_primary_that_dies_in_a_switchovers_wait_is_failed_over_at_once(
     assert moved is not None and moved.run_id.startswith("failover-"), dump(events)
     wait_ends = datetime.fromisoformat(lowered.evidence["lowered_at"]).timestamp() + OLD_TTL
     assert datetime.fromisoformat(moved.at).timestamp() < wait_ends, dump(events)
-    lab.wait_status(lambda s: s["primary"] == MX2, 60, "the failover to finish")
     for ns in lab.nameservers():
         assert mx_at(ns) == [f"10 {MX2}."], mx_at(ns)
         assert _client_name_at(ns) == [lab.lab.host("mx2").address]
