@@ -38,6 +38,7 @@ drain_timeout = 30
 converge_timeout = 90
 """
 MX1, MX2 = "mx1.example.test", "mx2.example.test"
+LAG_S = 8  # ns2 serves each change this late: a provider whose edge takes seconds
 
 
 @pytest.fixture
@@ -152,3 +153,46 @@ def test_a_primary_that_dies_in_a_switchovers_wait_is_failed_over_at_once(
     for ns in lab.nameservers():
         assert mx_at(ns) == [f"10 {MX2}."], mx_at(ns)
         assert _client_name_at(ns) == [lab.lab.host("mx2").address]
+
+
+def test_a_switchback_while_one_nameserver_lags_leaves_both_hosts_serving(
+    watched: ControlledLab,
+) -> None:
+    lab = watched
+    control.fault("mx1", "kill")
+    lab.wait_status(lambda s: s["primary"] == MX2, 60, "the failover to mx2")
+    control.fault("mx1", "up")
+    lab.wait_status(lambda s: s["standby"] == MX1, 30, "mx1 back as the standby")
+    ack = subprocess.run([MXCTL, "ack", "--config", str(lab.config_path)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert ack.returncode == 0, ack.stdout + ack.stderr
+    control.fault("ns2", "lag", value=str(LAG_S))
+    try:
+        back = subprocess.run(
+            [MXCTL, "switchback", "--config", str(lab.config_path)],
+            capture_output=True, text=True, timeout=OLD_TTL + 240,
+        )  # fmt: skip
+    finally:
+        control.fault("ns2", "unlag")
+    events = lab.journal_events()
+    assert back.returncode == 0, back.stdout + back.stderr + dump(events)
+    # The rewrite reached ns2 seconds after ns1: verification waited for it.
+    verified = next(
+        e for e in events if e.subject == "verify-dns" and e.status == "done" and e.run_id
+        and e.run_id.startswith("switchback")
+    )  # fmt: skip
+    assert verified.evidence["elapsed_seconds"] >= LAG_S - 1, verified.evidence
+    # Both hosts serve as they should once both servers agree: mx1 the MX and client name,
+    # mx2 its backup MX, and mx2's own guard has not fenced it for the slow propagation.
+    time.sleep(3 * lab.config.policy.interval + 5)  # a few guard leases past agreement
+    for ns in lab.nameservers():
+        assert mx_at(ns) == [f"10 {MX1}.", f"20 {MX2}."], mx_at(ns)
+        assert _client_name_at(ns) == [lab.lab.host("mx1").address]
+    for host in (MX1, MX2):
+        assert not fencing.is_fenced(ssh_target(lab.config, host)), f"{host} is fenced"
+    banner = control.exec_in("sender", ["sh", "-c", "exec 3<>/dev/tcp/" +
+                                        lab.lab.host("mx2").address + "/25; head -c 3 <&3"],
+                             capture=True)  # fmt: skip
+    assert banner.stdout == "220", banner
+    status = lab.status()
+    assert status["primary"] == MX1 and status["fenced"] == [], status
