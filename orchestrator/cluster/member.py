@@ -44,6 +44,7 @@ class ClusterMember:
         self._role: Role | None = None
         self.verdict: Verdict | None = None
         self._state_revision = 0  # the shared state's mod revision as the leader last read it
+        self._run_term: int | None = None  # the term the run under way here began in
 
     def close(self) -> None:
         self.client.close()
@@ -60,11 +61,19 @@ class ClusterMember:
 
     # -- runs (the runner's StepGate) --------------------------------------------------
     def before_step(self, step: str) -> str | None:
-        """The check before each step: None when this controller may act."""
+        """The check before each step: None when this controller may act. During a run,
+        only in the term the run began in: a check that lost the key and won it again (a
+        new term) may have let another leader act between, so the run stops here and the
+        loop, leading in the new term, takes it up again from the cluster's record."""
         verdict = self.check()
-        return None if verdict.may_act else verdict.reason
+        return term_refusal(verdict.may_act, verdict.reason, self._run_term, verdict.term)
+
+    def run_finished(self, run_id: str) -> None:
+        self._run_term = None
 
     def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None:
+        self._run_term = self._term() or None
+
         def start(run: RunRecord | None) -> RunRecord | None:
             if run is not None and run.run_id == run_id:
                 return None  # resumed: its completed steps stay
@@ -199,3 +208,15 @@ class ClusterMember:
             self.clock.now(), "cluster", verdict.role.value, "role", verdict.reason,
             {"member": self.config.member, "term": verdict.term},
         )  # fmt: skip
+
+
+def term_refusal(may_act: bool, reason: str, run_term: int | None, term: int | None) -> str | None:
+    """Why a step may not run (None: it may). Pure: tested from a table."""
+    if not may_act:
+        return reason
+    if run_term is not None and term != run_term:
+        return (
+            f"the run began in term {run_term} and this is term {term}: another leader may "
+            "have acted in between, so the run stops and is taken up again in this term"
+        )
+    return None

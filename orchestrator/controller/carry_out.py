@@ -85,7 +85,12 @@ def carry_out(
         )
     else:
         journal.put(RUN_KEY, "")
-        rolled = roll_back(config, journal, clock, run_id, old)
+        refused = gate.before_step("roll-back") if gate is not None else None
+        if refused is None:
+            rolled = roll_back(config, journal, clock, run_id, old)
+        else:  # a controller that may no longer act touches no host; the leader decides
+            rolled = f"{old} left as it is: {refused}"
+            journal.record(clock.now(), "step", "roll-back", "failed", rolled, {}, run_id)
         sentence = (
             f"failover to {target} aborted at {result.failed_step}, DNS unchanged ({rolled}); "
             f"next attempt not before {when} (attempt {after.failed_attempts}): {result.error}"

@@ -56,15 +56,19 @@ class RunResult:
 
 class StepGate(Protocol):
     """A controller cluster's part in a run (a lone controller has none): asked before
-    each step whether this controller may still act (a reason refuses the step), and told
-    of the run's start and of each step done, so another controller can resume the run at
-    its next step."""
+    each step whether this controller may still act, in the term the run began in (a
+    reason refuses the step), and told of the run's start, of each step done and of its
+    end, so another controller can resume the run at its next step."""
 
     def before_step(self, step: str) -> str | None: ...
 
     def run_started(self, run_id: str, kind: str, from_host: str, to_host: str) -> None: ...
 
     def step_done(self, run_id: str, step: str) -> None: ...
+
+    def run_finished(self, run_id: str) -> None:
+        """The run is over here (done, aborted or refused): its term no longer binds."""
+        ...
 
     def evidence(self) -> Evidence:
         """Added to each step's evidence: who acted, in which term."""
@@ -99,6 +103,15 @@ class Runner:
         self.gate = gate
 
     def execute(
+        self, run_id: str, kind: str, from_host: str, to_host: str, steps: list[Step]
+    ) -> RunResult:
+        try:
+            return self._execute(run_id, kind, from_host, to_host, steps)
+        finally:
+            if self.gate is not None:
+                self.gate.run_finished(run_id)
+
+    def _execute(
         self, run_id: str, kind: str, from_host: str, to_host: str, steps: list[Step]
     ) -> RunResult:
         journal, now = self.journal, self.clock.now

@@ -197,7 +197,12 @@ def execute(
             move.new_primary,
             steps.planned_steps(planned, move),
         )
-        if result.refused:  # this controller may no longer act: the move stays pending
+        if result.refused:
+            # This controller may no longer act (in a cluster: not the leader, or a new
+            # term): the intent stays pending, and whoever leads judges it again and runs
+            # it from its first step. The run mark goes, or this controller would never
+            # again reconcile DNS, adopt a move or keep the backup MX once it leads.
+            journal.put(RUN_KEY, "")
             return result, state
         if watcher is not None:  # the failure counts its cycles kept up meanwhile
             state = replace(state, failed_cycles=watcher.state().failed_cycles)

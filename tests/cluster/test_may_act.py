@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.cluster.leadership import LeadershipView, Role, may_act
+from orchestrator.cluster.member import term_refusal
 from orchestrator.cluster.shared_state import fresh_reports
 from orchestrator.controller.model import Health
 
@@ -70,3 +71,23 @@ def test_fresh_reports_are_votes_and_stale_ones_abstain() -> None:
     assert stale.health("mx1") is Health.UNKNOWN and stale.health("mx2") is Health.UNKNOWN
     assert stale.replication_lag_s is None
     assert "30 s old (> 10 s)" in stale.note
+
+
+@pytest.mark.parametrize(
+    ("may_act", "run_term", "term", "refused", "why"),
+    [
+        (True, None, 7, None, "no run under way: the leader acts"),
+        (True, 7, 7, None, "the run's own term: go on"),
+        (True, 7, 8, "began in term 7", "a new term: another leader may have acted between"),
+        (False, 7, 7, "not the leader", "not leading at all: the verdict's own reason"),
+        (False, None, None, "not the leader", "no etcd, no run: the verdict's reason"),
+    ],
+)
+def test_term_refusal(
+    may_act: bool, run_term: int | None, term: int | None, refused: str | None, why: str
+) -> None:
+    found = term_refusal(may_act, "not the leader", run_term, term)
+    if refused is None:
+        assert found is None, why
+    else:
+        assert found is not None and refused in found, why

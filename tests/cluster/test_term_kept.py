@@ -67,6 +67,9 @@ class RecordingGate:
     def step_done(self, run_id: str, step: str) -> None:
         self.member.step_done(run_id, step)
 
+    def run_finished(self, run_id: str) -> None:
+        self.member.run_finished(run_id)
+
     def evidence(self) -> Evidence:
         return self.member.evidence()
 
@@ -93,3 +96,24 @@ def test_without_etcd_the_waits_own_checks_refuse_from_the_first(
         member.close()
     finally:
         etcd.close()
+
+
+def test_a_run_does_not_carry_on_into_a_new_term(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    """A check that lost the key and won it again passes as leader, but in a new term:
+    another leader may have acted between, so the run's next step is refused; the loop's
+    own checks after the run lead in the new term as usual."""
+    member = _member(etcd1, cluster_name, tmp_path)
+    first = member.check()
+    assert first.may_act and first.term
+    member.run_started("failover-1", "failover", "mx1", "mx2")
+    assert member.before_step("fence-old-primary") is None  # same term: go on
+    pause_keeping_term(SYSTEM_CLOCK, LONGER_THAN_THE_LEASE, None, "hold")  # the term lapses
+    refused = member.before_step("rewrite-dns")
+    assert member.verdict is not None and member.verdict.may_act  # it leads again...
+    assert member.verdict.term != first.term
+    assert refused is not None and f"began in term {first.term}" in refused  # ...not the run
+    member.run_finished("failover-1")
+    assert member.before_step("reconcile") is None  # no run: the new term acts
+    member.close()

@@ -118,6 +118,9 @@ class Gate:
     def step_done(self, run_id: str, step: str) -> None:
         self.told.append(f"done {step}")
 
+    def run_finished(self, run_id: str) -> None:
+        self.told.append(f"finished {run_id}")
+
     def evidence(self) -> dict[str, object]:
         return {"term": 8}
 
@@ -140,7 +143,7 @@ def test_a_gate_refusing_a_step_stops_the_run_before_it_acts(tmp_path: Path) -> 
     assert [(e.subject, e.status) for e in journal.events(run_id="r1")] == [
         ("fence", "started"), ("fence", "done"), ("rewrite-dns", "failed"),
     ]  # fmt: skip
-    assert gate.told == ["start r1", "done fence"]
+    assert gate.told == ["start r1", "done fence", "finished r1"]  # its end too: the term unbinds
     assert journal.events(run_id="r1")[1].evidence == {"term": 8}  # each action: its term
     gate.allowed.update({"rewrite-dns", "verify"})
     again = Runner(journal, FakeClock(), gate).execute("r1", "failover", "mx1", "mx2", steps)
