@@ -140,13 +140,22 @@ def load_config(
     probe password. Section names are still checked, so a typo is never ignored."""
     path = path or default_config_path(environ)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found: pass --config PATH or set {CONFIG_ENV}"
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 by definition; a file saved as Latin-1 fails here, not in tomllib.
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
     return parse_config(text, path, environ, required, only)
 
 
