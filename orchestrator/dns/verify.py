@@ -72,6 +72,16 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems and all(s.ok for s in self.servers)
 
+    def summary(self, most: int = 3) -> str:
+        """The first distinct problems, each with the first server that has it."""
+        seen: dict[str, str] = {}
+        for server in self.servers:
+            for problem in server.problems:
+                seen.setdefault(problem, f"{server.target}: {problem}")
+        found = [*self.problems, *seen.values()]
+        more = f" (and {len(found) - most} more)" if len(found) > most else ""
+        return "; ".join(found[:most]) + more
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -168,6 +178,13 @@ class Verifier:
                 served.append(got)
                 if not wire.is_authoritative(response):
                     problems.append(f"{rrset.name} {rrset.rtype}: answer without AA flag")
+                elif extra := extra_records(got, rrset):
+                    problems.append(
+                        f"{rrset.name} {rrset.rtype}: extra record {', '.join(extra)} served "
+                        f"beside the wanted {', '.join(rrset.rdatas)}: not in the plan, so "
+                        "another writer added it (a provider without compare-and-swap cannot "
+                        "refuse that) or it is still being removed; remove it or own it"
+                    )
                 elif not got.serves_as(rrset):
                     problems.append(f"serves {got.describe()}, want {rrset.describe()}")
         except DnsUnavailable as exc:
@@ -183,6 +200,14 @@ class Verifier:
         newest = max(serials, key=lambda s: sum(serial_lt(o, s) for o in serials))
         behind = [f"{a.target} at {a.serial}" for a in answers if a.serial != newest]
         return [f"{zone}: serial {newest} not yet at {', '.join(behind)}"]
+
+
+def extra_records(served: RRset, wanted: RRset) -> tuple[str, ...]:
+    """The records served beyond every wanted one (empty unless `served` is a strict
+    superset of a wanted, existing RRset): a write that kept what it did not see."""
+    if not wanted.exists or not set(wanted.rdatas) < set(served.rdatas):
+        return ()
+    return tuple(r for r in served.rdatas if r not in wanted.rdatas)
 
 
 def _explicit(ns: NameserverAddress) -> Target:

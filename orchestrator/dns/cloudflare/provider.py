@@ -6,6 +6,16 @@ changed the RRset, or our own earlier attempt already went through) nothing is a
 and we re-read. Surplus records are deleted by a second batch, once the new ones exist,
 so no edge ever serves the name without records (see mapping.rewrite). A retry after a
 lost reply re-reads first: the change lands exactly once.
+
+No compare-and-swap of a whole RRset: the batch checks only that the ids it names still
+exist. A record another writer adds to the name between our read and our batch is never
+seen; the batch succeeds and the name keeps it (records carry no revision, and no batch
+operation can require "the set is still exactly these ids"). Only the verification at the
+authoritative servers catches it (orchestrator/dns/verify.py names the extra record). The
+stand-in (lab/mxlab/standins/cloudflare.py) is kinder: it serves one request at a time
+under one lock, so the window opens only when a test opens it
+(tests/dns/test_cloudflare_verify.py); at Cloudflare it is open between every read and
+batch.
 """
 
 from __future__ import annotations
