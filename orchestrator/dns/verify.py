@@ -15,7 +15,7 @@ from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.config.dns_section import NameserverAddress, VerifySettings
 from orchestrator.dns import wire
 from orchestrator.dns.provider import Nameserver
-from orchestrator.dns.records import RRset, in_zone
+from orchestrator.dns.records import RRset, extra_records, in_zone
 from orchestrator.errors import DnsError, DnsUnavailable
 
 
@@ -200,14 +200,6 @@ class Verifier:
         newest = max(serials, key=lambda s: sum(serial_lt(o, s) for o in serials))
         behind = [f"{a.target} at {a.serial}" for a in answers if a.serial != newest]
         return [f"{zone}: serial {newest} not yet at {', '.join(behind)}"]
-
-
-def extra_records(served: RRset, wanted: RRset) -> tuple[str, ...]:
-    """The records served beyond every wanted one (empty unless `served` is a strict
-    superset of a wanted, existing RRset): a write that kept what it did not see."""
-    if not wanted.exists or not set(wanted.rdatas) < set(served.rdatas):
-        return ()
-    return tuple(r for r in served.rdatas if r not in wanted.rdatas)
 
 
 def _explicit(ns: NameserverAddress) -> Target:

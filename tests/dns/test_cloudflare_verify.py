@@ -18,8 +18,7 @@ from orchestrator.config.dns_section import DnsConfig
 from orchestrator.dns.cloudflare import CloudflareProvider, mapping
 from orchestrator.dns.factory import make_verifier
 from orchestrator.dns.provider import Outcome
-from orchestrator.dns.records import Change, RRset
-from orchestrator.dns.verify import extra_records
+from orchestrator.dns.records import Change, RRset, extra_records
 
 from .conftest import ProviderEnv, load_dns
 
@@ -52,9 +51,12 @@ def test_a_record_added_between_read_and_batch_is_kept_and_verification_names_it
     assert isinstance(provider, CloudflareProvider)
     read = provider._remote
 
+    added: list[str] = []
+
     def read_then_another_writer_adds(*args: str) -> mapping.RemoteRRset:
         remote = read(*args)
-        env.standin.add_record("example.test", MX9)  # type: ignore[union-attr]
+        if not added:  # right after our first read, before our batch
+            added.append(env.standin.add_record("example.test", MX9)["id"])  # type: ignore[union-attr]
         return remote
 
     provider._remote = read_then_another_writer_adds  # type: ignore[method-assign]
@@ -64,6 +66,9 @@ def test_a_record_added_between_read_and_batch_is_kept_and_verification_names_it
     env.standin.wait_edge()
     served = env.standin.edge_rrset("example.test", "example.test", "MX")
     assert served == ["10 mx2.example.test", "20 mx9.example.test"]
+    # Our records are in place: the wait ends at once rather than at its deadline, and
+    # the verification is the step that fails, naming the extra record.
+    provider.wait_applied(Change(MX1, MX2), deadline=provider.clock.monotonic() + 0.2)
     report = make_verifier(config, provider, SYSTEM_CLOCK).wait(
         [MX2], deadline=SYSTEM_CLOCK.monotonic() + 0.3
     )
