@@ -9,7 +9,8 @@ endpoints = ["https://10.0.0.5:2379", "https://10.0.0.6:2379", "https://10.0.0.7
 ca = "/etc/mxctl/etcd/ca.pem"           # TLS: the CA that signed the members' certificates...
 cert = "/etc/mxctl/etcd/client.pem"     # ...and this controller's client certificate
 key = "/etc/mxctl/etcd/client.key"      # (0600)
-lease_ttl = 15                          # s; at least 2 x [policy] interval + safety_margin
+lease_ttl = 15                          # s; at least 2 x [policy] interval + safety_margin,
+                                        # and the longest cycle + safety_margin (cycle.py)
 safety_margin = 2.0                     # stop acting this long before the lease would end
 ```
 
@@ -80,7 +81,7 @@ def parse_cluster(reader: Reader, raw: Table, path: str = "cluster") -> ClusterC
     tls = _tls(reader, raw, path)
     if tls is None and any(u.startswith("https://") for u in endpoints):
         reader.problem(path, "https:// endpoints need ca, cert and key (the client certificate)")
-    ttl = reader.integer(raw, "lease_ttl", path, 10, 2, 300)
+    ttl = reader.integer(raw, "lease_ttl", path, 15, 2, 300)
     margin = reader.number(raw, "safety_margin", path, max(1.0, ttl / 5), 0.1, 300.0)
     if margin * 2 >= ttl:
         reader.problem(

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from orchestrator.config import controller_section as cs
 from orchestrator.config.certs_section import CertsConfig, parse_certs
 from orchestrator.config.cluster_section import ClusterConfig, parse_cluster
+from orchestrator.config.cycle import CycleLimits, cycle_problems
 from orchestrator.config.dns_section import DnsConfig, parse_dns
 from orchestrator.config.fields import Reader, Table
 from orchestrator.config.maintenance_section import MaintenanceConfig, parse_maintenance
@@ -139,13 +140,22 @@ def load_config(
     probe password. Section names are still checked, so a typo is never ignored."""
     path = path or default_config_path(environ)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found: pass --config PATH or set {CONFIG_ENV}"
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 by definition; a file saved as Latin-1 fails here, not in tomllib.
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
     return parse_config(text, path, environ, required, only)
 
 
@@ -192,8 +202,8 @@ def parse_config(
         _check_cert_zones(reader, sections["certs"], sections["dns"])
     if "pair" in sections and "maintenance" in sections:
         _check_window_hosts(reader, sections["pair"], sections["maintenance"])
-    if "cluster" in sections and "policy" in sections:
-        _check_lease(reader, sections["cluster"], sections["policy"])
+    if "policy" in sections:
+        _check_cycle(reader, sections["policy"], sections.get("probes"), sections.get("cluster"))
     if reader.problems:
         raise ConfigError([f"{path}: {p}" for p in reader.problems])
     return MxctlConfig(path, sections)
@@ -240,13 +250,17 @@ def _check_window_hosts(reader: Reader, pair: cs.PairConfig, maint: MaintenanceC
             reader.problem(where, f"{window.host} is neither pair.primary nor pair.standby")
 
 
-def _check_lease(reader: Reader, cluster: ClusterConfig, policy: cs.PolicyConfig) -> None:
-    """The leader renews its lease once per cycle (and before each step): a lease that a
-    cycle or two can outlast would hand the leadership around between healthy controllers."""
-    least = 2 * policy.interval + cluster.safety_margin
-    if cluster.lease_ttl < least:
-        reader.problem(
-            "cluster.lease_ttl",
-            f"{cluster.lease_ttl} s is too short for policy.interval = {policy.interval:g} s: "
-            f"at least 2 x interval + safety_margin ({least:g} s)",
-        )
+def _check_cycle(
+    reader: Reader,
+    policy: cs.PolicyConfig,
+    probes: ProbesConfig | None,
+    cluster: ClusterConfig | None,
+) -> None:
+    """A cycle must fit its interval's probes, and a cluster leader's lease must outlast
+    the longest cycle (orchestrator/config/cycle.py). A command that does not read
+    [probes] checks only the interval."""
+    timeout = probes.timeout if probes is not None else None
+    ttl = cluster.lease_ttl if cluster is not None else None
+    margin = cluster.safety_margin if cluster is not None else 0.0
+    for where, problem in cycle_problems(CycleLimits(timeout, policy.interval, ttl, margin)):
+        reader.problem(where, problem)

@@ -13,6 +13,8 @@ from pathlib import Path
 from orchestrator.config.fields import Reader, Table, join
 from orchestrator.config.secrets import Secret
 
+DEFAULT_PROBE_TIMEOUT = 2.0
+
 
 @dataclass(frozen=True)
 class ProbesConfig:
@@ -49,7 +51,7 @@ def parse_probes(reader: Reader, raw: Table, path: str = "probes") -> ProbesConf
         probe_password=reader.secret(raw, "probe_password", path),
         ca_file=ca_file or None,
         cert_warn_days=reader.number(raw, "cert_warn_days", path, 14.0, 0.0, 365.0),
-        timeout=reader.number(raw, "timeout", path, 2.0, 0.1, 60.0),
+        timeout=reader.number(raw, "timeout", path, DEFAULT_PROBE_TIMEOUT, 0.1, 60.0),
         canary_domain=reader.string(raw, "canary_domain", path) if canary is not None else None,
         canary_nameservers=tuple(reader.strings(raw, "canary_nameservers", path)),
         canary_every=reader.number(raw, "canary_every", path, 60.0, 1.0, 86400.0),

@@ -209,5 +209,8 @@ class FailoverSteps:
         verifier = make_verifier(self.config.dns, self.provider(), self.clock)
         report = verifier.wait(desired_rrsets(self.config.dns, move.new_primary), self.deadline())
         if not report.ok:
-            raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
+            raise StepFailed(
+                f"authoritative servers disagree at the deadline: {report.summary()}",
+                report.to_json(),
+            )
         return report.to_json()

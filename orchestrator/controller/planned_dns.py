@@ -125,5 +125,8 @@ class PlannedDns(FailoverSteps):
         verifier = make_verifier(self.config.dns, self.provider(), self.clock)
         report = verifier.wait(self._wanted(host, ttl, backup), self.deadline())
         if not report.ok:
-            raise StepFailed("authoritative servers disagree at the deadline", report.to_json())
+            raise StepFailed(
+                f"authoritative servers disagree at the deadline: {report.summary()}",
+                report.to_json(),
+            )
         return report.to_json()

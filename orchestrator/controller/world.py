@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from orchestrator.config.cycle import READ_GRACE_S, world_read_budget
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
@@ -108,8 +109,8 @@ class WorldReader:
         self.config = config
         self.provider = provider
         self.pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="world")
-        probes = config.probes
-        self.budget = max(2.0, 2 * probes.timeout + 0.5)
+        # The config check (config/cycle.py) fits the lease to these same figures.
+        self.budget = world_read_budget(config.probes.timeout)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -148,7 +149,7 @@ class WorldReader:
         start = monotonic()
 
         def left() -> float:
-            return self.budget + 1.0 - (monotonic() - start)
+            return self.budget + READ_GRACE_S - (monotonic() - start)
 
         no_round: LocalRound | None = None
         round_ = self._get(local_f, no_round, left() + 2 * c.probes.timeout, "probe round")
@@ -166,7 +167,7 @@ class WorldReader:
         # DNS and fence reads inform the reconciliation, not the decision: once the
         # observers are in they get at most a second more, so a hung nameserver or host
         # costs this cycle "unknown" rather than time.
-        extra = monotonic() + min(1.0, max(0.0, left()))
+        extra = monotonic() + min(READ_GRACE_S, max(0.0, left()))
 
         def grace() -> float:
             return extra - monotonic()

@@ -177,3 +177,12 @@ class Change:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Change:
         return cls(RRset.from_json(raw["expected"]), RRset.from_json(raw["desired"]))
+
+
+def extra_records(served: RRset, wanted: RRset) -> tuple[str, ...]:
+    """The records served beyond every wanted one (empty unless `served` is a strict
+    superset of a wanted, existing RRset): what a write that could not see another
+    writer's addition leaves beside its own records."""
+    if not wanted.exists or not set(wanted.rdatas) < set(served.rdatas):
+        return ()
+    return tuple(r for r in served.rdatas if r not in wanted.rdatas)

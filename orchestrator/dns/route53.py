@@ -4,9 +4,15 @@ the new one in one ChangeBatch.
 Route 53 applies a ChangeBatch all-or-nothing, and a DELETE must name the RRset exactly
 as it is (TTL and every value): if another writer changed it since our read, the whole
 batch fails with InvalidChangeBatch and nothing changes, which is a server-side
-compare-and-swap. The read first lets an idempotent retry end as "already desired"
-without a refused write. A change is applied once GetChange says INSYNC (every Route 53
-authoritative server has it).
+compare-and-swap. The DELETE repeats the record set exactly as our read returned it,
+not the plan's expectation: the plan compares data without TTLs (a planned move lowers
+them), and Route 53 refuses a DELETE whose TTL is not the current one (moto accepts it).
+The read first lets an idempotent retry end as "already desired" without a refused
+write. A change is applied once GetChange says INSYNC (every Route 53 authoritative
+server has it). A change reached without an id of ours to ask about (the reply to our
+write was lost and the retry found it done, or another writer made it) is applied once
+each of the zone's servers, asked directly, serves it: the API lists a change at once,
+before the servers serve it.
 
 Retries: botocore retries throttling, 5xx and connection errors by itself (3 attempts
 in "standard" mode, 5 in "legacy"), and we retry the whole read-compare-write under
@@ -20,7 +26,7 @@ Credentials: explicit `access_key_id`/`secret_access_key` secret references, or 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,12 +35,14 @@ import botocore.config
 import botocore.exceptions
 
 from orchestrator.clock import Clock
+from orchestrator.config.dns_section import VerifySettings
 from orchestrator.config.fields import Reader, Table, join
 from orchestrator.config.secrets import Secret
 from orchestrator.dns.provider import BaseProvider, Nameserver, Outcome
 from orchestrator.dns.records import Change, RRset, normalise_name
 from orchestrator.dns.registry import ProviderSettings
 from orchestrator.dns.retry import RetryPolicy
+from orchestrator.dns.verify import Verifier
 from orchestrator.errors import DnsAuthError, DnsError, DnsUnavailable, StaleExpectation
 
 if TYPE_CHECKING:
@@ -137,8 +145,12 @@ class Route53Provider(BaseProvider):
         )
         self._client: Route53Client | None = None
         self._zone_ids = dict(settings.zone_ids)
-        self._changes: dict[str, str] = {}  # zone -> id of our last change there
+        self._changes: dict[tuple[str, str], str] = {}  # (name, type) -> our change's id
         self._in_sync: set[str] = set()  # change ids GetChange reported INSYNC
+        # (zone, RRset) -> whether every authoritative server serves it; replaceable so a
+        # test can stand in for Route 53's servers.
+        self.served_everywhere: Callable[[str, RRset], bool] = self._served_everywhere
+        self.server_port = 53  # where the zone's servers answer (a test's are elsewhere)
 
     @classmethod
     def parse_settings(cls, reader: Reader, table: Table, where: str) -> Route53Settings:
@@ -247,6 +259,13 @@ class Route53Provider(BaseProvider):
         return self._zone_ids[zone]
 
     def _read(self, zone: str, name: str, rtype: str) -> RRset:
+        return self._read_as_served(zone, name, rtype)[0]
+
+    def _read_as_served(
+        self, zone: str, name: str, rtype: str
+    ) -> tuple[RRset, dict[str, Any] | None]:
+        """The RRset, and the record set exactly as Route 53 returned it (None: absent):
+        a DELETE must repeat it to the letter, TTL included."""
         page = self._call(
             f"list {name} {rtype}",
             "list_resource_record_sets",
@@ -263,47 +282,64 @@ class Route53Provider(BaseProvider):
                     f"Route 53 holds {name} {rtype} as an alias or routing-policy record: "
                     "mxctl rewrites only simple records; replace it with a simple one"
                 )
-            values = tuple(r["Value"] for r in found.get("ResourceRecords", []))
+            records = found.get("ResourceRecords", [])
+            values = tuple(r["Value"] for r in records)
             try:
-                return RRset(name, rtype, int(found.get("TTL", 0)), values)
+                rrset = RRset(name, rtype, int(found.get("TTL", 0)), values)
             except ValueError as exc:
                 raise DnsError(f"Route 53 returned {name} {rtype} unreadable: {exc}") from None
-        return RRset(name, rtype)
+            served = {"Name": found["Name"], "Type": rtype, "TTL": found.get("TTL", 0),
+                      "ResourceRecords": [{"Value": r["Value"]} for r in records]}  # fmt: skip
+            return rrset, served
+        return RRset(name, rtype), None
 
     def _write(self, zone: str, change: Change) -> Outcome:
         return self._write_batch(zone, [change])[0]
 
     def _write_batch(self, zone: str, changes: Sequence[Change]) -> list[Outcome]:
         """Read and compare (an idempotent retry ends here), then one ChangeBatch whose
-        DELETEs carry the exact expected RRsets: Route 53 re-checks them atomically."""
+        DELETEs carry the record sets exactly as just read: Route 53 re-checks them
+        atomically. The plan's expectation is compared without its TTL (a planned move
+        lowers TTLs meanwhile), but Route 53 refuses a DELETE whose TTL is not the
+        current one, so the DELETE repeats what Route 53 served, not what was planned."""
         outcomes = []
+        steps: list[dict[str, Any]] = []
+        todo: list[Change] = []
         for change in changes:
-            current = self._read(zone, *change.key)
+            current, served = self._read_as_served(zone, *change.key)
             if current.serves_as(change.desired):
                 outcomes.append(Outcome.ALREADY)
-            elif current.same_data(change.expected):
-                outcomes.append(Outcome.APPLIED)
-            else:
+                # Reached without a change id of ours (a reply lost, or another writer):
+                # an old id must not stand for it.
+                self._changes.pop(change.key, None)
+                continue
+            if not current.same_data(change.expected):
                 raise StaleExpectation(f"Route 53 serves {current.describe()}")
-        todo = [c for c, o in zip(changes, outcomes, strict=True) if o is Outcome.APPLIED]
+            outcomes.append(Outcome.APPLIED)
+            todo.append(change)
+            if served is not None:
+                steps.append({"Action": "DELETE", "ResourceRecordSet": served})
+            if change.desired.exists:
+                steps.append({"Action": "CREATE", "ResourceRecordSet": _rrset(change.desired)})
         if todo:
             what = ", ".join(f"{c.desired.name} {c.desired.rtype}" for c in todo)
             answer = self._call(
                 f"change of {what}",
                 "change_resource_record_sets",
                 HostedZoneId=self._zone_id(zone),
-                ChangeBatch={
-                    "Comment": f"mxctl: {what}",
-                    "Changes": [step for c in todo for step in _steps(c)],
-                },
+                ChangeBatch={"Comment": f"mxctl: {what}", "Changes": steps},
             )
-            self._changes[zone] = answer["ChangeInfo"]["Id"]
+            for change in todo:
+                self._changes[change.key] = answer["ChangeInfo"]["Id"]
         return outcomes
 
     def _is_applied(self, zone: str, change: Change) -> bool:
-        change_id = self._changes.get(zone)
+        change_id = self._changes.get(change.key)
         if change_id is None:
-            return super()._is_applied(zone, change)
+            # No change id to ask GetChange about (the reply to our write was lost, or
+            # another writer made it): Route 53's API shows a change at once, long before
+            # its servers serve it, so ask the servers themselves.
+            return self.served_everywhere(zone, change.desired)
         if change_id not in self._in_sync:
             info = self._call(f"status of change {change_id}", "get_change", Id=change_id)
             if info["ChangeInfo"]["Status"] != "INSYNC":
@@ -314,14 +350,10 @@ class Route53Provider(BaseProvider):
     def _nameservers(self, zone: str) -> list[Nameserver]:
         return self._servers_at(sorted(self._read(zone, zone, "NS").rdatas))
 
-
-def _steps(change: Change) -> list[dict[str, Any]]:
-    steps: list[dict[str, Any]] = []
-    if change.expected.exists:
-        steps.append({"Action": "DELETE", "ResourceRecordSet": _rrset(change.expected)})
-    if change.desired.exists:
-        steps.append({"Action": "CREATE", "ResourceRecordSet": _rrset(change.desired)})
-    return steps
+    def _served_everywhere(self, zone: str, desired: RRset) -> bool:
+        """Each of the zone's Route 53 servers, asked directly (RD off, AA required)."""
+        settings = VerifySettings((), self.server_port, 0.0, 0.0, self.settings.timeout, False)
+        return Verifier(settings, self.zones, self._nameservers, self.clock).check([desired]).ok
 
 
 def _rrset(rrset: RRset) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from orchestrator.clock import SYSTEM_CLOCK, Clock
 from orchestrator.config.dns_section import NameserverAddress, VerifySettings
 from orchestrator.dns import wire
 from orchestrator.dns.provider import Nameserver
-from orchestrator.dns.records import RRset, in_zone
+from orchestrator.dns.records import RRset, extra_records, in_zone
 from orchestrator.errors import DnsError, DnsUnavailable
 
 
@@ -71,6 +71,16 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems and all(s.ok for s in self.servers)
+
+    def summary(self, most: int = 3) -> str:
+        """The first distinct problems, each with the first server that has it."""
+        seen: dict[str, str] = {}
+        for server in self.servers:
+            for problem in server.problems:
+                seen.setdefault(problem, f"{server.target}: {problem}")
+        found = [*self.problems, *seen.values()]
+        more = f" (and {len(found) - most} more)" if len(found) > most else ""
+        return "; ".join(found[:most]) + more
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +178,13 @@ class Verifier:
                 served.append(got)
                 if not wire.is_authoritative(response):
                     problems.append(f"{rrset.name} {rrset.rtype}: answer without AA flag")
+                elif extra := extra_records(got, rrset):
+                    problems.append(
+                        f"{rrset.name} {rrset.rtype}: extra record {', '.join(extra)} served "
+                        f"beside the wanted {', '.join(rrset.rdatas)}: not in the plan, so "
+                        "another writer added it (a provider without compare-and-swap cannot "
+                        "refuse that) or it is still being removed; remove it or own it"
+                    )
                 elif not got.serves_as(rrset):
                     problems.append(f"serves {got.describe()}, want {rrset.describe()}")
         except DnsUnavailable as exc:

@@ -21,6 +21,8 @@ from orchestrator.controller.loop import Controller
 from tests.controller.test_loop_local import HOSTS, _config, _refused
 
 MEMBERS = ("ctl1", "ctl2")
+# Probes 0.5 s: the longest cycle is 4 s, plus the default margin (1 s).
+LEASE_TTL = 5
 TSIG = "c2VjcmV0c2VjcmV0c2VjcmV0"
 
 
@@ -43,7 +45,7 @@ member = "{member}"
 members = {list(MEMBERS)!r}
 endpoints = [{endpoints}]
 allow_insecure_http = true
-lease_ttl = 4
+lease_ttl = {LEASE_TTL}
 """.replace("'", '"')
     )
     path = folder / "mxctl.toml"
@@ -90,7 +92,7 @@ def test_leader_decides_with_the_followers_votes_follower_only_observes(
             "ctl1",
             lead["term"],
         )
-        assert 0 < lead["lease_left_s"] <= 4 and follow["lease_left_s"] is None
+        assert 0 < lead["lease_left_s"] <= LEASE_TTL and follow["lease_left_s"] is None
         metrics = generate_latest(one.metrics.registry).decode()
         assert "mxctl_cluster_leader 1.0" in metrics and "mxctl_cluster_etcd_up 1.0" in metrics
         assert f"mxctl_cluster_term {float(lead['term'])}" in metrics

@@ -138,6 +138,16 @@ def test_missing_file_and_env_default(tmp_path: Path, monkeypatch: pytest.Monkey
         load_config(tmp_path / "bad.toml")
 
 
+def test_a_file_not_in_utf8_names_the_file_and_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[dns]\nprovider = "rfc2136"\n# contr\u00f4leur\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: not UTF-8: byte 0xf4 at offset 34 (line 3); save the file as UTF-8"
+    )
+
+
 def test_secret_from_file_must_be_0600(tmp_path: Path) -> None:
     path = tmp_path / "tsig.key"
     path.write_text("c2VjcmV0\n")

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from orchestrator.config import parse_config
+from orchestrator.dns import wire
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
 from orchestrator.dns.provider import Outcome
@@ -33,7 +35,7 @@ from orchestrator.errors import (
 )
 from tests.fakes import FakeClock
 
-from .conftest import ENVIRON, ProviderEnv, dns_toml
+from .conftest import ENVIRON, BindPair, ProviderEnv, dns_toml
 
 MX1 = RRset("example.test.", "MX", 300, ("10 mx1.example.test.",))
 MX2 = RRset("example.test.", "MX", 300, ("10 mx2.example.test.",))
@@ -211,6 +213,101 @@ def test_stubber_5xx_after_the_change_landed_is_retried_and_not_applied_twice(
     result = provider.apply_change(Change(MX1, MX2))
     assert result.outcome is Outcome.ALREADY
     assert len(clock.slept) == 1
+
+
+def test_stubber_delete_repeats_the_record_set_as_read_ttl_included(
+    stubbed: tuple[Route53Provider, Stubber, FakeClock],
+) -> None:
+    """A TTL lowered since the plan (a planned move's choreography): the data is still the
+    expected one, so the swap goes ahead, and its DELETE names TTL 60, as Route 53 holds
+    it. AWS refuses a DELETE of TTL 300 here (moto does not); Stubber checks the batch."""
+    provider, stubber, _ = stubbed
+    lowered = RRset("example.test.", "MX", 60, MX1.rdatas)
+    _listed(stubber, lowered)
+    served = {
+        "Name": "example.test.",
+        "Type": "MX",
+        "TTL": 60,
+        "ResourceRecords": [{"Value": "10 mx1.example.test."}],
+    }
+    wanted = {"Name": "example.test.", "Type": "MX", "TTL": 300,
+              "ResourceRecords": [{"Value": "10 mx2.example.test."}]}  # fmt: skip
+    info = {"Id": "/change/C2", "Status": "PENDING", "SubmittedAt": "2026-11-30T00:00:00Z"}
+    stubber.add_response(
+        "change_resource_record_sets",
+        {"ChangeInfo": info},
+        {
+            "HostedZoneId": "Z1",
+            "ChangeBatch": {
+                "Comment": "mxctl: example.test. MX",
+                "Changes": [
+                    {"Action": "DELETE", "ResourceRecordSet": served},
+                    {"Action": "CREATE", "ResourceRecordSet": wanted},
+                ],
+            },
+        },
+    )
+    assert provider.apply_change(Change(MX1, MX2)).outcome is Outcome.APPLIED
+
+
+def test_stubber_other_data_is_still_refused_before_any_write(
+    stubbed: tuple[Route53Provider, Stubber, FakeClock],
+) -> None:
+    provider, stubber, _ = stubbed
+    _listed(stubber, OTHER)  # our read: not the expected data; no ChangeBatch is sent
+    _listed(stubber, OTHER)  # the base re-reads to report it
+    with pytest.raises(StaleExpectation, match=r"20 mx9\.example\.test\."):
+        provider.apply_change(Change(MX1, MX2))
+
+
+def test_stubber_a_write_whose_reply_was_lost_still_waits_for_the_servers(
+    stubbed: tuple[Route53Provider, Stubber, FakeClock],
+) -> None:
+    """The first ChangeResourceRecordSets reached AWS, which applied it, but the reply was
+    lost (connection reset). The retry reads MX2 already there: no change id to wait on,
+    so the wait asks the zone's servers until they serve it, instead of returning at once
+    because the API (which shows a change before its servers do) already lists it."""
+    provider, stubber, clock = stubbed
+    lost: list[str] = []
+
+    def reply_lost(**_: Any) -> None:
+        if not lost:
+            lost.append("ChangeResourceRecordSets")
+            raise EndpointConnectionError(endpoint_url="https://route53.amazonaws.com")
+
+    provider.client.meta.events.register("after-call.route53.ChangeResourceRecordSets", reply_lost)
+    asked: list[tuple[str, RRset]] = []
+
+    def servers(zone: str, desired: RRset) -> bool:
+        asked.append((zone, desired))
+        return len(asked) > 1  # the first round: one server still serves mx1
+
+    provider.served_everywhere = servers
+    _listed(stubber, MX1)
+    _changed(stubber)  # AWS answered (and applied); the reply is lost on its way back
+    _listed(stubber, MX2)  # the retry: AWS had applied it
+    result = provider.apply_change(Change(MX1, MX2))
+    assert result.outcome is Outcome.ALREADY and lost
+    provider.wait_applied(result.change, interval=2.0)
+    assert asked == [("example.test.", MX2), ("example.test.", MX2)]
+    assert clock.slept == [0.5, 2.0]  # the retry's backoff, then one wait for the servers
+
+
+def test_stubber_servers_asked_directly_are_the_zones_ns_set(
+    stubbed: tuple[Route53Provider, Stubber, FakeClock], bind: BindPair
+) -> None:
+    """The zone's NS set and glue come from Route 53 (stubbed); the server asked is a real
+    BIND on loopback standing in for Route 53's: it must serve the RRset, with AA."""
+    provider, stubber, _ = stubbed
+    provider.server_port = bind.port
+    answer = wire.query(bind.address, bind.port, "example.test.", "MX", 3.0)
+    served = wire.answer_rrset(answer, "example.test.", "MX")
+    assert served.exists
+    for wanted, expected in ((served, True), (OTHER, False)):
+        _listed(stubber, RRset("example.test.", "NS", 300, ("ns1.example.test.",)))
+        _listed(stubber, RRset("ns1.example.test.", "A", 300, (bind.address,)))
+        _listed(stubber, RRset("ns1.example.test.", "AAAA"))
+        assert provider.served_everywhere("example.test.", wanted) is expected
 
 
 def test_stubber_throttling_is_retried_by_tenacity_once_per_attempt(
