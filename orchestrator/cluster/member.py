@@ -113,7 +113,10 @@ class ClusterMember:
         into this controller's journal (its id, and its completed steps as done), so the
         runner goes on at the next step. The run id, or None when there is none to adopt."""
         run = self.shared.read_run().value
-        if not isinstance(run, RunRecord) or run.to_host != to_host:
+        # A planned move's record is not a failover's: a new leader runs the move again
+        # from its first step (its intent stays pending), never finishes it as a failover
+        # (which would fence the backup MX of a switchback and leave the TTLs low).
+        if not isinstance(run, RunRecord) or run.to_host != to_host or run.kind != "failover":
             return None
         now = self.clock.now()
         journal.put(RUN_KEY, run.run_id)

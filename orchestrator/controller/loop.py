@@ -266,7 +266,7 @@ class Controller(StatusView):
         serving = {}
         if self.last_round is not None:
             serving = {h: any(r.ok for r in rs) for h, rs in self.last_round.results.items()}
-        planned = bool(self.journal.get(switching.RUN_KEY))
+        planned = switching.under_way(self.journal, self.requests)
         facts = Facts(
             world.dns.target,
             world.dns.mixed,

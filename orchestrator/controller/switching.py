@@ -133,6 +133,15 @@ def pending(journal: RequestStore) -> tuple[str, Intent] | None:
         return None
 
 
+def under_way(journal: Journal, requests: RequestStore) -> bool:
+    """A planned run is under way: this controller's own, or (in a controller cluster)
+    one a leader started and did not finish. Its own steps move DNS, so nothing else may
+    take the DNS it finds for a failover to finish."""
+    return bool(journal.get(RUN_KEY)) or bool(
+        requests.get(STARTED_KEY) and requests.get(INTENT_KEY)
+    )
+
+
 def finish(journal: RequestStore, intent_id: str, status: str, reason: str, now: datetime) -> None:
     """The intent is over (done, aborted, dropped, cancelled): clear it, say how it ended."""
     journal.put(INTENT_KEY, "")

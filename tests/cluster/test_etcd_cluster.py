@@ -22,8 +22,10 @@ from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.etcd import EtcdClient, TlsFiles
 from orchestrator.cluster.leadership import ClusterKeys, Elector, Role
 from orchestrator.cluster.member import ClusterMember
+from orchestrator.cluster.requests import ClusterRequests
 from orchestrator.cluster.shared_state import NotLeader, RunRecord, SharedState, StaleRevision
 from orchestrator.config.cluster_section import ClusterConfig
+from orchestrator.controller import switching
 from orchestrator.controller.decision import Action, Outcome, decide
 from orchestrator.controller.journal import Journal
 from orchestrator.controller.model import (
@@ -150,6 +152,40 @@ def test_leader_cut_off_from_etcd_refuses_its_next_step(tmp_path: Path) -> None:
         assert "etcd has no quorum for us" in (result.error or "")
     finally:
         etcd.close()
+
+
+def test_a_planned_move_cut_by_its_leaders_death_is_not_adopted_as_a_failover(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    """A switchback's leader dies after DNS moved: the next leader must not finish it as a
+    failover (that fences the backup MX and skips hold, converge-after and the TTLs). It
+    sees a planned run under way (its intent started, not finished: DNS is the move's),
+    and does not adopt the record; the intent, still pending, runs again from its start."""
+    a, b = (
+        member(etcd1, cluster_name, "ctl1", tmp_path),
+        member(etcd1, cluster_name, "ctl2", tmp_path),
+    )
+    assert a.check().may_act and not b.check().may_act
+    requests = ClusterRequests(a.client, ClusterKeys(cluster_name), a.journal)
+    requests.put(switching.INTENT_KEY, '{"id": "i1", "kind": "switchback", "to": "mx1"}')
+    requests.put(switching.STARTED_KEY, "i1")
+    steps = [Step(n, dict, n) for n in ("lower-ttl", "wait-old-ttl", "rewrite-dns")]
+    done = Runner(a.journal, SYSTEM_CLOCK, a).execute("switchback-1", "switchback", "mx2",
+                                                      "mx1", steps)  # fmt: skip
+    assert done.status == "done"
+    assert a.elector.lease is not None
+    EtcdClient(etcd1.endpoints).revoke(a.elector.lease)  # its lease dies with it
+    deadline = time.monotonic() + 10
+    while not b.check().may_act and time.monotonic() < deadline:
+        time.sleep(INTERVAL)
+    assert b.verdict is not None and b.verdict.may_act
+    assert b.adopt_run(b.journal, "mx1") is None
+    seen_by_b = ClusterRequests(b.client, ClusterKeys(cluster_name), b.journal)
+    assert switching.under_way(b.journal, seen_by_b)  # reconcile leaves DNS to the move
+    seen_by_b.put(switching.STARTED_KEY, "")  # once the move is over...
+    assert not switching.under_way(b.journal, seen_by_b)  # ...DNS is reconciled again
+    a.close()
+    b.close()
 
 
 def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
