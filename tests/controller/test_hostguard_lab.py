@@ -1,4 +1,4 @@
-"""The mail hosts' own firewall and self-fence guard on the lab (issues 10 and 11).
+"""The mail hosts' own firewall and self-fence guard on the lab.
 
 - The replication port answers the peer only, fenced or not, and replication still works.
 - After a failover to mx2, an mx1 that thaws, reboots or gets its link back refuses every
@@ -6,6 +6,9 @@
   `sender`'s namespace and from the machine and try to hand it messages over SMTP (see
   lab/mxlab/guardfaults.py). The figures are printed (`pytest -s`); bench/guard.py
   repeats the runs.
+- A move whose rewrite reaches ns2 seconds after ns1 (ns1 and ns2 partitioned meanwhile)
+  leaves the old primary open all along and then a standby, not self-fenced.
+- A primary cut off from both nameservers closes one lease after its last confirmation.
 """
 
 from __future__ import annotations
@@ -17,16 +20,21 @@ from pathlib import Path
 
 import pytest
 from mxlab import control, guardfaults
-from mxlab.controlled import ControlledLab
+from mxlab.controlled import ControlledLab, mx_at
 from mxlab.mailclient import wait_for
+from mxlab.topology import ZONES
 
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.deploy.hostfiles import REPLICATION_STATUS, REPLICATION_USERS
+from orchestrator.dns.factory import make_provider
+from orchestrator.dns.plan import apply_plan, build_plan
 
 pytestmark = pytest.mark.lab
 
 REPLICATION_PORT = 12345
+LEASE = 3.0  # mail_guard_lease on the lab
+LAG = 8.0  # s ns2 serves the old records after ns1 the new ones (the report's figure)
 
 
 def connect(address: str, port: int, timeout: float = 1.0) -> str:
@@ -136,3 +144,84 @@ def test_a_live_move_leaves_the_old_primary_an_open_unfenced_standby(
     assert guardfaults.wait_until(
         lambda: guardfaults.guard_status("mx2").get("role") == "primary", 10
     )
+
+
+def rewrite_at_ns1(h: ControlledLab, to: str) -> None:
+    """The controller's rewrite (TSIG update at ns1), without waiting for ns2."""
+    provider = make_provider(h.config.dns)
+    try:
+        apply_plan(build_plan(h.config.dns, provider, to), h.config.dns, provider)
+    finally:
+        provider.close()
+
+
+def test_a_move_that_reaches_ns2_seconds_after_ns1_leaves_the_old_primary_a_standby(
+    harness: ControlledLab,
+) -> None:
+    h = harness
+    guardfaults.serving_baseline(h)
+    ns1, ns2 = (h.lab.host(name).address for name in ("ns1", "ns2"))
+    mx1 = h.lab.host("mx1").address
+    seen = len(guardfaults.guard_journal("mx1").splitlines())
+    moved = ["10 mx2.example.test."]
+    control.fault("ns1", "partition", "ns2")
+    try:
+        rewrite_at_ns1(h, "mx2.example.test")
+        assert guardfaults.wait_until(lambda: mx_at(ns1) == moved, 10), mx_at(ns1)
+        time.sleep(LAG)
+        assert mx_at(ns2) != moved, "ns2 got the rewrite through the partition"
+        during = guardfaults.guard_status("mx1")
+        # Heard both servers all along: still the primary, its lease renewed.
+        assert during.get("role") == "primary" and during.get("open"), during
+        assert connect_from("sender", mx1, 25) == "open"
+    finally:
+        control.fault("ns1", "heal", "ns2")
+    for zone in ZONES:  # at once, rather than at BIND's next NOTIFY retry
+        control.exec_in("ns2", ["rndc", "retransfer", zone], capture=True)
+    assert guardfaults.wait_until(lambda: mx_at(ns2) == moved, 10), mx_at(ns2)
+    status = guardfaults.wait_until(
+        lambda: (s := guardfaults.guard_status("mx1")).get("role") in ("standby", "demoted") and s,
+        10,
+    )
+    since_move = guardfaults.guard_journal("mx1").splitlines()[seen:]
+    assert status and status["role"] == "standby", (status, since_move)
+    assert any("propagated slowly" in line for line in since_move), since_move
+    assert not any("demoted" in line for line in since_move), since_move
+    assert not fencing.is_fenced(ssh_target(h.config, "mx1.example.test"))
+    assert connect_from("sender", mx1, 25) == "open"
+
+
+def test_a_primary_cut_off_from_both_nameservers_closes_within_its_lease(
+    harness: ControlledLab,
+) -> None:
+    h = harness
+    guardfaults.serving_baseline(h)
+    mx1 = h.lab.host("mx1").address
+    assert connect_from("sender", mx1, 25) == "open"
+    cut_at = time.time()
+    for ns in ("ns1", "ns2"):
+        control.fault("mx1", "partition", ns)
+    try:
+        closed = guardfaults.wait_until(
+            lambda: (s := guardfaults.guard_status("mx1")).get("open") == [] and s, 3 * LEASE
+        )
+        assert closed, guardfaults.guard_status("mx1")
+        after = float(closed["decided_at"]) - cut_at
+        print(f"mx1 closed {after:.2f} s after it was cut off (lease {LEASE:g} s)",
+              file=sys.__stdout__)  # fmt: skip
+        assert closed["role"] == "primary", closed  # no failover happened: not demoted
+        assert "no authoritative server answered" in closed["reason"], closed
+        assert connect_from("sender", mx1, 25) == "refused"
+        assert connect_from("sender", mx1, 993) == "refused"
+    finally:
+        for ns in ("ns1", "ns2"):
+            control.fault("mx1", "heal", ns)
+    reopened = guardfaults.wait_until(
+        lambda: (
+            (s := guardfaults.guard_status("mx1")).get("role") == "primary"
+            and s.get("open") == ["clients", "smtp"]
+        ),
+        10,
+    )
+    assert reopened, guardfaults.guard_status("mx1")
+    assert not fencing.is_fenced(ssh_target(h.config, "mx1.example.test"))
