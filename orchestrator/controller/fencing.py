@@ -12,14 +12,23 @@ and a oneshot unit keep the fence across a reboot (the unit loads the table befo
 Postfix and Dovecot start), so a recovered old primary never serves as primary again
 until a switchback unfences it. Rejecting with a reset rather than dropping makes remote
 MTAs move on (or retry later) at once instead of timing out; nothing bounces.
+
+A host that answers SSH but where the fence script fails (a read-only or full /etc, no
+processes left to fork, an nft error) raises FenceFailed. The script's first lines copy the
+guard's settings to its output with shell builtins only (no file written, no process
+started), so the failure still says whether the guard runs there and how long its lease
+is: a failover may then take the host as fenced once that lease has passed (Pacemaker's
+watchdog fencing), since only a confirmation from DNS renews the guard's opening.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 
 from orchestrator.hostguard import install as guard
+from orchestrator.hostguard.settings import SettingsError, parse_settings
 from orchestrator.remote import RemoteError, SshTarget, run_remote
 
 CLIENT_PORTS = (25, 465, 587, 110, 143, 993, 995)
@@ -28,6 +37,7 @@ MARKER = "/etc/mxctl/fenced"
 RULES_FILE = "/etc/mxctl/fence.nft"
 UNIT = "mxctl-fence.service"
 PEER_ONLY = "replication-peer-only"
+GUARD_LINE = "guard-settings: "  # prefixes each line of the guard's settings in the output
 
 FENCE_RULES = f"""table inet {FENCE_TABLE}
 delete table inet {FENCE_TABLE}
@@ -63,9 +73,52 @@ class FenceResult:
     detail: str
 
 
+@dataclass(frozen=True)
+class GuardLease:
+    """The guard's timing on a host, as its settings (rendered by the deploy) say."""
+
+    lease: float
+    interval: float
+
+    @property
+    def wait(self) -> float:
+        """How long after now every opening the guard granted has lapsed, unless DNS
+        confirmed the host again meanwhile: the lease of a round that started before now,
+        one interval for a round in flight, a second for nft's whole-second deadline."""
+        return self.lease + self.interval + 1.0
+
+
+class FenceFailed(RemoteError):
+    """The fence script ran on the host and failed; `guard` is None when the host has no
+    guard (or its settings could not be read), `guard_problem` then says why."""
+
+    def __init__(
+        self, host: str, detail: str, guard: GuardLease | None, guard_problem: str
+    ) -> None:
+        super().__init__(host, "fence", detail)
+        self.guard, self.guard_problem = guard, guard_problem
+
+
+def guard_lease(stdout: str) -> tuple[GuardLease | None, str]:
+    """The guard's lease from the fence script's output, or None and why not."""
+    lines = [line[len(GUARD_LINE) :] for line in stdout.splitlines() if line.startswith(GUARD_LINE)]
+    if not lines:
+        return None, f"no guard on the host ({guard.CONFIG} absent or unreadable)"
+    try:
+        settings = parse_settings(json.loads("\n".join(lines)))
+    except ValueError as exc:
+        return None, f"{guard.CONFIG} is not JSON ({exc})"
+    except SettingsError as exc:
+        return None, f"{guard.CONFIG} is invalid ({exc})"
+    return GuardLease(settings.lease, settings.interval), ""
+
+
 def fence_script(reason: str) -> str:
     return "\n".join(
         [
+            # Builtins only (`[`, `read`, `printf`): this works where nothing else can.
+            f'if [ -r {guard.CONFIG} ]; then while IFS= read -r line || [ -n "$line" ]; '
+            f"do printf '{GUARD_LINE}%s\\n' \"$line\"; done < {guard.CONFIG}; fi",
             "set -e",
             "mkdir -p /etc/mxctl",
             f"cat > {RULES_FILE} <<'MXCTL_EOF'\n{FENCE_RULES}MXCTL_EOF",
@@ -104,9 +157,12 @@ def fence(target: SshTarget, reason: str, timeout: float = 10.0) -> FenceResult:
         if exc.kind in ("unreachable", "timeout"):
             return FenceResult(target.name, False, f"unreachable ({exc.detail})")
         raise
-    if result.exit_code != 0 or "fenced" not in result.stdout:
-        raise RemoteError(target.name, "fence", result.stderr.strip() or "fence script failed")
-    if PEER_ONLY in result.stdout:
+    said = [line.strip() for line in result.stdout.splitlines() if not line.startswith(GUARD_LINE)]
+    if result.exit_code != 0 or "fenced" not in said:
+        lease, problem = guard_lease(result.stdout)
+        detail = result.stderr.strip() or f"fence script exited {result.exit_code}"
+        raise FenceFailed(target.name, detail, lease, problem)
+    if PEER_ONLY in said:
         return FenceResult(target.name, True, "client ports reject; replication port peer-only")
     return FenceResult(
         target.name,
