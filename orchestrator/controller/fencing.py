@@ -178,6 +178,12 @@ def unfence(target: SshTarget, timeout: float = 10.0) -> None:
         raise RemoteError(target.name, "unfence", result.stderr.strip() or "unfence failed")
 
 
+def fence_marker(target: SshTarget, timeout: float = 10.0) -> str | None:
+    """The fence marker's text (why, and by whom), or None when the host is not fenced."""
+    result = run_remote(target, f"cat {MARKER}", timeout)
+    return result.stdout if result.exit_code == 0 else None
+
+
 def is_fenced(target: SshTarget, timeout: float = 10.0) -> bool:
     result = run_remote(target, f"test -e {MARKER} && nft list table inet {FENCE_TABLE}", timeout)
     return result.exit_code == 0
