@@ -14,7 +14,7 @@ import pytest
 from orchestrator.config import parse_config
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import fencing
-from orchestrator.controller.failover import FailoverSteps, Move
+from orchestrator.controller.failover import FailoverSteps, Move, ssh_target
 from orchestrator.controller.runner import StepFailed
 from orchestrator.hostguard import install
 from orchestrator.remote import RemoteError, RemoteResult, SshTarget
@@ -67,51 +67,70 @@ known_hosts = "{known}"
     return parse_config(text, environ={"TSIG": "c2VjcmV0"}, required=("dns", "pair", "ssh"))
 
 
-def fake_ssh(monkeypatch: pytest.MonkeyPatch, result: RemoteResult) -> list[str]:
-    ran: list[str] = []
-
+def fake_ssh(monkeypatch: pytest.MonkeyPatch, result: RemoteResult) -> None:
     def run_remote(target: SshTarget, command: str, timeout: float = 10.0) -> RemoteResult:
-        ran.append(command)
         return result
 
     monkeypatch.setattr(fencing, "run_remote", run_remote)
-    return ran
+
+
+@pytest.fixture(autouse=True)
+def controller_just_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No guard seen on any host yet (the memory lives as long as the controller)."""
+    monkeypatch.setattr(fencing, "_GUARDS_SEEN", {})
+
+
+NO_SHELL = RemoteResult(1, "", "-bash: fork: Resource temporarily unavailable")
+CHECKED = RemoteResult(1, guard_lines(GUARD), "")  # a cycle's fence-state check: not fenced
+CHECKED_NO_GUARD = RemoteResult(1, f"{fencing.NO_GUARD}\n", "")
 
 
 CASES = [
-    # (what, the host's answer to the fence script, the move, seconds waited or the refusal)
-    ("read-only /etc, guard deployed: its lease waited out",
+    # (what, an earlier cycle's fence-state check (None: none), the host's answer to the
+    #  fence script, the move, seconds waited or the refusal)
+    ("read-only /etc, guard deployed: its lease waited out", None,
      RemoteResult(1, guard_lines(GUARD), READ_ONLY), FAILOVER, 5.0),
-    ("nft error, guard with a 10 s lease",
+    ("nft error, guard with a 10 s lease", None,
      RemoteResult(1, guard_lines({**GUARD, "lease": 10, "interval": 2}), "nft: Error"),
      FAILOVER, 13.0),
-    ("fork failure before anything printed: no guard seen",
-     RemoteResult(126, "", "fork: Resource temporarily unavailable"), FAILOVER,
+    ("no guard.json on the host", None, RemoteResult(1, f"{fencing.NO_GUARD}\n", READ_ONLY),
+     FAILOVER,
      "no guard on the host"),
-    ("guard settings unreadable", RemoteResult(1, guard_lines({**GUARD, "lease": "3"}), READ_ONLY),
-     FAILOVER, "is invalid"),
-    ("exit 0 but no 'fenced' line (the marker's path is not it)",
+    ("out of processes, guard seen by an earlier cycle", CHECKED, NO_SHELL, FAILOVER, 5.0),
+    ("out of processes, never seen", None, NO_SHELL, FAILOVER, "showed no guard"),
+    ("out of processes, seen without a guard", CHECKED_NO_GUARD, NO_SHELL, FAILOVER,
+     "showed no guard"),
+    ("out of processes after a check that could not run either", NO_SHELL, NO_SHELL, FAILOVER,
+     "showed no guard"),
+    ("guard settings unreadable", None,
+     RemoteResult(1, guard_lines({**GUARD, "lease": "3"}), READ_ONLY), FAILOVER, "is invalid"),
+    ("exit 0 but no 'fenced' line (the marker's path is not it)", None,
      RemoteResult(0, guard_lines(GUARD), ""), FAILOVER, 5.0),
-    ("a planned switchover fences for real",
+    ("a planned switchover fences for real", None,
      RemoteResult(1, guard_lines(GUARD), READ_ONLY), SWITCHOVER, "its guard does not stand in"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("answer", "move", "outcome"),
+    ("checked", "answer", "move", "outcome"),
     [case[1:] for case in CASES],
     ids=[case[0] for case in CASES],
 )
 def test_a_host_that_cannot_be_fenced(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    checked: RemoteResult | None,
     answer: RemoteResult,
     move: Move,
     outcome: float | str,
 ) -> None:
+    cfg = config(tmp_path)
+    if checked is not None:
+        fake_ssh(monkeypatch, checked)
+        assert not fencing.is_fenced(ssh_target(cfg, move.old_primary))
     fake_ssh(monkeypatch, answer)
     clock = FakeClock()
-    steps = FailoverSteps(config(tmp_path), clock)
+    steps = FailoverSteps(cfg, clock)
     if isinstance(outcome, str):
         with pytest.raises(StepFailed) as refused:
             steps.fence(move)
@@ -165,4 +184,5 @@ def test_the_script_reads_the_guard_settings_with_builtins_only(tmp_path: Path) 
     assert lease == fencing.GuardLease(3.0, 1.0), problem
     absent = subprocess.run(["/bin/bash", "-c", first.replace(install.CONFIG, "/nonexistent")],
                             env={}, capture_output=True, text=True)  # fmt: skip
-    assert fencing.guard_lease(absent.stdout) == (None, fencing.guard_lease("")[1])
+    assert absent.stdout == f"{fencing.NO_GUARD}\n"
+    assert fencing.guard_lease(absent.stdout)[0] is None
