@@ -27,7 +27,7 @@ import dns.message
 import dns.query
 import httpx
 
-from mxlab import control
+from mxlab import control, lossy
 from mxlab import lab as lab_ops
 from mxlab.control import MACHINE
 from mxlab.controller_config import API_PORT
@@ -172,8 +172,10 @@ class ControlledLab:
             if lab_ops.nspawn_pid(host) is None:
                 control.fault(host, "up")
             control.fault(host, "can-act")
+            control.fault(host, "disk-free")
         control.fault("mx1", "heal", "mx2")
         control.fault("ns2", "unlag")
+        lossy.heal_all()
         control.exec_in("ns1", ["systemctl", "start", "named"], capture=True)
         config = self.config
         for host in MAIL_HOSTS:
