@@ -50,7 +50,8 @@ def register(subparsers: Any) -> None:
     fault = lab_sub.add_parser(
         "fault",
         help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw|cannot-act|"
-        "can-act|disk-full|disk-free, ns2 lag SECONDS|unlag, partition|heal|heal-loss A B, "
+        "can-act|disk-full|disk-free, HOST clock STEP, ns2 lag SECONDS|unlag, "
+        "partition|heal|heal-loss A B, "
         "or loss A B PERCENT%",
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
@@ -173,6 +174,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if r["loss_with"]:
             lost = r["loss_with"].items()  # type: ignore[attr-defined]
             faults.append("loses " + ",".join(f"{p}% with {h}" for h, p in lost))
+        if r["clock_step"]:
+            faults.append(f"clock {r['clock_step']:+d} s")
         if r["disk_full"]:
             faults.append("disk full")
         if not r["acts"]:
@@ -212,7 +215,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 FAULT_USAGE = (
     "usage: mxctl lab fault HOST down|kill|up|link-down|link-up|freeze|thaw, "
     "mxctl lab fault HOST cannot-act|can-act|disk-full|disk-free, "
-    "mxctl lab fault ns2 lag SECONDS|unlag, "
+    "mxctl lab fault ns2 lag SECONDS|unlag, mxctl lab fault HOST clock +90s|0, "
     "mxctl lab fault partition|heal|heal-loss HOST_A HOST_B, "
     "or mxctl lab fault loss HOST_A HOST_B PERCENT%"
 )

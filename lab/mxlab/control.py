@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import dnslag, hostfaults, lab, lossy, network, nspawn, unbound
+from mxlab import dnslag, fakeclock, hostfaults, lab, lossy, network, nspawn, unbound
 from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec, host_spec
 from orchestrator.errors import LabError, UsageError
 
@@ -21,7 +21,7 @@ IN_HOST: dict[str, tuple[Callable[[str], object], str]] = {
 FAULTS_ONE_HOST = (
     "down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag", *IN_HOST,
 )  # fmt: skip
-FAULTS_WITH_VALUE = ("lag",)  # HOST WORD VALUE, e.g. ns2 lag 8
+FAULTS_WITH_VALUE = ("lag", "clock")  # HOST WORD VALUE, e.g. ns2 lag 8, mx1 clock +90s
 FAULTS_TWO_HOSTS = ("partition", "heal", "loss", "heal-loss")  # loss A B 5%
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
@@ -42,6 +42,7 @@ class HostStatus:
     loss_with: dict[str, int]  # peer -> % of the packets between them dropped
     acts: bool  # False: SSH lets you in, every command fails
     disk_full: bool
+    clock_step: int  # s the host's wall clock is off the true time
 
 
 def status() -> list[HostStatus]:
@@ -67,6 +68,7 @@ def status() -> list[HostStatus]:
                 lag=dnslag.lag_seconds() if spec.role == "dns-secondary" else None,
                 acts=hostfaults.acts(spec.name),
                 disk_full=hostfaults.disk_is_full(spec.name),
+                clock_step=fakeclock.offset(spec.name),
             )
         )
     return rows
@@ -190,4 +192,10 @@ def _valued_fault(spec: HostSpec, action: str, value: str) -> str:
             return f"{spec.name} transfers every change at once again"
         dnslag.start(seconds)
         return f"{spec.name} serves every change {seconds:g} s after ns1"
+    if action == "clock":
+        seconds = fakeclock.parse_step(value)
+        fakeclock.step(spec.name, seconds)
+        if seconds == 0:
+            return f"{spec.name} runs on the true time again"
+        return f"{spec.name}'s wall clock is {seconds:+d} s off (for processes started now)"
     raise UsageError(f"unknown fault {action!r}")

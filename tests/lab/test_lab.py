@@ -437,3 +437,26 @@ def test_loss_drops_that_share_between_two_hosts_only(lab: LabState) -> None:
         control.fault("sender", "heal-loss", "ns1")
     assert [r.loss_with for r in control.status() if r.name == "ns1"] == [{}]
     assert _answered_share("sender", ns1) > 0.98
+
+
+def _clock_off(host: str) -> float:
+    """How far `date +%s` in a new process of the host is from the machine's clock."""
+    before = time.time()
+    proc = control.exec_in(host, ["date", "+%s"], capture=True)
+    return int(proc.stdout) - (before + time.time()) / 2
+
+
+def test_a_clock_step_moves_one_hosts_wall_clock_only(lab: LabState) -> None:
+    assert abs(_clock_off("mx2")) < 2
+    try:
+        control.fault("mx2", "clock", value="+90s")
+        assert [r.clock_step for r in control.status() if r.name == "mx2"] == [90]
+        assert abs(_clock_off("mx2") - 90) < 2
+        assert ssh_run(lab, "mx2", "date +%s").isdigit()  # SSH sessions run on it too
+        assert abs(_clock_off("mx1")) < 2 and abs(_clock_off("sender")) < 2
+        control.fault("mx2", "clock", value="-2m")
+        assert abs(_clock_off("mx2") + 120) < 2
+    finally:
+        control.fault("mx2", "clock", value="0")
+    assert [r.clock_step for r in control.status() if r.name == "mx2"] == [0]
+    assert abs(_clock_off("mx2")) < 2
