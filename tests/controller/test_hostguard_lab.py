@@ -9,6 +9,8 @@
 - A move whose rewrite reaches ns2 seconds after ns1 (ns1 and ns2 partitioned meanwhile)
   leaves the old primary open all along and then a standby, not self-fenced.
 - A primary cut off from both nameservers closes one lease after its last confirmation.
+- A dead primary that lets SSH in but fails every command (out of processes) cannot be
+  fenced: the failover waits out its guard's lease instead, journals that, and goes on.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from mxlab import control, guardfaults
-from mxlab.controlled import ControlledLab, mx_at
+from mxlab.controlled import ControlledLab, dump, mx_at
 from mxlab.mailclient import wait_for
 from mxlab.topology import ZONES
 
@@ -225,3 +228,29 @@ def test_a_primary_cut_off_from_both_nameservers_closes_within_its_lease(
     )
     assert reopened, guardfaults.guard_status("mx1")
     assert not fencing.is_fenced(ssh_target(h.config, "mx1.example.test"))
+
+
+def test_a_failover_whose_old_primary_cannot_act_waits_out_its_guard_and_goes_on(
+    harness: ControlledLab,
+) -> None:
+    h = harness
+    h.start_witness()
+    h.start_controller()
+    # Healthy cycles read mx1's fence state, and with it what its guard says.
+    h.wait_status(lambda s: "healthy" in s["last_cycle"], 20, "a healthy cycle")
+    control.fault("mx1", "cannot-act")
+    control.exec_in("mx1", ["systemctl", "stop", "postfix", "dovecot"], capture=True)
+    h.wait_status(lambda s: s["primary"] == "mx2.example.test", 60, "the failover to mx2")
+    events = h.journal_events()
+    steps = {(e.subject, e.status): e for e in events if e.kind == "step"}
+    fence = steps.get(("fence-old-primary", "done"))
+    assert fence is not None, dump(events)
+    assert fence.evidence.get("fenced_by_guard") is True, fence.evidence
+    assert fence.evidence.get("waited_s") == LEASE + 1 + 1, fence.evidence  # interval 1 s
+    assert "fork" in str(fence.evidence.get("detail")), fence.evidence
+    started = steps[("fence-old-primary", "started")].at
+    rewrite = steps[("rewrite-dns", "started")].at
+    waited = (datetime.fromisoformat(rewrite) - datetime.fromisoformat(started)).total_seconds()
+    assert waited >= LEASE + 2, f"DNS moved {waited:.1f} s after the fence began"
+    assert ("verify-dns", "done") in steps, dump(events)
+    assert all(mx_at(ns) == ["10 mx2.example.test."] for ns in h.nameservers())
