@@ -11,11 +11,14 @@
 - A primary cut off from both nameservers closes one lease after its last confirmation.
 - A dead primary that lets SSH in but fails every command (out of processes) cannot be
   fenced: the failover waits out its guard's lease instead, journals that, and goes on.
+- A standby its guard fenced is named as such, and `mxctl unfence` lifts the fence while
+  DNS lists it as backup MX, and refuses once DNS does not.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -27,8 +30,10 @@ from mxlab.controlled import ControlledLab, dump, mx_at
 from mxlab.mailclient import wait_for
 from mxlab.topology import ZONES
 
+from orchestrator.cli.fence_cmd import print_fence_notes
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
+from orchestrator.controller.unfencing import GUARD_MARK
 from orchestrator.deploy.hostfiles import REPLICATION_STATUS, REPLICATION_USERS
 from orchestrator.dns.factory import make_provider
 from orchestrator.dns.plan import apply_plan, build_plan
@@ -254,3 +259,40 @@ def test_a_failover_whose_old_primary_cannot_act_waits_out_its_guard_and_goes_on
     assert waited >= LEASE + 2, f"DNS moved {waited:.1f} s after the fence began"
     assert ("verify-dns", "done") in steps, dump(events)
     assert all(mx_at(ns) == ["10 mx2.example.test."] for ns in h.nameservers())
+
+
+def mxctl(h: ControlledLab, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [str(Path(sys.executable).with_name("mxctl")), *args, "--config", str(h.config_path)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_guard_fenced_standby_is_named_and_unfenced_by_hand_only_while_dns_lists_it(
+    harness: ControlledLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = harness
+    guardfaults.serving_baseline(h)  # mx1 primary, mx2 its backup MX
+    mx2 = ssh_target(h.config, "mx2.example.test")
+    reason = f"{GUARD_MARK}: demoted: test"
+    assert fencing.fence(mx2, reason).fenced
+    print_fence_notes(h.config)
+    said = capsys.readouterr().out
+    assert "mx2.example.test is fenced by its own guard (demoted: test)" in said, said
+    assert "`mxctl unfence mx2`" in said
+    done = mxctl(h, "unfence", "mx2")
+    assert done.returncode == 0, done.stderr
+    assert "mx2.example.test unfenced" in done.stdout, done.stdout
+    assert not fencing.is_fenced(mx2)
+    assert guardfaults.wait_until(
+        lambda: guardfaults.guard_status("mx2").get("open") == ["clients", "smtp"], 10
+    ), guardfaults.guard_status("mx2")
+    rewrite_at_ns1(h, "mx1.example.test")  # mx1 alone: mx2 no longer the backup MX
+    assert guardfaults.wait_until(
+        lambda: all(mx_at(ns) == ["10 mx1.example.test."] for ns in h.nameservers()), 10
+    )
+    assert fencing.fence(mx2, reason).fenced
+    refused = mxctl(h, "unfence", "mx2")
+    assert refused.returncode != 0, refused.stdout
+    assert "neither as primary nor as backup MX" in refused.stderr, refused.stderr
+    assert fencing.is_fenced(mx2)
+    journal = [e for e in h.journal_events() if e.kind == "operator" and e.subject == "unfence"]
+    assert [e.status for e in journal] == ["done", "refused"], journal
