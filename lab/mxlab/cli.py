@@ -50,7 +50,9 @@ def register(subparsers: Any) -> None:
     fault = lab_sub.add_parser(
         "fault",
         help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw|cannot-act|"
-        "can-act, ns2 lag SECONDS|unlag, or partition|heal A B",
+        "can-act|disk-full|disk-free, HOST clock STEP, ns2 lag SECONDS|unlag, "
+        "partition|heal|heal-loss A B, "
+        "or loss A B PERCENT%",
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
@@ -169,6 +171,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             faults.append("frozen")
         if r["cut_from"]:
             faults.append("partitioned from " + ",".join(map(str, r["cut_from"])))  # type: ignore[call-overload]
+        if r["loss_with"]:
+            lost = r["loss_with"].items()  # type: ignore[attr-defined]
+            faults.append("loses " + ",".join(f"{p}% with {h}" for h, p in lost))
+        if r["clock_step"]:
+            faults.append(f"clock {r['clock_step']:+d} s")
+        if r["disk_full"]:
+            faults.append("disk full")
         if not r["acts"]:
             faults.append("cannot act (every command fails)")
         if r["lag"] is not None:
@@ -205,15 +214,21 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 FAULT_USAGE = (
     "usage: mxctl lab fault HOST down|kill|up|link-down|link-up|freeze|thaw, "
-    "mxctl lab fault HOST cannot-act|can-act, mxctl lab fault ns2 lag SECONDS|unlag, "
-    "or mxctl lab fault partition|heal HOST_A HOST_B"
+    "mxctl lab fault HOST cannot-act|can-act|disk-full|disk-free, "
+    "mxctl lab fault ns2 lag SECONDS|unlag, mxctl lab fault HOST clock +90s|0, "
+    "mxctl lab fault partition|heal|heal-loss HOST_A HOST_B, "
+    "or mxctl lab fault loss HOST_A HOST_B PERCENT%"
 )
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
     words = args.words
     value = None
-    if words[0] in control.FAULTS_TWO_HOSTS:
+    if words[0] == "loss":
+        if len(words) != 4:
+            raise UsageError("usage: mxctl lab fault loss HOST_A HOST_B PERCENT%")
+        action, host, peer, value = words
+    elif words[0] in control.FAULTS_TWO_HOSTS:
         if len(words) != 3:
             raise UsageError(f"usage: mxctl lab fault {words[0]} HOST_A HOST_B")
         action, host, peer = words[0], words[1], words[2]

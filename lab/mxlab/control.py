@@ -7,20 +7,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import dnslag, hostfaults, lab, network, nspawn, unbound
+from mxlab import dnslag, fakeclock, hostfaults, lab, lossy, network, nspawn, unbound
 from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec, host_spec
 from orchestrator.errors import LabError, UsageError
 
 # Faults inside a host: the function that makes or ends it, and what it did.
-IN_HOST: dict[str, tuple[Callable[[str], None], str]] = {
+IN_HOST: dict[str, tuple[Callable[[str], object], str]] = {
     "cannot-act": (hostfaults.cannot_act, "lets SSH in, but every command fails"),
     "can-act": (hostfaults.can_act, "runs commands again"),
+    "disk-full": (hostfaults.fill_disk, "has a full disk (every free block taken)"),
+    "disk-free": (hostfaults.free_disk, "has free disk space again"),
 }
 FAULTS_ONE_HOST = (
     "down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag", *IN_HOST,
 )  # fmt: skip
-FAULTS_WITH_VALUE = ("lag",)  # HOST WORD VALUE, e.g. ns2 lag 8
-FAULTS_TWO_HOSTS = ("partition", "heal")
+FAULTS_WITH_VALUE = ("lag", "clock")  # HOST WORD VALUE, e.g. ns2 lag 8, mx1 clock +90s
+FAULTS_TWO_HOSTS = ("partition", "heal", "loss", "heal-loss")  # loss A B 5%
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
 
@@ -37,7 +39,10 @@ class HostStatus:
     ssh_open: bool
     cut_from: list[str]
     lag: float | None  # s a secondary nameserver serves changes late
+    loss_with: dict[str, int]  # peer -> % of the packets between them dropped
     acts: bool  # False: SSH lets you in, every command fails
+    disk_full: bool
+    clock_step: int  # s the host's wall clock is off the true time
 
 
 def status() -> list[HostStatus]:
@@ -59,8 +64,11 @@ def status() -> list[HostStatus]:
                 link_up=network.link_is_up(spec),
                 ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
                 cut_from=network.cut_hosts(spec) if has_netns else [],
+                loss_with=lossy.losses().get(spec.name, {}),
                 lag=dnslag.lag_seconds() if spec.role == "dns-secondary" else None,
                 acts=hostfaults.acts(spec.name),
+                disk_full=hostfaults.disk_is_full(spec.name),
+                clock_step=fakeclock.offset(spec.name),
             )
         )
     return rows
@@ -121,6 +129,12 @@ def fault(host: str, action: str, peer: str | None = None, value: str | None = N
     if action in FAULTS_TWO_HOSTS:
         if peer is None:
             raise UsageError(f"`{action}` needs two hosts: mxctl lab fault {action} A B")
+        if action in ("loss", "heal-loss"):
+            if action == "loss" and value is None:
+                raise UsageError("usage: mxctl lab fault loss HOST_A HOST_B PERCENT%")
+            percent = lossy.parse_percent(value) if action == "loss" and value else 0
+            lossy.set_loss(spec, host_spec(peer), percent)
+            return f"{spec.name} and {peer} lose {percent}% of the packets between them"
         if peer == MACHINE:
             network.partition_from_machine(spec, heal=action == "heal")
             verb = "healed the cut between" if action == "heal" else "cut"
@@ -178,4 +192,10 @@ def _valued_fault(spec: HostSpec, action: str, value: str) -> str:
             return f"{spec.name} transfers every change at once again"
         dnslag.start(seconds)
         return f"{spec.name} serves every change {seconds:g} s after ns1"
+    if action == "clock":
+        seconds = fakeclock.parse_step(value)
+        fakeclock.step(spec.name, seconds)
+        if seconds == 0:
+            return f"{spec.name} runs on the true time again"
+        return f"{spec.name}'s wall clock is {seconds:+d} s off (for processes started now)"
     raise UsageError(f"unknown fault {action!r}")

@@ -27,11 +27,12 @@ import dns.message
 import dns.query
 import httpx
 
-from mxlab import control
+from mxlab import control, lossy
 from mxlab import lab as lab_ops
 from mxlab.control import MACHINE
 from mxlab.controller_config import API_PORT
 from mxlab.state import LabState, state_dir
+from mxlab.topology import HOSTS
 from orchestrator.config import MxctlConfig, load_config
 from orchestrator.controller import fencing, mailboxes
 from orchestrator.controller.failover import ssh_target
@@ -171,9 +172,14 @@ class ControlledLab:
             control.fault(host, "heal", MACHINE)
             if lab_ops.nspawn_pid(host) is None:
                 control.fault(host, "up")
-            control.fault(host, "can-act")
+            control.fault(host, "disk-free")
+        for spec in HOSTS:  # faults any host can have
+            if lab_ops.nspawn_pid(spec.name) is not None:
+                control.fault(spec.name, "can-act")
+                control.fault(spec.name, "clock", value="0")
         control.fault("mx1", "heal", "mx2")
         control.fault("ns2", "unlag")
+        lossy.heal_all()
         control.exec_in("ns1", ["systemctl", "start", "named"], capture=True)
         config = self.config
         for host in MAIL_HOSTS:

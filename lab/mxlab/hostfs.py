@@ -9,6 +9,7 @@ everything a mail host serves comes later from the deploy, over SSH.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from mxlab import bind, image, unbound
@@ -23,9 +24,20 @@ def mounted(path: Path) -> bool:
         return any(line.split()[4] == target for line in info)
 
 
-def mount_root(host_dir: Path, lowers: list[Path]) -> Path:
-    """Mount the host's overlay root (idempotent); return the mount point."""
+DISK_SIZE = 4 << 30  # bytes of a mail host's own disk: room for a release upgrade
+
+
+def mount_root(host_dir: Path, lowers: list[Path], *, own_disk: bool = False) -> Path:
+    """Mount the host's overlay root (idempotent); return the mount point.
+
+    With `own_disk` (mail hosts) the root's writable layer lives on a filesystem of its
+    own, a sparse ext4 image, so that the host can fill its disk and see ENOSPC on every
+    path as a real machine does (`mxctl lab fault mx1 disk-full`). A host whose writable
+    layer is already on the machine's disk (a lab built before) keeps it there."""
     upper, work, root = host_dir / "upper", host_dir / "work", host_dir / "root"
+    if own_disk and not upper.exists():
+        disk = mount_disk(host_dir)
+        upper, work = disk / "upper", disk / "work"
     for d in (upper, work, root):
         d.mkdir(parents=True, exist_ok=True)
     if not mounted(root):
@@ -37,6 +49,43 @@ def mount_root(host_dir: Path, lowers: list[Path]) -> Path:
             fix="the kernel needs overlayfs (modprobe overlay)",
         )  # fmt: skip
     return root
+
+
+def disk_dir(host_dir: Path) -> Path:
+    return host_dir / "disk"
+
+
+def mount_disk(host_dir: Path) -> Path:
+    """The host's own disk, made on first use and mounted (idempotent). `discard` gives
+    the machine back the blocks of files deleted inside it."""
+    image_file, disk = host_dir / "disk.img", disk_dir(host_dir)
+    if not image_file.exists():
+        host_dir.mkdir(parents=True, exist_ok=True)
+        with open(image_file, "wb") as sparse:
+            sparse.truncate(DISK_SIZE)
+        run(
+            ["mkfs.ext4", "-q", "-m", "0", "-L", host_dir.name, str(image_file)],
+            what=f"making the disk of {host_dir.name}",
+            fix="is e2fsprogs installed?",
+        )
+    disk.mkdir(exist_ok=True)
+    if not mounted(disk):
+        run(
+            ["mount", "-o", "loop,discard", str(image_file), str(disk)],
+            what=f"mounting the disk of {host_dir.name}",
+            fix="the kernel needs loop devices",
+        )
+    return disk
+
+
+def wipe_writable(host_dir: Path) -> None:
+    """Forget everything the host wrote (its root must be unmounted): a bare host again."""
+    for part in ("upper", "work"):
+        shutil.rmtree(host_dir / part, ignore_errors=True)
+    disk = disk_dir(host_dir)
+    if mounted(disk):
+        run(["umount", str(disk)], what=f"unmounting the disk of {host_dir.name}")
+    (host_dir / "disk.img").unlink(missing_ok=True)
 
 
 def _owner(root: Path, user: str) -> tuple[int, int]:

@@ -241,9 +241,16 @@ def root_release(root: Path) -> str:
     raise LabError(f"no VERSION_CODENAME in {root}/etc/os-release")
 
 
+def mount_root(spec: HostSpec, images: _Images) -> Path:
+    # Mail hosts get a disk of their own, to be filled (`mxctl lab fault mx1 disk-full`).
+    return hostfs.mount_root(
+        _host_dir(spec.name), images.lowers(spec), own_disk=spec.role == "mail"
+    )
+
+
 def boot_host(spec: HostSpec, images: _Images) -> None:
     """Start a host's container on its (already seeded) root; does not wait for it."""
-    root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
+    root = mount_root(spec, images)
     pid = nspawn.start(
         images.nspawn,
         host=spec.name,
@@ -354,7 +361,7 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
     known_hosts = []
     for spec in HOSTS:
         network.create_host_link(spec)
-        root = hostfs.mount_root(_host_dir(spec.name), images.lowers(spec))
+        root = mount_root(spec, images)
         host_key = hostfs.seed(
             root, spec, suite=images.suite_of(spec), authorized_key=client_pub, tsig_secret=tsig
         )
@@ -390,7 +397,7 @@ def _build(mirror: str | None, mail_suite: str) -> LabState:
     booted = {"resolver", "acme"}
     others = [s for s in HOSTS if s not in dns_hosts and s.role not in booted]
     for spec in others:
-        acmehost.trust_in(hostfs.mount_root(_host_dir(spec.name), images.lowers(spec)))
+        acmehost.trust_in(mount_root(spec, images))
         boot_host(spec, images)
     wait_for(list(HOSTS), 22)
     state = LabState(

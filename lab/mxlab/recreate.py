@@ -8,7 +8,6 @@ reinstalled server would. Only the cached base image is shared with the old host
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from mxlab import acmehost, hostfs, lab, network, nspawn
@@ -66,9 +65,8 @@ def recreate(name: str, suite: str | None = None) -> str:
     root = host_dir / "root"
     if hostfs.mounted(root):
         run(["umount", str(root)], what=f"unmounting the root of {spec.name}")
-    for part in ("upper", "work"):
-        shutil.rmtree(host_dir / part, ignore_errors=True)
-    root = hostfs.mount_root(host_dir, images.lowers(spec))
+    hostfs.wipe_writable(host_dir)
+    root = hostfs.mount_root(host_dir, images.lowers(spec), own_disk=spec.role == "mail")
     client_pub = ssh_keypair(Path(state.ssh_key), "mxctl-lab")
     tsig = Path(state.tsig_secret_file).read_text().strip()
     host_key = hostfs.seed(

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.probe_cmd",
     "orchestrator.cli.controller_cmd",
     "orchestrator.cli.maintenance_cmd",
+    "orchestrator.cli.fence_cmd",
     "orchestrator.cli.backup_cmd",
     "orchestrator.cli.drill_cmd",
     "orchestrator.cli.cert_cmd",

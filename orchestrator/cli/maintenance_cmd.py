@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cli.fence_cmd import print_fence_notes
 from orchestrator.clock import SYSTEM_CLOCK
 from orchestrator.cluster.leadership import ClusterKeys
 from orchestrator.cluster.member import ClusterMember
@@ -188,7 +189,11 @@ def cmd_switchback(args: argparse.Namespace) -> int:
     planned = PlannedMove("switchback", config.pair.primary, args.allow_data_loss)
     if args.dry_run:
         return dry_run(config, planned)
-    return 0 if run_planned(config, planned, SYSTEM_CLOCK.now()) else 1
+    done = run_planned(config, planned, SYSTEM_CLOCK.now())
+    # A host whose guard fenced it (it found the names moved while it was away) refuses
+    # every client while DNS may still list it: say so, and how to lift it.
+    print_fence_notes(config)
+    return 0 if done else 1
 
 
 def cmd_maintenance_run(args: argparse.Namespace) -> int:

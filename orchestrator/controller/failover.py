@@ -164,13 +164,55 @@ class FailoverSteps:
 
     def fence(self, move: Move) -> Evidence:
         target = ssh_target(self.config, move.old_primary)
-        result = fencing.fence(
-            target, f"{move.kind} to {move.new_primary}: {move.reason}", self.config.ssh.timeout
-        )
+        try:
+            result = fencing.fence(
+                target, f"{move.kind} to {move.new_primary}: {move.reason}", self.config.ssh.timeout
+            )
+        except fencing.FenceFailed as failed:
+            return self.wait_out_guard(move, failed)
         if not result.fenced and not move.allow_unfenced:
             raise StepFailed(f"could not fence {move.old_primary}: {result.detail}")
         # Unreachable: DNS moves away from it now; the loop fences it when it comes back.
         return {"host": move.old_primary, "fenced": result.fenced, "detail": result.detail}
+
+    def wait_out_guard(self, move: Move, failed: fencing.FenceFailed) -> Evidence:
+        """The old primary answers SSH but the fence script failed on it. Its own guard
+        stands in for the fence (Pacemaker's watchdog fencing): only a confirmation from
+        DNS renews its opening, so once its lease has passed, whatever opening it held on
+        its own lapsed unless DNS, which still names it, confirmed it again; from the
+        rewrite on DNS never does. Without a guard nothing closes the host on its own:
+        the failover stops, as it must not leave two hosts taking mail as primary."""
+        old, new = move.old_primary, move.new_primary
+        evidence: Evidence = {"host": old, "fenced": False, "detail": failed.detail}
+        if failed.guard is None or not move.allow_unfenced:
+            why = (
+                failed.guard_problem
+                if failed.guard is None
+                else f"a {move.kind} fences for real, its guard does not stand in"
+            )
+            raise StepFailed(
+                f"could not fence {old}: {failed.detail}; {why}: nothing else closes it, so "
+                f"mail does not move to {new} (fence or power {old} off by hand, then the "
+                "next attempt goes on)",
+                evidence,
+            )
+        wait = failed.guard.wait
+        log.warning("could not fence %s (%s): waiting %.0f s for its guard's lease (%g s) "
+                    "to pass instead", old, failed.detail, wait, failed.guard.lease)  # fmt: skip
+        self.clock.sleep(wait)
+        return {
+            **evidence,
+            "fenced_by_guard": True,
+            "guard_lease_s": failed.guard.lease,
+            "waited_s": wait,
+            "evidence": (
+                f"the fence script failed on {old} ({failed.detail}); its guard (lease "
+                f"{failed.guard.lease:g} s, a round every {failed.guard.interval:g} s) renews "
+                f"its opening only when DNS confirms it primary: waited {wait:g} s (the lease, "
+                f"one round, 1 s) so that an opening it held without that confirmation has "
+                f"lapsed before DNS moves to {new}"
+            ),
+        }
 
     def check_new_primary(self, move: Move) -> Evidence:
         target = ssh_target(self.config, move.new_primary)

@@ -10,6 +10,11 @@
   confirmation, and the timeout of one DNS query. Keep the lease shorter than the
   controller's detection window (failure_threshold x interval): a host frozen for longer
   than its lease is closed when it thaws.
+- `mail_guard_propagation` (shared, default 60 s): how long the authoritative servers may
+  disagree during a move (one serves the new records, another still the old) while the
+  host they are moving away from keeps its lease. Set it to the DNS provider's
+  propagation bound (Route 53 documents 60 s); past it the old primary closes until the
+  servers agree.
 
 The owned names come from fields the pair already has: the MX of every `mail_domains`
 entry and `mail_client_name` (A/AAAA).
@@ -30,6 +35,7 @@ GUARD_FIELDS = (
     "mail_guard_interval",
     "mail_guard_lease",
     "mail_guard_timeout",
+    "mail_guard_propagation",
 )
 
 
@@ -39,6 +45,7 @@ GUARD_DEFAULTS: dict[str, float] = {
     "mail_guard_interval": 1.0,
     "mail_guard_lease": 3.0,
     "mail_guard_timeout": 0.5,
+    "mail_guard_propagation": 60.0,
 }
 
 
@@ -48,6 +55,7 @@ class GuardSpec:
     interval: float
     lease: float
     timeout: float
+    propagation: float = GUARD_DEFAULTS["mail_guard_propagation"]
 
 
 def read_addresses(value: object, field: str, problems: Reader) -> tuple[str, ...]:
@@ -107,13 +115,16 @@ def read_guard(shared: Mapping[str, Any], problems: Reader) -> GuardSpec:
     timeout = _read_seconds(
         _setting(shared, "mail_guard_timeout"), "mail_guard_timeout", 0.05, 10, problems
     )
+    propagation = _read_seconds(
+        _setting(shared, "mail_guard_propagation"), "mail_guard_propagation", 0, 3600, problems
+    )
     if lease < interval + 2 * timeout:
         problems.problem(
             "mail_guard_lease",
             f"{lease:g} s must exceed mail_guard_interval + 2 x mail_guard_timeout "
             f"({interval + 2 * timeout:g} s): a healthy host would lapse between rounds",
         )
-    return GuardSpec(nameservers, interval, lease, timeout)
+    return GuardSpec(nameservers, interval, lease, timeout, propagation)
 
 
 def check_disjoint(addresses: Mapping[str, tuple[str, ...]], problems: Reader) -> None:

@@ -65,6 +65,7 @@ def guard_settings(pair: MailPair, host_name: str) -> str:
         "interval": pair.guard.interval,
         "lease": pair.guard.lease,
         "timeout": pair.guard.timeout,
+        "propagation": pair.guard.propagation,
         "fence_marker": fencing.MARKER,
         "fence_rules": fencing.RULES_FILE,
         "fence_unit": fencing.UNIT,

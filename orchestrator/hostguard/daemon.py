@@ -68,6 +68,7 @@ class Guard:
         self.settings = settings
         self.me = Identity(settings.fqdn.rstrip(".").lower(), frozenset(settings.addresses))
         self.confirmed_at: float | None = None  # monotonic; a new process knows nothing
+        self.named_at: float | None = None
         self.last: Decision | None = None
         self._said = ""
         self._failing: dict[str, str] = {}
@@ -79,22 +80,27 @@ class Guard:
         answered = any(v.error is None for v in views)
         with _locked(LOCK):
             role = read_role(s.role_file)
+            primary = role is Role.PRIMARY
             situation = Situation(
                 views=views,
                 me=self.me,
                 role=role,
-                confirmed_at=self.confirmed_at if role is Role.PRIMARY else None,
+                confirmed_at=self.confirmed_at if primary else None,
                 fenced=Path(s.fence_marker).exists(),
                 link_up=answered or link_up(s.addresses),
                 open_now=read_open(s.status_file, time.time()),
                 started_at=started,
                 lease=s.lease,
+                named_at=self.named_at if primary else None,
+                propagation=s.propagation,
             )
             decision = decide(situation)
             if decision.self_fence:
                 self_fence(s.fence_marker, s.fence_rules, s.fence_unit, decision.reason)
-            deadline = lease_deadline(started_wall, s.lease)
-            apply_ruleset(ruleset(s.table, decision.open, deadline, s.lease))
+            # Counted from when this round started, for as long as the decision holds (a
+            # full lease only on a confirmation).
+            deadline = lease_deadline(started_wall, decision.hold)
+            apply_ruleset(ruleset(s.table, decision.open, deadline, decision.hold))
             if decision.role not in (role, Role.UNKNOWN):
                 _write_atomic(Path(s.role_file), f"{decision.role}\n", durable=True)
             status = {
@@ -107,7 +113,7 @@ class Guard:
                 "servers": {v.server: v.error or "answered" for v in views},
             }
             _write_atomic(Path(s.status_file), json.dumps(status) + "\n", durable=False)
-        self.confirmed_at = decision.confirmed_at
+        self.confirmed_at, self.named_at = decision.confirmed_at, decision.named_at
         self._log_servers({v.server: v.error for v in views if v.error})
         self._log(decision)
         self.last = decision

@@ -30,6 +30,7 @@ class GuardSettings:
     client_names: tuple[str, ...]  # owned client-facing names (A/AAAA)
     interval: float  # seconds between rounds
     lease: float  # seconds an opening holds without a new confirmation
+    propagation: float  # seconds the servers may disagree while a primary's lease renews
     timeout: float  # seconds per DNS query
     fence_marker: str  # the controller's fence marker (/etc/mxctl/fenced)
     fence_rules: str  # nft file that fences (/etc/mxctl/fence.nft)
@@ -83,6 +84,8 @@ def parse_settings(raw: object) -> GuardSettings:
         client_names=_strings(raw, "client_names", problems),
         interval=_number(raw, "interval", 0.2, 60, problems),
         lease=_number(raw, "lease", 1, 300, problems),
+        # Optional: a guard.json written before the field existed keeps its meaning.
+        propagation=_number({"propagation": 60, **raw}, "propagation", 0, 3600, problems),
         timeout=_number(raw, "timeout", 0.05, 10, problems),
         fence_marker=_string(raw, "fence_marker", problems),
         fence_rules=_string(raw, "fence_rules", problems),

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from orchestrator.hostguard.hostnet import closed_ruleset, ruleset
 from orchestrator.hostguard.rules import (
     ALL_OPEN,
     CLOSED,
+    Decision,
     Identity,
     PortGroup,
     Role,
@@ -75,7 +77,7 @@ CASES = [
      "primary"),
     ("client name here, MX elsewhere", situation(view(mx="mx2")), Role.PRIMARY, CLIENTS, False,
      "primary"),
-    ("backup MX (issue 12) is a standby with 25 open",
+    ("backup MX is a standby with 25 open",
      situation(view(mx="mx2", a="10.0.0.22", backup="mx1"), role=Role.STANDBY),
      Role.STANDBY, ALL_OPEN, False, "standby"),
     ("standby stays open for probes", situation(ELSEWHERE, role=Role.STANDBY, confirmed_at=None),
@@ -92,7 +94,16 @@ CASES = [
      CLOSED, False, "fenced"),
     ("named but fenced", situation(AT_ME, fenced=True), Role.PRIMARY, CLOSED, False,
      "DNS names this host primary but it is fenced"),
-    ("no server answers: keep open", situation(DOWN), Role.PRIMARY, ALL_OPEN, False,
+    ("no server answers: keep open, what is left of the lease", situation(DOWN), Role.PRIMARY,
+     ALL_OPEN, False, "no authoritative server answered"),
+    ("cut off from every server for longer than the lease: closed",
+     situation(DOWN, confirmed_at=96.0), Role.PRIMARY, CLOSED, False,
+     "no authoritative server answered"),
+    ("cut off, the guard restarted (never confirmed): closed",
+     situation(DOWN, confirmed_at=None), Role.PRIMARY, CLOSED, False,
+     "no authoritative server answered"),
+    ("standby cut off keeps its ports (no claim to be primary)",
+     situation(DOWN, role=Role.STANDBY, confirmed_at=None), Role.STANDBY, ALL_OPEN, False,
      "no authoritative server answered"),
     ("no server answers, lease lapsed: stay closed", situation(DOWN, open_now=CLOSED),
      Role.PRIMARY, CLOSED, False, "no authoritative server answered"),
@@ -104,6 +115,27 @@ CASES = [
      False, "authoritative servers disagree"),
     ("servers disagree after a lapse: closed", situation(ELSEWHERE, LAGGING, open_now=CLOSED),
      Role.PRIMARY, CLOSED, False, "authoritative servers disagree"),
+    ("servers disagree 9 s into a move, heard all along: kept",
+     situation(ELSEWHERE, LAGGING, confirmed_at=91.0, named_at=99.0), Role.PRIMARY, ALL_OPEN,
+     False, "authoritative servers disagree"),
+    ("servers disagree longer than propagation allows: closed",
+     situation(ELSEWHERE, LAGGING, confirmed_at=30.0, named_at=99.0), Role.PRIMARY, CLOSED,
+     False, "authoritative servers disagree"),
+    ("thawed into a disagreement (not heard through): closed",
+     situation(ELSEWHERE, LAGGING, confirmed_at=40.0, named_at=40.0), Role.PRIMARY, CLOSED,
+     False, "authoritative servers disagree"),
+    ("slow switchback: names agree elsewhere after a disagreement heard all along",
+     situation(ELSEWHERE, replace(ELSEWHERE, server="ns2"), confirmed_at=91.0, named_at=99.0),
+     Role.STANDBY, ALL_OPEN, False, "standby: the names moved away"),
+    ("slow move past the propagation bound, heard all along: standby, not demoted",
+     situation(ELSEWHERE, confirmed_at=30.0, named_at=99.0), Role.STANDBY, ALL_OPEN, False,
+     "standby: the names moved away"),
+    ("slow switchback onto a fenced host: standby, closed",
+     situation(ELSEWHERE, confirmed_at=91.0, named_at=99.0, fenced=True), Role.STANDBY, CLOSED,
+     False, "standby: the names moved away"),
+    ("thawed after a failover that a lagging server had begun: demoted",
+     situation(ELSEWHERE, confirmed_at=40.0, named_at=45.0, open_now=CLOSED), Role.DEMOTED,
+     CLOSED, True, "demoted"),
     ("A set holding another address is not mine", situation(view(mx="mx2", a="10.0.0.99"),
      role=Role.STANDBY), Role.STANDBY, ALL_OPEN, False, "standby"),
 ]  # fmt: skip
@@ -124,6 +156,102 @@ def test_decision_table(
     decision = decide(situation_)
     assert (decision.role, decision.open, decision.self_fence) == (role, open_, self_fence)
     assert decision.reason.startswith(reason), decision.reason
+
+
+HOLDS = [
+    # (what, situation, seconds the opening holds, named_at passed on)
+    ("confirmed: a full lease", situation(AT_ME), 3.0, 100.0),
+    ("no server answers: what is left of the last lease", situation(DOWN), 2.0, None),
+    ("no server answers, lease spent: nothing", situation(DOWN, confirmed_at=96.0), 0.0, None),
+    ("disagreement heard all along: renewed, still named",
+     situation(ELSEWHERE, LAGGING, named_at=99.5), 3.0, 100.0),
+    ("disagreement not heard through: not renewed, chain stays broken",
+     situation(ELSEWHERE, LAGGING, confirmed_at=40.0, named_at=40.0), 0.0, 40.0),
+    ("disagreement past the propagation bound: not renewed, still heard",
+     situation(ELSEWHERE, LAGGING, confirmed_at=30.0, named_at=99.0), 0.0, 100.0),
+    ("standby, no server answers: a full lease", situation(DOWN, role=Role.STANDBY), 3.0, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("situation_", "hold", "named_at"),
+    [case[1:] for case in HOLDS],
+    ids=[case[0] for case in HOLDS],
+)
+def test_how_long_an_opening_holds(
+    situation_: Situation, hold: float, named_at: float | None
+) -> None:
+    decision = decide(situation_)
+    assert (decision.hold, decision.named_at) == (hold, named_at), decision
+
+
+def replay(
+    rounds: Sequence[tuple[float, tuple[ServerView, ...]]], role: Role, me: Identity = ME
+) -> list[Decision]:
+    """Rounds one after another, carrying what the daemon carries between them."""
+    decisions: list[Decision] = []
+    confirmed_at = named_at = None
+    open_now = ALL_OPEN if role is not Role.UNKNOWN else CLOSED
+    for at, views in rounds:
+        if decisions:
+            last_at, last = rounds[len(decisions) - 1][0], decisions[-1]
+            open_now = last.open if at < last_at + last.hold else CLOSED
+        primary = role is Role.PRIMARY
+        remembered = {"confirmed_at": confirmed_at, "named_at": named_at} if primary else {}
+        decision = decide(situation(*views, me=me, role=role, started_at=at, open_now=open_now,
+                                    **{"confirmed_at": None, **remembered}))  # fmt: skip
+        role, confirmed_at, named_at = decision.role, decision.confirmed_at, decision.named_at
+        decisions.append(decision)
+    return decisions
+
+
+MX2 = Identity("mx2.example.test", frozenset({"10.0.0.22"}))
+
+
+def test_a_switchback_that_reaches_one_server_8_s_late_leaves_mx2_an_open_standby() -> None:
+    """The lab's report: mx2 primary; the switchback's rewrite reaches ns1 at t=10 and ns2
+    at t=18; mx2's guard asks both every second. It must never close nor fence itself."""
+    at_mx2 = (view("ns1", mx="mx2", a="10.0.0.22"), view("ns2", mx="mx2", a="10.0.0.22"))
+    split = (view("ns1", backup="mx2"), view("ns2", mx="mx2", a="10.0.0.22"))
+    moved = (view("ns1", backup="mx2"), view("ns2", backup="mx2"))
+    rounds = [(float(t), at_mx2) for t in range(10)]
+    rounds += [(float(t), split) for t in range(10, 18)]
+    rounds += [(float(t), moved) for t in range(18, 22)]
+    decisions = replay(rounds, Role.PRIMARY, MX2)
+    assert not any(d.self_fence for d in decisions), [d.reason for d in decisions]
+    assert all(d.open == ALL_OPEN for d in decisions), [d.reason for d in decisions]
+    assert decisions[-1].role is Role.STANDBY, decisions[-1].reason
+    assert "propagated slowly" in decisions[18].reason, decisions[18].reason
+
+
+def test_a_primary_cut_off_from_every_server_closes_one_lease_after_its_last_confirmation(
+) -> None:  # fmt: skip
+    rounds = [(float(t), (AT_ME, LAGGING)) for t in range(5)]
+    rounds += [(float(t), (DOWN, replace(DOWN, server="ns2"))) for t in range(5, 30)]
+    decisions = replay(rounds, Role.PRIMARY)
+    open_until = [t + d.hold for (t, _), d in zip(rounds, decisions, strict=True) if d.open]
+    assert max(open_until) == 4.0 + 3.0, open_until  # last confirmed at t=4, lease 3 s
+    assert decisions[-1].open == CLOSED and decisions[-1].role is Role.PRIMARY
+
+
+def test_a_split_that_never_heals_closes_the_primary_past_the_propagation_bound() -> None:
+    rounds = [(float(t), (AT_ME, LAGGING)) for t in range(5)]
+    rounds += [(float(t), (ELSEWHERE, LAGGING)) for t in range(5, 200)]
+    decisions = replay(rounds, Role.PRIMARY)
+    open_until = [t + d.hold for (t, _), d in zip(rounds, decisions, strict=True) if d.open]
+    assert max(open_until) == 4.0 + 60.0 + 3.0, max(open_until)
+    assert decisions[-1].open == CLOSED
+
+
+def test_a_primary_frozen_through_a_failover_that_propagated_slowly_demotes_itself() -> None:
+    """Frozen at t=5 for 30 s; on thaw the servers disagree, then agree elsewhere: no
+    round heard them in between, so this was a failover behind its back."""
+    rounds = [(float(t), (AT_ME, LAGGING)) for t in range(5)]
+    rounds += [(35.0, (ELSEWHERE, LAGGING)), (36.0, (ELSEWHERE, LAGGING))]
+    rounds += [(37.0, (ELSEWHERE, replace(ELSEWHERE, server="ns2")))]
+    decisions = replay(rounds, Role.PRIMARY)
+    assert [d.open for d in decisions[5:]] == [CLOSED, CLOSED, CLOSED]
+    assert decisions[-1].role is Role.DEMOTED and decisions[-1].self_fence, decisions[-1].reason
 
 
 def test_a_demotion_says_where_the_names_point() -> None:
@@ -174,6 +302,7 @@ GOOD = {
         ({"lease": 1.5}, "lease"),
         ({"interval": "1"}, "interval"),
         ({"fqdn": ""}, "fqdn"),
+        ({"propagation": -1}, "propagation"),
     ],
 )
 def test_bad_guard_settings_name_the_field(change: dict[str, object], field: str) -> None:
@@ -189,6 +318,12 @@ def test_deploy_renders_settings_the_guard_accepts(tmp_path: Path) -> None:
     assert settings.mx_names == ("example.com", "example.org")
     assert settings.client_names == ("mail.example.com",)
     assert settings.nameservers == ("192.0.2.53", "2001:db8::53")
+    assert settings.propagation == 60.0  # mail_guard_propagation's default
+
+
+def test_a_guard_json_without_propagation_keeps_the_default() -> None:
+    assert parse_settings(GOOD).propagation == 60.0
+    assert parse_settings({**GOOD, "propagation": 8}).propagation == 8.0
 
 
 def test_firewall_lets_the_peer_alone_reach_the_replication_port(tmp_path: Path) -> None:

@@ -243,6 +243,12 @@ BAD_INPUTS: list[tuple[str, Callable[[Inventory, Path], None], str, str]] = [
         "mail_guard_interval",
         "seconds",
     ),
+    (
+        "propagation bound negative",
+        both("mail_guard_propagation", -5),
+        "mail_guard_propagation",
+        "out of range",
+    ),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import socket
 import time
 from pathlib import Path
@@ -355,3 +356,107 @@ def test_a_host_that_cannot_act_lets_ssh_in_and_fails_every_command(lab: LabStat
     assert [r.acts for r in control.status() if r.name == "mx2"] == [True]
     worked = run_remote(target, "hostname")
     assert (worked.exit_code, worked.stdout.strip()) == (0, "mx2.example.test")
+
+
+def _mail_from_reply(address: str) -> tuple[int, str]:
+    with smtplib.SMTP(address, 25, timeout=10) as smtp:
+        smtp.ehlo("sender.example.org")
+        code, text = smtp.mail("someone@example.org")
+        return code, text.decode()
+
+
+def test_a_full_disk_fails_writes_on_mail_paths_and_postfix_defers(lab: LabState) -> None:
+    mx2 = lab.host("mx2").address
+    write = "echo written > /var/vmail/mxlab-disk-test && echo written > /var/spool/postfix/mxlab"
+    before = control.exec_in("mx2", ["sh", "-c", write], capture=True)
+    assert before.returncode == 0, before.stderr  # the mail paths exist (the pair is deployed)
+    assert _mail_from_reply(mx2)[0] == 250
+    try:
+        control.fault("mx2", "disk-full")
+        assert [r.disk_full for r in control.status() if r.name == "mx2"] == [True]
+        for path in ("/var/vmail/mxlab-disk-full", "/var/spool/postfix/mxlab-disk-full"):
+            # dd, not the shell's echo: dash reports every failed write as "I/O error".
+            full = control.exec_in("mx2", ["sh", "-c", f"echo x | dd of={path}"], capture=True)
+            assert full.returncode != 0 and "No space left on device" in full.stderr, path
+        # What was there before is intact, and Postfix refuses new mail with a 4xx: the
+        # sender keeps it and retries (smtpd finds less free space than it needs).
+        kept = control.exec_in("mx2", ["cat", "/var/vmail/mxlab-disk-test"], capture=True)
+        assert kept.stdout == "written\n"
+        assert _mail_from_reply(mx2) == (452, "4.3.1 Insufficient system storage")
+    finally:
+        control.fault("mx2", "disk-free")
+    assert [r.disk_full for r in control.status() if r.name == "mx2"] == [False]
+    after = control.exec_in("mx2", ["sh", "-c", write], capture=True)
+    assert after.returncode == 0, after.stderr
+    assert _mail_from_reply(mx2)[0] == 250
+    made = ["/var/vmail/mxlab-disk-test", "/var/spool/postfix/mxlab"]
+    made += ["/var/vmail/mxlab-disk-full", "/var/spool/postfix/mxlab-disk-full"]  # empty
+    control.exec_in("mx2", ["rm", "-f", *made])
+
+
+# Run inside a lab host by its own python3: sends `count` DNS queries for the zone's SOA
+# at once, then counts the replies that come back within a second.
+_BURST = """
+import socket, struct, sys, time
+server, count = sys.argv[1], int(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+qname = b"".join(bytes([len(p)]) + p for p in b"example.test".split(b".")) + b"\\0"
+answered = set()
+def drain(wait):
+    sock.settimeout(wait)
+    try:
+        while len(answered) < count:
+            answered.add(struct.unpack(">H", sock.recv(512)[:2])[0])
+    except (TimeoutError, BlockingIOError):
+        pass
+for i in range(count):
+    sock.sendto(struct.pack(">HHHHHH", i, 0, 1, 0, 0, 0) + qname + b"\\0\\6\\0\\1", (server, 53))
+    drain(0.003)  # read as it goes: a burst of answers would overflow the socket's buffer
+drain(1.0)
+print(len(answered))
+"""
+
+
+def _answered_share(src: str, server: str, count: int = 300) -> float:
+    proc = control.exec_in(src, ["python3", "-c", _BURST, server, str(count)], capture=True)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout) / count
+
+
+def test_loss_drops_that_share_between_two_hosts_only(lab: LabState) -> None:
+    ns1, ns2 = lab.host("ns1").address, lab.host("ns2").address
+    assert _answered_share("sender", ns1) > 0.98
+    try:
+        control.fault("sender", "loss", "ns1", "30%")
+        assert [r.loss_with for r in control.status() if r.name == "ns1"] == [{"sender": 30}]
+        # 30 % of the queries and 30 % of the answers lost: 0.7 * 0.7 = 49 % answered.
+        assert 0.35 < _answered_share("sender", ns1) < 0.65
+        assert _answered_share("sender", ns2) > 0.98  # another pair: untouched
+        assert _answered_share("client", ns1) > 0.98
+    finally:
+        control.fault("sender", "heal-loss", "ns1")
+    assert [r.loss_with for r in control.status() if r.name == "ns1"] == [{}]
+    assert _answered_share("sender", ns1) > 0.98
+
+
+def _clock_off(host: str) -> float:
+    """How far `date +%s` in a new process of the host is from the machine's clock."""
+    before = time.time()
+    proc = control.exec_in(host, ["date", "+%s"], capture=True)
+    return int(proc.stdout) - (before + time.time()) / 2
+
+
+def test_a_clock_step_moves_one_hosts_wall_clock_only(lab: LabState) -> None:
+    assert abs(_clock_off("mx2")) < 2
+    try:
+        control.fault("mx2", "clock", value="+90s")
+        assert [r.clock_step for r in control.status() if r.name == "mx2"] == [90]
+        assert abs(_clock_off("mx2") - 90) < 2
+        assert ssh_run(lab, "mx2", "date +%s").isdigit()  # SSH sessions run on it too
+        assert abs(_clock_off("mx1")) < 2 and abs(_clock_off("sender")) < 2
+        control.fault("mx2", "clock", value="-2m")
+        assert abs(_clock_off("mx2") + 120) < 2
+    finally:
+        control.fault("mx2", "clock", value="0")
+    assert [r.clock_step for r in control.status() if r.name == "mx2"] == [0]
+    assert abs(_clock_off("mx2")) < 2
