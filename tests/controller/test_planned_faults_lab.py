@@ -190,8 +190,8 @@ def test_a_switchback_while_one_nameserver_lags_leaves_both_hosts_serving(
         assert _client_name_at(ns) == [lab.lab.host("mx1").address]
     for host in (MX1, MX2):
         assert not fencing.is_fenced(ssh_target(lab.config, host)), f"{host} is fenced"
-    banner = control.exec_in("sender", ["sh", "-c", "exec 3<>/dev/tcp/" +
-                                        lab.lab.host("mx2").address + "/25; head -c 3 <&3"],
+    mx2 = lab.lab.host("mx2").address
+    banner = control.exec_in("sender", ["bash", "-c", f"exec 3<>/dev/tcp/{mx2}/25; head -c 3 <&3"],
                              capture=True)  # fmt: skip
     assert banner.stdout == "220", banner
     status = lab.status()
