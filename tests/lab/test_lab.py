@@ -195,7 +195,7 @@ def test_down_is_a_silent_death_and_kill_a_refusing_one(lab: LabState) -> None:
     mx2 = lab.host("mx2").address
     assert _connect(mx2, 22, timeout=2)[0] == "connected"
     try:
-        control.fault("mx2", "kill")
+        control.fault("mx2", "down")
         assert lab_ops.nspawn_pid("mx2") is None
         outcome, took = _connect(mx2, 25, timeout=2)
         assert outcome == "timeout" and took >= 1.9, (outcome, took)
