@@ -49,7 +49,7 @@ def witness_down(h: ControlledLab) -> float:
     h.wait_status(lambda s: any(r["observer"] == "sender" and r["note"]
                                 for r in s["observers"]), 20, "the witness to abstain")  # fmt: skip
     crashed = time.monotonic()
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     while time.monotonic() - crashed < 60:
         if all(mx_at(ns) == MX2 for ns in h.nameservers()):
             return time.monotonic() - crashed

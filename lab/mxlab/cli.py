@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
 
     fault = lab_sub.add_parser(
         "fault",
-        help="inject a fault: HOST down|up|link-down|link-up|freeze|thaw, or partition|heal A B",
+        help="inject a fault: HOST down|kill|up|link-down|link-up|freeze|thaw|cannot-act|"
+        "can-act, ns2 lag SECONDS|unlag, or partition|heal A B",
     )
     fault.add_argument("words", nargs="+", metavar="WORD")
     fault.set_defaults(func=cmd_fault)
@@ -162,10 +163,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(header)
     for r in rows:
         faults = []
+        if r["silent"]:
+            faults.append("silent (every packet dropped)")
         if r["frozen"]:
             faults.append("frozen")
         if r["cut_from"]:
             faults.append("partitioned from " + ",".join(map(str, r["cut_from"])))  # type: ignore[call-overload]
+        if not r["acts"]:
+            faults.append("cannot act (every command fails)")
+        if r["lag"] is not None:
+            faults.append(f"serves changes {r['lag']:g} s late")
         print(
             f"{r['name']!s:8} {r['address']!s:14} {r['role']!s:14} "
             f"{'yes' if r['running'] else 'no':8} {'up' if r['link_up'] else 'down':5} "
@@ -196,19 +203,26 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+FAULT_USAGE = (
+    "usage: mxctl lab fault HOST down|kill|up|link-down|link-up|freeze|thaw, "
+    "mxctl lab fault HOST cannot-act|can-act, mxctl lab fault ns2 lag SECONDS|unlag, "
+    "or mxctl lab fault partition|heal HOST_A HOST_B"
+)
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     words = args.words
+    value = None
     if words[0] in control.FAULTS_TWO_HOSTS:
         if len(words) != 3:
             raise UsageError(f"usage: mxctl lab fault {words[0]} HOST_A HOST_B")
         action, host, peer = words[0], words[1], words[2]
+    elif len(words) == 3 and words[1] in control.FAULTS_WITH_VALUE:
+        host, action, peer, value = words[0], words[1], None, words[2]
     elif len(words) == 2:
         host, action, peer = words[0], words[1], None
     else:
-        raise UsageError(
-            "usage: mxctl lab fault HOST down|up|link-down|link-up|freeze|thaw "
-            "or mxctl lab fault partition|heal HOST_A HOST_B"
-        )
+        raise UsageError(FAULT_USAGE)
     with lab.lab_lock(wait=True):
-        print(control.fault(host, action, peer))
+        print(control.fault(host, action, peer, value))
     return 0

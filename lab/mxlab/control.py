@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mxlab import lab, network, nspawn, unbound
-from mxlab.topology import CONTROLLER_HOSTS, HOSTS, host_spec
+from mxlab import dnslag, hostfaults, lab, network, nspawn, unbound
+from mxlab.topology import CONTROLLER_HOSTS, HOSTS, HostSpec, host_spec
 from orchestrator.errors import LabError, UsageError
 
-FAULTS_ONE_HOST = ("down", "up", "link-down", "link-up", "freeze", "thaw")
+# Faults inside a host: the function that makes or ends it, and what it did.
+IN_HOST: dict[str, tuple[Callable[[str], None], str]] = {
+    "cannot-act": (hostfaults.cannot_act, "lets SSH in, but every command fails"),
+    "can-act": (hostfaults.can_act, "runs commands again"),
+}
+FAULTS_ONE_HOST = (
+    "down", "kill", "up", "link-down", "link-up", "freeze", "thaw", "unlag", *IN_HOST,
+)  # fmt: skip
+FAULTS_WITH_VALUE = ("lag",)  # HOST WORD VALUE, e.g. ns2 lag 8
 FAULTS_TWO_HOSTS = ("partition", "heal")
 MACHINE = "machine"  # partition HOST machine: cut a host off from this machine only
 
@@ -23,10 +31,13 @@ class HostStatus:
     address: str
     role: str
     running: bool
+    silent: bool  # `down`: every packet to and from it dropped
     frozen: bool
     link_up: bool
     ssh_open: bool
     cut_from: list[str]
+    lag: float | None  # s a secondary nameserver serves changes late
+    acts: bool  # False: SSH lets you in, every command fails
 
 
 def status() -> list[HostStatus]:
@@ -43,10 +54,13 @@ def status() -> list[HostStatus]:
                 address=spec.address,
                 role=spec.role,
                 running=running,
+                silent=network.is_silent(spec),
                 frozen=frozen,
                 link_up=network.link_is_up(spec),
                 ssh_open=running and not frozen and lab.tcp_open(spec.address, 22, 0.3),
                 cut_from=network.cut_hosts(spec) if has_netns else [],
+                lag=dnslag.lag_seconds() if spec.role == "dns-secondary" else None,
+                acts=hostfaults.acts(spec.name),
             )
         )
     return rows
@@ -97,9 +111,13 @@ def flush_resolver_cache() -> None:
         raise LabError(f"flushing the resolver's cache failed: {proc.stderr.strip()}")
 
 
-def fault(host: str, action: str, peer: str | None = None) -> str:
+def fault(host: str, action: str, peer: str | None = None, value: str | None = None) -> str:
     """Inject or remove a fault; returns a sentence saying what was done."""
     spec = host_spec(host)
+    if action in FAULTS_WITH_VALUE:
+        if value is None:
+            raise UsageError(f"`{action}` needs a value: mxctl lab fault {host} {action} VALUE")
+        return _valued_fault(spec, action, value)
     if action in FAULTS_TWO_HOSTS:
         if peer is None:
             raise UsageError(f"`{action}` needs two hosts: mxctl lab fault {action} A B")
@@ -116,9 +134,16 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if peer is not None:
         raise UsageError(f"`{action}` takes one host, got a second one ({peer})")
     if action == "down":
+        # Silenced first: the kernel's FIN and RST for the killed processes' connections
+        # are dropped too, as nothing leaves a machine that lost its power.
+        network.silence(spec)
         nspawn.kill(spec.name)
-        return f"crashed {spec.name} (every process killed, no shutdown)"
+        return f"{spec.name} died silently (every process killed, every packet dropped)"
+    if action == "kill":
+        nspawn.kill(spec.name)
+        return f"crashed {spec.name} (every process killed, no shutdown; its kernel answers RST)"
     if action == "up":
+        network.unsilence(spec)
         if lab.nspawn_pid(spec.name) is not None:
             return f"{spec.name} is already running"
         lab.boot_host(spec, lab.running_images())
@@ -133,5 +158,24 @@ def fault(host: str, action: str, peer: str | None = None) -> str:
     if action == "thaw":
         nspawn.thaw(spec.name)
         return f"thawed {spec.name}"
-    choices = ", ".join(FAULTS_ONE_HOST + FAULTS_TWO_HOSTS)
+    if action == "unlag":
+        return _valued_fault(spec, "lag", "0")
+    if action in IN_HOST:
+        make, did = IN_HOST[action]
+        make(spec.name)
+        return f"{spec.name} {did}"
+    choices = ", ".join(FAULTS_ONE_HOST + FAULTS_WITH_VALUE + FAULTS_TWO_HOSTS)
     raise UsageError(f"unknown fault {action!r}: choose one of {choices}")
+
+
+def _valued_fault(spec: HostSpec, action: str, value: str) -> str:
+    if action == "lag":
+        if spec.role != "dns-secondary":
+            raise UsageError(f"`lag` is for the secondary nameserver (ns2), not {spec.name}")
+        seconds = dnslag.parse_seconds(value)
+        if seconds == 0:
+            dnslag.stop()
+            return f"{spec.name} transfers every change at once again"
+        dnslag.start(seconds)
+        return f"{spec.name} serves every change {seconds:g} s after ns1"
+    raise UsageError(f"unknown fault {action!r}")

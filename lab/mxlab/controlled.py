@@ -171,7 +171,9 @@ class ControlledLab:
             control.fault(host, "heal", MACHINE)
             if lab_ops.nspawn_pid(host) is None:
                 control.fault(host, "up")
+            control.fault(host, "can-act")
         control.fault("mx1", "heal", "mx2")
+        control.fault("ns2", "unlag")
         control.exec_in("ns1", ["systemctl", "start", "named"], capture=True)
         config = self.config
         for host in MAIL_HOSTS:

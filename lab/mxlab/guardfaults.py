@@ -30,7 +30,7 @@ from orchestrator.hostguard import install
 
 SCENARIOS = {
     "freeze": ("freeze", "thaw"),
-    "reboot": ("down", "up"),
+    "reboot": ("kill", "up"),
     "link": ("link-down", "link-up"),
 }
 LEASE_MARGIN = 4.0  # s a host stays frozen or down before DNS moves (> the 3 s lease)

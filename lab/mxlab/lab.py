@@ -23,7 +23,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from mxlab import acmehost, credentials, hostfs, image, network, nspawn
+from mxlab import acmehost, credentials, dnslag, hostfs, image, network, nspawn
 from mxlab.controller_config import render_controller_config
 from mxlab.mirror import find_mirrors
 from mxlab.mxctl_config import render_lab_config
@@ -439,6 +439,7 @@ def _teardown() -> None:
     """Remove every process, mount, cgroup, namespace and link of the lab; keep the cache."""
     every = HOSTS + CONTROLLER_HOSTS  # controller hosts too, if they were added
     names = [h.name for h in every]
+    dnslag.end_process()
     for name in names:
         pid = nspawn_pid(name)
         if pid is not None:

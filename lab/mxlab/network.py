@@ -3,7 +3,8 @@
 Hosts get a veth into the bridge, a deterministic MAC, an address on the lab subnet and no
 default route: the lab can reach the machine (the bridge address) and itself, nothing else.
 Partitions are nftables drop rules inside the two namespaces, so packets vanish silently
-(like a real partition: peers time out) while every other host still reaches both.
+(like a real partition: peers time out) while every other host still reaches both. A host
+that dies silently gets a table of its own that drops every packet in and out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from orchestrator.errors import LabError
 
 NETNS_DIR = Path("/run/netns")
 FAULT_TABLE = "mxlab_fault"
+# A table of its own, created by `silence` and deleted by `unsilence`: labs built before it
+# existed get it too, and the fault table's partitions are left alone.
+SILENT_TABLE = "mxlab_silent"
 
 
 def _ip(*args: str, what: str) -> None:
@@ -147,6 +151,33 @@ def cut_hosts(spec: HostSpec) -> list[str]:
         return []
     inside = out.split("elements = {", 1)[1].split("}", 1)[0]
     return sorted(e.strip() for e in inside.split(",") if e.strip())
+
+
+def silence(spec: HostSpec) -> None:
+    """Drop every packet to and from the host in its own namespace: no RST, no ICMP, as a
+    machine that died on the internet. ARP still answers (the inet family does not see
+    it), so a peer's connect waits out its own timeout instead of failing on the LAN."""
+    rules = f"""
+table inet {SILENT_TABLE} {{
+    chain input {{ type filter hook input priority -10; policy drop; }}
+    chain output {{ type filter hook output priority -10; policy drop; }}
+}}
+"""
+    nft(spec, rules, what=f"silencing {spec.name}")
+
+
+def unsilence(spec: HostSpec) -> None:
+    if (NETNS_DIR / spec.netns).exists():
+        # Declaring the table first makes the delete a no-op when it is absent.
+        script = f"table inet {SILENT_TABLE}\ndelete table inet {SILENT_TABLE}\n"
+        nft(spec, script, what=f"letting packets reach {spec.name} again")
+
+
+def is_silent(spec: HostSpec) -> bool:
+    if not (NETNS_DIR / spec.netns).exists():
+        return False
+    argv = nft_argv(spec, "list", "table", "inet", SILENT_TABLE)
+    return run(argv, what=f"reading whether {spec.name} is silenced", check=False).returncode == 0
 
 
 def set_link(spec: HostSpec, up: bool) -> None:

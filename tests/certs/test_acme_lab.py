@@ -246,7 +246,7 @@ def test_after_a_crash_failover_the_new_primary_serves_an_acme_certificate_for_t
     h.start_witness()
     h.start_controller()
     h.wait_status(lambda s: "healthy" in s["last_cycle"], 30, "a healthy cycle")
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     try:
         h.wait_status(lambda s: s["primary"] == "mx2.example.test", 60, "the failover")
     except LabError as exc:

@@ -128,7 +128,7 @@ def test_etcd_majority_lost_no_action_an_alert_mail_untouched(
     while ctl.leaders() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert ctl.leaders() == {}, ctl.statuses()
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     # Long past detection (threshold x interval) and a lease: nothing may have moved.
     time.sleep(THRESHOLD * INTERVAL + LEASE_TTL + 4)
     assert all(mx_at(ns) == MX1 for ns in mail.nameservers())
@@ -179,10 +179,10 @@ def test_mx1_crash_with_one_controller_down_fails_over_within_detection_and_2s(
     leader, term = wait_healthy_leader(ctl)
     # A follower's whole host crashes: its controller and its etcd member (2 of 3 left).
     down = next(n for n in NAMES if n != leader)
-    control.fault(down, "down")
+    control.fault(down, "kill")
     up = tuple(n for n in NAMES if n != down)
     assert ctl.wait_leader(LEASE_TTL + 5, up) == (leader, term)
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     took = wait_mx(MX2, mail.nameservers(), 30)
     print(f"MX moved {took} s after mx1's crash, with {down} down")
     assert took is not None, dump_all(ctl)
@@ -205,7 +205,7 @@ def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
     # The leader cannot reach the primary nameserver: its DNS rewrite waits there, after
     # the fence, long enough to be killed in between.
     control.fault(leader, "partition", "ns1")
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     deadline = time.monotonic() + 30
     while not any(
         e.subject == "fence-old-primary" and e.status == "done"
@@ -257,7 +257,7 @@ def test_leader_partitioned_from_the_etcd_majority_stops_within_the_ttl(
     cut_at = datetime.now(UTC)
     for other in others:  # it still sees the mail hosts, the nameservers, the witness
         control.fault(leader, "partition", other)
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     _, new_term = ctl.wait_leader(LEASE_TTL + 10, others, after_term=term)
     assert wait_mx(MX2, mail.nameservers(), 40) is not None, dump_all(ctl)
     # The cut-off leader acted (if at all) only while its lease could still be valid,

@@ -55,7 +55,7 @@ def test_witness_down_then_primary_crash_still_fails_over(
     )
     assert "healthy" in status["last_cycle"], status["last_cycle"]
     crashed = time.monotonic()
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     took = wait_mx(h, MX2, 60)
     events = h.journal_events()
     assert took is not None, dump(events)
@@ -156,7 +156,7 @@ def test_a_planned_move_made_pointless_by_a_failover_is_dropped_not_left_to_jam(
     try:
         h.wait_status(lambda s: True, 5, "the controller")
         time.sleep(2)  # the intent is journaled and pending
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         assert wait_mx(h, MX2, 60) is not None, dump(h.journal_events())
         out, _ = waiting.communicate(timeout=30)  # dropped long before its time
     finally:

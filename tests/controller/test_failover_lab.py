@@ -88,7 +88,7 @@ def test_primary_crash_moves_mx_to_standby_and_no_mail_is_lost(harness: Controll
     assert readable_on(h, "mx1", "before-crash", 10)
     assert readable_on(h, "mx2", "before-crash", 5)  # replicated before the crash
     healthy(h)
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     took = wait_mx(h, MX2, 30)
     events = h.journal_events()
     assert took is not None, dump(events)
@@ -131,7 +131,7 @@ def test_flapping_primary_fails_over_at_most_once(harness: ControlledLab) -> Non
     unhealthy: list[str] = []
     end = time.monotonic() + 60
     while time.monotonic() < end:
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         unhealthy += _unhealthy(health_url, 2)
         control.fault("mx1", "up")
         unhealthy += _unhealthy(health_url, 2)
@@ -168,9 +168,9 @@ def test_standby_down_alerts_only_and_both_down_changes_nothing(harness: Control
     h = harness
     healthy(h)
     serial = serial_at(h.lab.host("ns1").address)
-    control.fault("mx2", "down")
+    control.fault("mx2", "kill")
     h.wait_status(lambda s: "standby mx2.example.test failed" in s["last_cycle"], 15, "alert")
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     time.sleep(INTERVAL * (THRESHOLD + 3))
     assert all(mx_at(ns) == MX1 for ns in h.nameservers())
     assert serial_at(h.lab.host("ns1").address) == serial
@@ -195,7 +195,7 @@ def test_controller_sigkilled_while_rewriting_dns_resumes_to_exactly_one_change(
     serials = {zone: serial_at(ns1, zone) for zone in ("example.test", "example.org")}
     try:
         control.fault("ns1", "partition", MACHINE)
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         started = _wait_event(h, "rewrite-dns", "started", 30)
         assert started is not None, dump(h.journal_events())
         proc.kill()  # SIGKILL: no clean-up, no last journal write
@@ -252,7 +252,7 @@ def test_second_zone_write_fails_and_nothing_stays_half_applied(harness: Control
     frozen = control.exec_in("ns1", ["rndc", "freeze", "example.org"], capture=True)
     assert frozen.returncode == 0, frozen.stderr
     try:
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         aborted = h.wait_status(lambda s: "aborted at rewrite-dns" in s["last_cycle"], 40,
                                 "the abort")  # fmt: skip
         # Nothing half-applied: the provider serves the old records in both zones at
@@ -289,7 +289,7 @@ def test_abort_after_the_dns_rewrite_finishes_forward(harness: ControlledLab) ->
     healthy(h)
     control.fault("ns2", "partition", MACHINE)
     try:
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         waiting = h.wait_status(lambda s: "after DNS moved" in s["last_cycle"], 40, "the abort")
         assert waiting["failover_in_progress"] == "mx2.example.test"
         assert mx_at(h.lab.host("ns1").address) == MX2
@@ -310,7 +310,7 @@ def test_abort_after_the_dns_rewrite_finishes_forward(harness: ControlledLab) ->
 def test_old_primary_back_after_failover_stays_fenced(harness: ControlledLab) -> None:
     h = harness
     healthy(h)
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     assert wait_mx(h, MX2, 30) is not None
     control.fault("mx1", "up")
     mx1 = h.lab.host("mx1").address
@@ -370,7 +370,7 @@ def test_a_lagging_standby_is_not_promoted(deployed_pair: LabState, tmp_path: Pa
         h.wait_status(lambda s: s["replication_lag_s"] is not None, 30, "a first canary")
         control.fault("mx1", "partition", "mx2")  # replication between them stops
         h.wait_status(lambda s: (s["replication_lag_s"] or 0) > 5, 60, "the lag to show")
-        control.fault("mx1", "down")
+        control.fault("mx1", "kill")
         time.sleep(INTERVAL * (THRESHOLD + 3))
         assert all(mx_at(ns) == MX1 for ns in h.nameservers()), dump(h.journal_events())
         assert "lags" in h.status()["last_cycle"]

@@ -63,7 +63,7 @@ def test_fence_rejects_clients_keeps_ssh_and_survives_reboot(lab: LabState) -> N
         assert _connect(sender.address, 12345) == "open"
         assert _connect(sender.address, 22) == "open"
         assert is_fenced(target)
-        control.fault("sender", "down")
+        control.fault("sender", "kill")
         control.fault("sender", "up")
         _listen("sender", 587)
         time.sleep(0.5)

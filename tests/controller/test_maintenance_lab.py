@@ -166,7 +166,7 @@ duration = {max(60, int(elapsed + remaining))}
     lab.start_controller()
     lab.wait_status(lambda s: "maintenance_windows" in s and s["maintenance_windows"][0]["open"],
                     20, "the window to be open")  # fmt: skip
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     while time.time() < ends - 1:
         assert all(mx_at(ns) == MX1 for ns in lab.nameservers())
         time.sleep(0.5)

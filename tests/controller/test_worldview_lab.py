@@ -32,7 +32,7 @@ def test_crash_under_mail_through_caches_every_message_readable_without_a_flush(
     traffic.start()
     time.sleep(2)
     crashed_at = time.time()
-    control.fault("mx1", "down")
+    control.fault("mx1", "kill")
     client_subject = f"{traffic.prefix}-client"
     watch = ClientWatch(h.lab, client_subject, timeout=WINDOW + CLIENT_TTL + 30)
     with smtplib.SMTP(h.lab.host("sender").address, 25, local_hostname="ci.example.test") as s:

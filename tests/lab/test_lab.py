@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import dns.tsigkeyring
 import dns.update
 import paramiko
 import pytest
-from mxlab import control
+from mxlab import control, dnslag
 from mxlab import lab as lab_ops
+from mxlab.procs import alive
 from mxlab.state import LabState
 
 from orchestrator.errors import LabError
+from orchestrator.remote import run_remote
 from tests.lab.helpers import host_reaches, ssh_banner, ssh_run, tcp_connects
 
 pytestmark = pytest.mark.lab
@@ -159,10 +162,61 @@ def test_freeze_hangs_daemons_and_thaw_resumes_them(lab: LabState) -> None:
     assert ssh_banner(mx2, timeout=2).startswith(b"SSH-2.0")
 
 
+def _connect(address: str, port: int, timeout: float) -> tuple[str, float]:
+    """How a TCP connect ends ("connected", "refused", "timeout") and after how long."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            outcome = "connected"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except TimeoutError:
+        outcome = "timeout"
+    return outcome, time.monotonic() - started
+
+
+def _udp_outcome(address: str, port: int, timeout: float) -> str:
+    """`icmp` when the host answers a datagram to a closed port with port unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+        sock.send(b"anyone?")
+        try:
+            sock.recv(64)
+        except ConnectionRefusedError:
+            return "icmp"
+        except TimeoutError:
+            return "timeout"
+    return "answered"
+
+
+def test_down_is_a_silent_death_and_kill_a_refusing_one(lab: LabState) -> None:
+    mx2 = lab.host("mx2").address
+    assert _connect(mx2, 22, timeout=2)[0] == "connected"
+    try:
+        control.fault("mx2", "kill")
+        assert lab_ops.nspawn_pid("mx2") is None
+        outcome, took = _connect(mx2, 25, timeout=2)
+        assert outcome == "timeout" and took >= 1.9, (outcome, took)
+        assert _udp_outcome(mx2, 9, timeout=1) == "timeout"  # no ICMP either
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [True]
+        control.fault("mx2", "up")
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [False]
+        assert ssh_run(lab, "mx2", "hostname") == "mx2.example.test"
+        control.fault("mx2", "kill")
+        outcome, took = _connect(mx2, 25, timeout=2)
+        assert outcome == "refused" and took < 0.5, (outcome, took)
+        assert _udp_outcome(mx2, 9, timeout=1) == "icmp"
+        assert [r.silent for r in control.status() if r.name == "mx2"] == [False]
+    finally:
+        control.fault("mx2", "up")
+    assert ssh_run(lab, "mx2", "hostname") == "mx2.example.test"
+
+
 def test_crash_and_restart_keeps_the_host_identity(lab: LabState) -> None:
     mx2 = lab.host("mx2").address
     ssh_run(lab, "mx2", "echo survived > /root/marker && sync")
-    control.fault("mx2", "down")
+    control.fault("mx2", "kill")
     assert lab_ops.nspawn_pid("mx2") is None
     assert not tcp_connects(mx2, 22, timeout=1)
     control.fault("mx2", "up")
@@ -237,3 +291,67 @@ def test_outside_hosts_resolve_through_a_cache_that_honours_ttls(lab: LabState) 
     # internet the lab cannot reach.
     outside = dns.query.udp(dns.message.make_query("www.example.com", "A"), resolver, timeout=2)
     assert outside.rcode() == dns.rcode.REFUSED
+
+
+def _replace_txt(lab: LabState, name: str, token: str) -> None:
+    """A TSIG-signed replace of `name`'s TXT record at ns1 (the primary)."""
+    secret = Path(lab.tsig_secret_file).read_text().strip()
+    keyring = dns.tsigkeyring.from_text({lab.tsig_name: secret})
+    update = dns.update.UpdateMessage(
+        "example.test", keyring=keyring, keyalgorithm=lab.tsig_algorithm
+    )
+    update.replace(name, 60, "TXT", f'"{token}"')
+    assert dns.query.tcp(update, lab.host("ns1").address, timeout=5).rcode() == dns.rcode.NOERROR
+
+
+def _txt(server: str, name: str) -> str:
+    answer = _query(server, f"{name}.example.test", "TXT").answer
+    return answer[0][0].to_text() if answer else ""
+
+
+def _seconds_until_served(server: str, name: str, token: str, timeout: float) -> float:
+    """How long until `server` serves `token` for `name` (polled every 0.1 s)."""
+    started = time.monotonic()
+    while _txt(server, name) != f'"{token}"':
+        assert time.monotonic() - started < timeout, f"{server} still serves {_txt(server, name)}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_lagging_secondary_serves_changes_late_and_unlag_ends_it(lab: LabState) -> None:
+    ns1, ns2 = lab.host("ns1").address, lab.host("ns2").address
+    name, lag = f"lag-{time.time_ns()}", 4.0
+    _replace_txt(lab, name, "before")
+    _seconds_until_served(ns2, name, "before", timeout=5)
+    try:
+        assert control.fault("ns2", "lag", value=f"{lag:g}").startswith("ns2 serves")
+        assert [r.lag for r in control.status() if r.name == "ns2"] == [lag]
+        lagger = int(dnslag.pid_file().read_text().split()[0])
+        _replace_txt(lab, name, "after")
+        assert _txt(ns1, name) == '"after"'
+        took = _seconds_until_served(ns2, name, "after", timeout=lag + 5)
+        assert lag - 0.5 <= took <= lag + 3, took
+        _replace_txt(lab, name, "again")  # the lag holds for the next change too
+        assert _seconds_until_served(ns2, name, "again", timeout=lag + 5) >= lag - 0.5
+    finally:
+        control.fault("ns2", "unlag")
+    assert [r.lag for r in control.status() if r.name == "ns2"] == [None]
+    assert not dnslag.pid_file().exists() and not alive(lagger)
+    _replace_txt(lab, name, "at once")
+    assert _seconds_until_served(ns2, name, "at once", timeout=3) < 1
+
+
+def test_a_host_that_cannot_act_lets_ssh_in_and_fails_every_command(lab: LabState) -> None:
+    target = lab.ssh_target("mx2")
+    try:
+        control.fault("mx2", "cannot-act")
+        assert [r.acts for r in control.status() if r.name == "mx2"] == [False]
+        failed = run_remote(target, "hostname")  # connected and authenticated: no RemoteError
+        assert (failed.exit_code, failed.stdout) == (1, "")
+        assert "fork: Resource temporarily unavailable" in failed.stderr
+        assert lab_ops.tcp_open(lab.host("mx2").address, 22)
+    finally:
+        control.fault("mx2", "can-act")
+    assert [r.acts for r in control.status() if r.name == "mx2"] == [True]
+    worked = run_remote(target, "hostname")
+    assert (worked.exit_code, worked.stdout.strip()) == (0, "mx2.example.test")

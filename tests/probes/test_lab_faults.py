@@ -62,7 +62,7 @@ def test_host_down_is_refused_at_connect(settings: ProbeSettings) -> None:
     # The host's network namespace outlives its processes, so its kernel answers RST:
     # "refused" from every port, found in milliseconds (LAB.md: ~40 ms).
     try:
-        control.fault(HOST, "down")
+        control.fault(HOST, "kill")
         results = probe(settings, HOST, *SERVICE_PROBES, "host-state")
         for r in results.values():
             assert (r.error, r.step) == (
