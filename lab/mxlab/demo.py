@@ -7,8 +7,9 @@ certificates) and the outside sender with pyinfra; 4. start the controller and a
 caching resolver; 6. kill the primary silently (no reset: the world waits out its
 connect timeouts) and watch the controller fail over, while a mail user on `client`
 (behind the same cache) waits for new mail; 7.-8. show the MX at both nameservers, the
-certificate the new primary serves, and the downtime as the world saw it; 9. recover the old primary (it stays fenced), resync, and count what was lost. No
-queue is ever flushed by hand: the remote MTA retries on Postfix's own schedule.
+certificate the new primary serves, and the downtime as the world saw it; 9. recover the
+old primary (it stays fenced), resync, and count what was lost. No queue is ever flushed
+by hand: the remote MTA retries on Postfix's own schedule.
 """
 
 from __future__ import annotations
