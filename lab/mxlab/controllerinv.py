@@ -59,9 +59,9 @@ def controller_data(lab: LabState | None = None, api_listen: str = "127.0.0.1") 
 
 # The controller cluster's lease in the lab: a leader gone is replaced within about
 # LEASE_TTL + one [policy] interval (1 s); the margin is the config's default (TTL / 5).
-# It must outlast the longest cycle (probes.timeout 1 s: 5.5 s) plus that margin (1.4 s),
-# or the config is refused (orchestrator/config/cycle.py).
-LEASE_TTL = 7
+# At least 2 x interval + margin (orchestrator/config/cycle.py): a cycle's reads end at
+# its deadline on the fixed clock, so no cycle outlasts its interval.
+LEASE_TTL = 4
 ETCD_REMOTE = f"{REMOTE_DIR}/etcd"
 
 

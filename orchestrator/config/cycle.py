@@ -1,11 +1,13 @@
 """How long one controller cycle may take, and whether the config leaves room for it.
 
 A cycle reads the world before it decides: the local probe round, the witnesses, the
-standby's view, DNS and the hosts' fences, each bounded by the world reader's budget
-(controller/world.py uses these figures, so the check and the reader cannot drift
-apart). A cluster leader renews its lease when a cycle starts and again before it acts:
-a read that outlasts the lease hands the leadership to another controller exactly when
-a host has gone silent, which is when a failover is due.
+standby's view, DNS and the hosts' fences. The loop runs on a fixed clock: every read ends
+at the cycle's deadline, a share of the interval (`READS_SHARE`; controller/cadence.py
+reads it here), and a probe unanswered by then has failed. So a cycle's reads never
+outlast its interval, and a cluster leader, which renews its lease when a cycle starts,
+fits in a lease of two intervals plus the safety margin. What the config must still
+refuse is a probe timeout longer than the interval: every slow probe would then be cut
+at the deadline, failed for a reason of the config's making.
 
 Pure: numbers in, problems (field, text) out; tested from a table.
 """
@@ -14,18 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-READ_GRACE_S = 1.0  # the witnesses' and standby's extra second once the budget is spent
+# Share of the interval a cycle's reads may take; the rest is for deciding and acting.
+READS_SHARE = 0.9
 
 
 def world_read_budget(probe_timeout: float) -> float:
-    """What each of a cycle's reads may take: two probe steps and a little slack."""
+    """What each read may take when its caller gives no deadline (a one-off read)."""
     return max(2.0, 2 * probe_timeout + 0.5)
-
-
-def worst_world_read(probe_timeout: float) -> float:
-    """The longest a cycle waits for the world: the probe round gets the budget, the
-    grace second and two probe timeouts more (its probes run several steps each)."""
-    return world_read_budget(probe_timeout) + READ_GRACE_S + 2 * probe_timeout
 
 
 @dataclass(frozen=True)
@@ -57,21 +54,4 @@ def cycle_problems(limits: CycleLimits) -> list[tuple[str, str]]:
             f"{ttl} s is too short for policy.interval = {interval:g} s: "
             f"at least 2 x interval + safety_margin ({least:g} s)",
         ))  # fmt: skip
-    if t is None:
-        return problems
-    worst = worst_world_read(t)
-    if ttl < worst + margin:
-        need = worst + margin
-        problems.append((
-            "cluster.lease_ttl",
-            f"{ttl} s is shorter than the longest cycle plus cluster.safety_margin "
-            f"({worst:g} s + {margin:g} s = {need:g} s): with probes.timeout = {t:g} s a "
-            "cycle may wait that long for the probes before the leader renews its lease; "
-            f"raise cluster.lease_ttl to at least {_ceil(need)} or lower probes.timeout",
-        ))  # fmt: skip
     return problems
-
-
-def _ceil(seconds: float) -> int:
-    whole = int(seconds)
-    return whole if whole == seconds else whole + 1

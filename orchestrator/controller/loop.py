@@ -25,6 +25,7 @@ from orchestrator.cluster.requests import ClusterRequests
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
 from orchestrator.controller.alerts import Alert, AlertBook, ReplicationFacts, current_alerts
+from orchestrator.controller.cadence import next_start, reads_due
 from orchestrator.controller.carry_out import carry_out
 from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
@@ -100,6 +101,7 @@ class Controller(StatusView):
         self.last_sentence = "not started"
         self.started = clock.monotonic()
         self.last_completed: float | None = None
+        self.cycle_started = self.started
         self.recent_errors: deque[str | None] = deque(maxlen=100)
         self.busy: Busy | None = None
         self.canary: CanaryThread | None = None
@@ -130,7 +132,7 @@ class Controller(StatusView):
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self) -> str:
-        started = self.clock.monotonic()
+        started = self.cycle_started = self.clock.monotonic()
         with self._lock:
             try:
                 sentence = self._cycle()
@@ -228,6 +230,7 @@ class Controller(StatusView):
         publish as any cycle does, act on nothing (the move owns DNS and the fences; what
         the decision means for the move is `planned_watch.wait_verdict`'s to say)."""
         started, now = self.clock.monotonic(), self.clock.now()
+        self.cycle_started = started  # its reads' deadline is this tick's, on the same grid
         world = self._observe(state, now)
         if self.cluster is not None:
             votes = self.cluster.votes(self._own_view(), now, self._max_age())
@@ -250,13 +253,14 @@ class Controller(StatusView):
         )
         lag = self.lag_s()
 
-        def local() -> LocalRound:
-            found = local_round(self.observer, settings, self.clock)
+        def local(within: float) -> LocalRound:
+            found = local_round(self.observer, settings, self.clock, within)
             return replace(found, report=replace(found.report, replication_lag_s=lag))
 
         max_age = self._max_age()
+        due = reads_due(self.cycle_started, self.config.policy.interval)
         round_, world = self.world_reader.read(local, state.primary, state.standby, now, max_age,
-                                               self.clock.monotonic)  # fmt: skip
+                                               self.clock.monotonic, due)  # fmt: skip
         self.last_round, self.last_world = round_, world
         return world
 
@@ -412,13 +416,19 @@ class Controller(StatusView):
         self.canary.start()
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Cycles on a fixed grid (cadence.py): a slow cycle never shifts the next ones."""
         interval = self.config.policy.interval
         self.start_canary()
         try:
+            start = self.clock.monotonic()
             while not stop.is_set():
-                started = self.clock.monotonic()
                 self.cycle()
-                stop.wait(max(0.0, interval - (self.clock.monotonic() - started)))
+                start, overran = next_start(start, interval, self.clock.monotonic())
+                if overran:
+                    self.metrics.overruns.inc(overran)
+                    log.warning("the cycle ran past %d start(s) of its %g s grid", overran,
+                                interval)  # fmt: skip
+                stop.wait(max(0.0, start - self.clock.monotonic()))
         finally:
             if self.canary is not None:
                 self.canary.stop.set()
