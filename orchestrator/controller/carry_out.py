@@ -9,7 +9,9 @@ promoted), so a controller killed mid-way resumes the same run. A run that fails
 - after DNS moved (verification, a later step): it is finished forward by the next
   cycles, in the same run (journaled steps are skipped), after a backoff. DNS and the
   state never disagree for longer than that.
-Each failed attempt is journaled and alerted.
+Each failed attempt is journaled and alerted. The state that ends a run (finished, or
+failed before DNS moved) is saved before the run key is cleared: a controller killed
+between the two finds either the same run, its steps journaled done, or no run at all.
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ def carry_out(
     finally:
         steps.close()
     if result.status == "done":
+        finished = failover_finished(decision.state)
+        # The finished state is durable before the run key goes: a crash in between
+        # resumes this run (every step journaled done: none acts again), never a new one.
+        save_state(finished)
         journal.put(RUN_KEY, "")
-        return Carried(failover_finished(decision.state), f"promoted {target}: {decision.reason}",
-                       result)  # fmt: skip
+        return Carried(finished, f"promoted {target}: {decision.reason}", result)
     if result.refused:
         # This controller may no longer act (a cluster leader that lost its lease): it
         # neither rolls back nor backs off; the leader now in charge finishes the run.
@@ -84,6 +89,8 @@ def carry_out(
             f"it forward from {when} (attempt {after.failed_attempts}): {result.error}"
         )
     else:
+        # As above: the state naming no run in progress is durable before the key goes.
+        save_state(after)
         journal.put(RUN_KEY, "")
         refused = gate.before_step("roll-back") if gate is not None else None
         if refused is None:
