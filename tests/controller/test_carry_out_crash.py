@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 
@@ -46,8 +46,8 @@ class Crash(BaseException):
 class CountingSteps:
     """The failover's steps by name, each counting the times it acted."""
 
-    acted: dict[str, int] = {}
-    failing: frozenset[str] = frozenset()
+    acted: ClassVar[dict[str, int]] = {}
+    failing: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: MxctlConfig, clock: Clock) -> None:
         pass
