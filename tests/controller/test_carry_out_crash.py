@@ -139,7 +139,6 @@ def test_a_crash_as_a_failover_finishes_runs_nothing_again(
     assert not run_id or {r.run_id: r.status for r in reopened.runs()}[run_id] == "done"
 
 
-
 def test_a_crash_as_a_failed_attempt_ends_waits_out_its_backoff(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
