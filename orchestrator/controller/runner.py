@@ -132,7 +132,10 @@ class Runner:
                 result.status, result.failed_step, result.error = "aborted", step.name, reason
                 result.refused = True
                 return result
-            journal.record(now(), "step", step.name, "started", step.why, run_id=run_id)
+            # The term is on "started" too: a step that began acting in a term counts as
+            # that term's action, finished or not (what a check for overlapping terms needs).
+            acting = self.gate.evidence() if self.gate is not None else {}
+            journal.record(now(), "step", step.name, "started", step.why, acting, run_id)
             try:
                 evidence = step.action()
             except Exception as exc:  # a step must never take the controller down

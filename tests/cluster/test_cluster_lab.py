@@ -235,7 +235,8 @@ def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
 
 
 def _acting_spans(ctl: ClusterLab) -> dict[int, tuple[datetime, datetime]]:
-    """Term -> (first, last) step any controller ran in it (adopted records left out)."""
+    """Term -> (first, last) step any controller started or finished in it (adopted
+    records left out): a step begun in one term and cut off counts as that term acting."""
     spans: dict[int, tuple[datetime, datetime]] = {}
     for events in journals(ctl).values():
         for e in steps(events):

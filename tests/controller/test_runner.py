@@ -145,6 +145,7 @@ def test_a_gate_refusing_a_step_stops_the_run_before_it_acts(tmp_path: Path) -> 
     ]  # fmt: skip
     assert gate.told == ["start r1", "done fence", "finished r1"]  # its end too: the term unbinds
     assert journal.events(run_id="r1")[1].evidence == {"term": 8}  # each action: its term
+    assert journal.events(run_id="r1")[0].evidence == {"term": 8}  # from its start
     gate.allowed.update({"rewrite-dns", "verify"})
     again = Runner(journal, FakeClock(), gate).execute("r1", "failover", "mx1", "mx2", steps)
     assert again.status == "done" and not again.refused
