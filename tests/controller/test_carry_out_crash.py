@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 
@@ -46,8 +46,8 @@ class Crash(BaseException):
 class CountingSteps:
     """The failover's steps by name, each counting the times it acted."""
 
-    acted: dict[str, int] = {}
-    failing: frozenset[str] = frozenset()
+    acted: ClassVar[dict[str, int]] = {}
+    failing: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: MxctlConfig, clock: Clock) -> None:
         pass
@@ -137,7 +137,6 @@ def test_a_crash_as_a_failover_finishes_runs_nothing_again(
     # The run key is cleared, or names the run the journal shows finished.
     run_id = reopened.get(RUN_KEY)
     assert not run_id or {r.run_id: r.status for r in reopened.runs()}[run_id] == "done"
-
 
 
 def test_a_crash_as_a_failed_attempt_ends_waits_out_its_backoff(
