@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from orchestrator.cli import controller_cmd
+from orchestrator.cli.main import main
 from orchestrator.controller import loop as loop_module
 from orchestrator.controller.loop import Controller
 from orchestrator.controller.model import Health, ObserverReport, Snapshot
 from orchestrator.controller.observe import LocalRound
 from orchestrator.controller.world import DnsView, World
-from orchestrator.cli import controller_cmd
-from orchestrator.cli.main import main
 from tests.controller.test_loop_local import _config, _controller
 
 MX1, MX2 = "mx1.example.test", "mx2.example.test"
