@@ -56,8 +56,8 @@ def register(subparsers: Any) -> None:
     history.add_argument("--json", action="store_true")
     history.add_argument("--limit", type=int, default=50)
     command("ack", "acknowledge a failover: lift the anti-flap block", cmd_ack)
-    command("pause", "turn automatic failover off (journaled)", cmd_pause)
-    command("resume", "turn automatic failover back on (journaled)", cmd_resume)
+    command("pause", "stop every automatic action, keep reporting (journaled)", cmd_pause)
+    command("resume", "let automatic actions run again (journaled)", cmd_resume)
     command("cancel", "withdraw a pending planned move (switchover/switchback)", cmd_cancel)
 
 
@@ -201,6 +201,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"primary: {live['primary']}   standby: {live['standby']}")
     print(f"fenced: {', '.join(live['fenced']) or '-'}   paused: {live['paused']}   "
           f"blocked until: {live['blocked_until'] or '-'}")  # fmt: skip
+    for held in live.get("held_by_pause") or []:
+        print(f"HELD BY PAUSE: {held}")
     print(f"last cycle: {live['last_cycle']}")
     cluster = live.get("cluster")
     if cluster:  # [cluster]: only when this controller is one of several
@@ -210,11 +212,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     health = live.get("health") or {}
     if health and not health.get("ok"):
         print(f"UNHEALTHY: {health.get('reason')}")
-    print("observers:")
+    voting = live.get("voting") or {}
+    if voting:
+        print(f"observers: {len(voting['voting'])} of {voting['configured']} vote "
+              f"(majority of all configured: {voting['majority']})")  # fmt: skip
+    else:
+        print("observers:")
     for row in live.get("observers", []):
         votes = ", ".join(f"{h} {v}" for h, v in row["votes"].items())
-        note = f"  ({row['note']})" if row["note"] else ""
-        print(f"  {row['observer']}: {votes}{note}")
+        if row.get("voting", True):
+            print(f"  {row['observer']}: votes: {votes}")
+        else:
+            cycles = row.get("abstained_cycles", 0)
+            print(f"  {row['observer']}: ABSTAINS for {cycles} cycle(s): {row['note']}"
+                  + (f" ({votes})" if votes else ""))  # fmt: skip
     for host, q in (live.get("quorum") or {}).items():
         print(f"  {host}: failed by {len(q['failed'])}, up by {len(q['up'])}, "
               f"{q['needed']} needed to call it dead")  # fmt: skip
@@ -270,7 +281,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_pause(args: argparse.Namespace) -> int:
     with _requests(args) as store:
         OperatorRequests(store).set_paused(True, SYSTEM_CLOCK.now(), getpass.getuser())
-    print("automatic failover paused")
+    print("automation paused: no failover, fencing or DNS repair until `mxctl resume`")
     return 0
 
 

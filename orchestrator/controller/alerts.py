@@ -33,7 +33,12 @@ OUTCOME_ALERTS = {
     Outcome.BOTH_DEAD: "both-dead",
     Outcome.BLOCKED: "blocked",
     Outcome.STANDBY_LAGGING: "standby-lagging",
+    # A failover (new or resumed) the pause holds back: the reason says which and why.
+    Outcome.PAUSED: "paused-failover-held",
 }
+# Reconcile's repairs (fences, DNS, backup MX) the pause holds back.
+PAUSED_REPAIR_ALERT = "paused-repair-held"
+PAUSE_ALERTS = (OUTCOME_ALERTS[Outcome.PAUSED], PAUSED_REPAIR_ALERT)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,13 @@ def current_alerts(
             f"the standby lags {replication.lag_s:.0f} s > {max_lag_s:.0f} s allowed",
         )
     return found
+
+
+def held_by_pause(held: tuple[str, ...]) -> dict[str, str]:
+    """The alert for what a paused reconcile left alone (none when it left nothing)."""
+    if not held:
+        return {}
+    return {PAUSED_REPAIR_ALERT: f"automation is paused: held back: {'; '.join(held)}"}
 
 
 def transitions(

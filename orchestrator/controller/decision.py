@@ -78,6 +78,14 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
     primary, standby = state.primary, state.standby
     if state.failover_in_progress is not None:
         target = state.failover_in_progress
+        if state.paused:  # paused means no automatic action at all, a resumed run included
+            return Decision(
+                Outcome.PAUSED,
+                Action.ALERT,
+                f"no action: the failover to {target} is unfinished, but automation is "
+                "paused (`mxctl resume` lets it finish)",
+                state,
+            )
         waiting = _backing_off(state, now, f"the failover to {target} is unfinished")
         if waiting is not None:
             return Decision(Outcome.BACKING_OFF, Action.ALERT, waiting, state)
@@ -147,7 +155,9 @@ def decide(snapshot: Snapshot, state: ControllerState, policy: Policy, now: date
         )
     if state.paused:
         return decision(
-            Outcome.PAUSED, Action.ALERT, f"no action: {dead}, but automation is paused"
+            Outcome.PAUSED,
+            Action.ALERT,
+            f"no action: {dead}, but automation is paused (`mxctl resume` lets it fail over)",
         )
     window = next((w for w in state.maintenance if w.covers(primary, now)), None)
     if window is not None:

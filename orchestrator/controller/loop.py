@@ -24,7 +24,13 @@ from orchestrator.cluster.member import NO_QUORUM_ALERT, ClusterMember
 from orchestrator.cluster.requests import ClusterRequests
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import switching
-from orchestrator.controller.alerts import Alert, AlertBook, ReplicationFacts, current_alerts
+from orchestrator.controller.alerts import (
+    Alert,
+    AlertBook,
+    ReplicationFacts,
+    current_alerts,
+    held_by_pause,
+)
 from orchestrator.controller.cadence import next_start, reads_due
 from orchestrator.controller.carry_out import carry_out
 from orchestrator.controller.decision import Action, Decision, Outcome, decide
@@ -41,6 +47,7 @@ from orchestrator.controller.model import (
     state_to_json,
 )
 from orchestrator.controller.observe import LocalRound, local_round, probe_settings
+from orchestrator.controller.observers import ObserverWatch
 from orchestrator.controller.operator import OperatorRequests, RequestStore
 from orchestrator.controller.planned import DNS_MOVED_STEP, PlannedMove
 from orchestrator.controller.planned_watch import RunWatch
@@ -95,6 +102,7 @@ class Controller(StatusView):
         self.cluster_metrics = ClusterMetrics(self.metrics.registry) if cluster else None
         self.alerts = AlertBook(journal, config.notify.webhooks, config.notify.timeout)
         self.upkeep = Upkeep(config, journal, clock)
+        self.observer_watch = ObserverWatch(self.policy.failure_threshold)
         self.world_reader = WorldReader(config, self.provider)
         self.last_round: LocalRound | None = None
         self.last_world: World | None = None
@@ -220,6 +228,8 @@ class Controller(StatusView):
             # replication path (its reach to the primary's doveadm port) tells.
             replication = ReplicationFacts(None, self.replication_problem(world, new_state, False))
         max_lag = self.policy.max_replication_lag_s
+        lost = self.observer_watch.alerts(world.snapshot, new_state.primary, self.policy.observers)
+        problems = {**problems, **lost}
         current = current_alerts(decision, new_state, replication, max_lag, problems)
         self.alerts.update(current, now, {"primary": new_state.primary,
                                           "standby": new_state.standby})  # fmt: skip
@@ -281,8 +291,8 @@ class Controller(StatusView):
             self.policy.failure_threshold,
         )
         fix = reconcile(state, facts)
-        if not fix.notes:
-            return fix.state, {}, ()
+        if not fix.notes:  # nothing to do, or all of it held back by a pause
+            return fix.state, held_by_pause(fix.held), ()
         evidence: dict[str, object] = {"dns": world.dns.describe(),
                                        "fenced_on_host": world.fenced_on_host,
                                        "serving": serving}  # fmt: skip

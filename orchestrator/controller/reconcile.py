@@ -17,6 +17,10 @@ decision, say what to do about each difference:
   it is withdrawn once fenced or dead for `failure_threshold` cycles while the primary
   serves (a standby that fails one probe keeps its listing: a dead backup MX costs a
   sender nothing while the primary serves, a flapping one would cost a DNS write a cycle).
+
+While automation is paused none of this is done (Patroni's pause: no automatic action at
+all, but keep reporting): the state is left as it was and each difference found is
+returned in `held`, for the alert and `mxctl status` to say what the pause holds back.
 """
 
 from __future__ import annotations
@@ -46,9 +50,17 @@ class Reconciliation:
     notes: tuple[str, ...] = ()  # one sentence per difference acted on
     # Rewrite the MX set to the primary with this backup (None: no backup); unset: leave it.
     set_backup: tuple[str | None] | None = None
+    held: tuple[str, ...] = ()  # paused: the differences found and left alone, one sentence each
 
 
 def reconcile(state: ControllerState, facts: Facts) -> Reconciliation:
+    found = _reconcile(state, facts)
+    if state.paused and found.notes:
+        return Reconciliation(state, held=found.notes)
+    return found
+
+
+def _reconcile(state: ControllerState, facts: Facts) -> Reconciliation:
     notes: list[str] = []
     fence: list[str] = []
     unfence: list[str] = []

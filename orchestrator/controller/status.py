@@ -12,11 +12,12 @@ from typing import Any
 from orchestrator.clock import Clock
 from orchestrator.cluster.member import ClusterMember
 from orchestrator.config.loader import MxctlConfig
-from orchestrator.controller.alerts import AlertBook
+from orchestrator.controller.alerts import PAUSE_ALERTS, AlertBook
 from orchestrator.controller.decision import Decision
 from orchestrator.controller.metrics import ControllerMetrics
 from orchestrator.controller.model import ControllerState, Health, Policy
 from orchestrator.controller.observe import LocalRound
+from orchestrator.controller.observers import ObserverWatch
 from orchestrator.controller.operator import OperatorRequests
 from orchestrator.controller.quorum import host_votes
 from orchestrator.controller.windows import next_start, open_windows
@@ -36,6 +37,7 @@ class StatusView:
     last_sentence: str
     policy: Policy
     cluster: ClusterMember | None
+    observer_watch: ObserverWatch
 
     def load_state(self) -> ControllerState:
         raise NotImplementedError
@@ -50,15 +52,24 @@ class StatusView:
         raise NotImplementedError
 
     def observers(self, state: ControllerState) -> list[dict[str, Any]]:
-        """Each configured observer's vote on each host, or why it abstains."""
+        """Each configured observer's vote on each host, whether it votes on the primary
+        (the quorum counts only those) or why it abstains, and for how many cycles."""
         if self.last_world is None:
             return []
+        standing = {s.observer: s for s in self.observer_watch.last}
         rows = []
         for report in self.last_world.snapshot.reports:
             votes = {h: report.health(h).value for h in (state.primary, state.standby)}
             abstains = all(v == Health.UNKNOWN.value for v in votes.values())
             note = report.note or ("no fresh report" if abstains else "")
-            rows.append({"observer": report.observer, "votes": votes, "note": note})
+            s = standing.get(report.observer)
+            rows.append({"observer": report.observer, "votes": votes, "note": note,
+                         "voting": s.voting if s else not abstains,
+                         "abstained_cycles": s.abstained_cycles if s else 0})  # fmt: skip
+        reported = {r.observer for r in self.last_world.snapshot.reports}
+        rows += [{"observer": s.observer, "votes": {}, "note": s.why, "voting": False,
+                  "abstained_cycles": s.abstained_cycles}
+                 for s in self.observer_watch.last if s.observer not in reported]  # fmt: skip
         return rows
 
     def status(self) -> dict[str, Any]:
@@ -100,11 +111,22 @@ class StatusView:
             "last_cycle": self.last_sentence,
             "health": {"ok": healthy, "reason": why},
             "alerts": [a.__dict__ for a in self.alerts.open_alerts().values()],
+            # What a pause holds back (a failover, a fence, a DNS repair), from its alerts.
+            "held_by_pause": [
+                a.reason for k, a in self.alerts.open_alerts().items() if k in PAUSE_ALERTS
+            ],
             "observations": {
                 r.observer: {h: v.value for h, v in r.hosts.items()}
                 for r in (world.snapshot.reports if world else ())
             },
             "observers": self.observers(state),
+            "voting": {
+                "voting": [s.observer for s in self.observer_watch.last if s.voting],
+                "configured": self.policy.observers,
+                "majority": self.policy.quorum,
+            }
+            if world is not None
+            else {},
             "quorum": quorum,
             "dns": world.dns.describe() if world else None,
             "fenced_on_host": world.fenced_on_host if world else {},

@@ -88,7 +88,20 @@ CASES = [
     ("interrupted failover resumes", snap((UP, UP), (UP, UP), (UP, UP)), 1,
      replace(BASE, failover_in_progress="mx2"),
      Outcome.RESUME_FAILOVER, Action.FAILOVER, "resuming the unfinished failover to mx2"),
-    # Issue 11: a lost observer neither blocks nor causes a failover.
+    # Paused: no automatic action at all, said in the reason (the alert carries it).
+    ("paused: an interrupted failover is not resumed", snap((UP, UP), (UP, UP), (UP, UP)), 1,
+     replace(BASE, failover_in_progress="mx2", paused=True), Outcome.PAUSED, Action.ALERT,
+     "failover to mx2 is unfinished, but automation is paused"),
+    ("paused: an interrupted failover in backoff is still paused", snap((UP, UP)), 1,
+     replace(BASE, failover_in_progress="mx2", paused=True, failed_attempts=1,
+             retry_at=NOW + timedelta(seconds=10)),
+     Outcome.PAUSED, Action.ALERT, "`mxctl resume`"),
+    ("paused and blocked: the pause is what holds it", snap((FAILED, UP), (FAILED, UP),
+     (FAILED, UP)), 3, replace(BASE, paused=True, blocked_until=NOW + timedelta(minutes=10)),
+     Outcome.PAUSED, Action.ALERT, "primary mx1 dead for 3 cycles"),
+    ("paused, primary healthy: nothing held back", snap((UP, UP), (UP, UP), (UP, UP)), 3,
+     replace(BASE, paused=True), Outcome.HEALTHY, Action.NONE, "healthy"),
+    # A lost observer neither blocks nor causes a failover.
     ("witness lost: controller and standby agree", snap((FAILED, UP), (FAILED, UP),
      (UNKNOWN, UNKNOWN)), 3, BASE, Outcome.PRIMARY_DEAD, Action.FAILOVER,
      "2 of 2 voting observers (witness-b abstain)"),

@@ -1,4 +1,4 @@
-"""Reconciling the controller's state with what DNS and the hosts say (issue 11, item 2)."""
+"""Reconciling the controller's state with what DNS and the hosts say."""
 
 from __future__ import annotations
 
@@ -127,3 +127,38 @@ def test_backup_mx_follows_the_standby(
     assert note in " ".join(result.notes)
     if not note:
         assert result.notes == ()
+
+
+PAUSED_HOME, PAUSED_AFTER = replace(HOME, paused=True), replace(AFTER, paused=True)
+PAUSED_CASES = [
+    # (id, state, facts, words in what is held back; "" when nothing is)
+    ("paused, all agree: nothing held", PAUSED_HOME, facts("mx1"), ""),
+    ("paused: a DNS move behind our back is not adopted", PAUSED_HOME, facts("mx2"),
+     "finishing that move"),
+    ("paused: a thawed fenced host is not fenced again", PAUSED_AFTER,
+     facts("mx2", {"mx1": True, "mx2": False}, {"mx1": True}), "fenced again"),
+    ("paused: a fenced primary is not unfenced", PAUSED_HOME,
+     facts("mx1", {"mx1": True, "mx2": False}), "unfenced"),
+    ("paused: split DNS is not repaired", PAUSED_HOME, facts(None, mixed=True),
+     "compare-and-swap"),
+    ("paused: the backup MX is not withdrawn", replace(PAUSED_HOME, failed_cycles={"mx2": 3}),
+     facts("mx1", backup="mx2"), "withdrawn"),
+    ("paused: the fenced set is not edited", replace(PAUSED_AFTER, fenced=frozenset({"mx1",
+     "mx2"})), facts("mx2", {"mx1": True, "mx2": False}), "removed from the fenced set"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("state", "given", "held"), [c[1:] for c in PAUSED_CASES], ids=[c[0] for c in PAUSED_CASES]
+)
+def test_paused_reconcile_acts_on_nothing_and_says_what_it_holds(
+    state: ControllerState, given: Facts, held: str
+) -> None:
+    result = reconcile(state, given)
+    assert result.state == state
+    assert (result.fence, result.unfence, result.repair_dns_to, result.set_backup) == (
+        (), (), None, None)  # fmt: skip
+    assert result.notes == ()
+    assert held in " ".join(result.held)
+    assert bool(result.held) == bool(held)
+    assert reconcile(replace(state, paused=False), given).notes == result.held
