@@ -87,7 +87,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
             convergence,
             flow.attempts,
             delivered,
-            args.every,
             args.max_not_accepted,
         )
         record.record(config, journal, result, SYSTEM_CLOCK)

@@ -1,8 +1,10 @@
 """Mail through the MX during a failover drill: what was accepted, and what arrived.
 
 A thread hands one drill message to whatever host the MX names every `every` seconds (the
-MX is resolved again for each, at the configured nameservers, as a remote MTA would); a
-refused or failed hand-over counts its interval as time mail was not accepted. Afterwards
+MX is resolved again for each, at the configured nameservers, as a remote MTA would); the
+time mail was not accepted runs from the last accepted hand-over's end to the next one's
+start, measured, whatever each failed attempt took (a silent host costs a timeout, not an
+interval). Afterwards
 the probe user's INBOX on the primary must hold every accepted message: the others are lost.
 """
 
@@ -27,7 +29,8 @@ DRILL_HEADER = "X-Mxctl-Canary"  # the canary's header: probes already ignore th
 @dataclass(frozen=True)
 class Attempt:
     token: str
-    at: float  # monotonic
+    started: float  # monotonic, when the hand-over began
+    ended: float  # monotonic, when it was accepted or given up
     accepted: bool
     exchange: str
     error: str = ""
@@ -50,7 +53,7 @@ class MailFlow(threading.Thread):
         start = time.monotonic()
         while not self.stop.is_set():
             token = f"drill-{uuid.uuid4().hex[:12]}"
-            exchange = ""
+            exchange, began = "", time.monotonic()
             try:
                 async with asyncio.timeout(max(2.0, probes.timeout * 3)):
                     mx = await resolve_exchange(domain, probes.canary_nameservers, probes.timeout)
@@ -70,10 +73,10 @@ class MailFlow(threading.Thread):
                         recipient=probes.probe_user,
                         message=message,
                     )
-                self.attempts.append(Attempt(token, time.monotonic(), True, exchange))
+                self.attempts.append(Attempt(token, began, time.monotonic(), True, exchange))
             except Exception as exc:  # any failure is "not accepted" for this interval
                 self.attempts.append(
-                    Attempt(token, time.monotonic(), False, exchange, type(exc).__name__)
+                    Attempt(token, began, time.monotonic(), False, exchange, type(exc).__name__)
                 )
             n += 1
             pause = start + n * self.every - time.monotonic()

@@ -28,9 +28,24 @@ class DrillResult:
         return asdict(self)
 
 
-def not_accepted_seconds(attempts: Sequence[Attempt], every: float) -> float:
-    """Each refused attempt stands for its interval without acceptance."""
-    return round(sum(every for a in attempts if not a.accepted), 2)
+def not_accepted_seconds(attempts: Sequence[Attempt]) -> float:
+    """Seconds without acceptance, from the timestamps: each run of failed attempts counts
+    from the end of the accepted one before it (or its own start) to the start of the
+    accepted one after it (or the last attempt's end). A failed attempt takes as long as
+    it takes (a silent host: a whole timeout), so counting attempts undercounts."""
+    total, since, last_ok = 0.0, None, None
+    ordered = sorted(attempts, key=lambda a: a.started)
+    for a in ordered:
+        if a.accepted:
+            if since is not None:
+                total += a.started - since
+                since = None
+            last_ok = a.ended
+        elif since is None:
+            since = last_ok if last_ok is not None else a.started
+    if since is not None:
+        total += ordered[-1].ended - since
+    return round(total, 2)
 
 
 def phase_seconds(events: Sequence[Any], run_id: str, step: str) -> float:
@@ -53,12 +68,11 @@ def verdict(
     convergence_s: float,
     attempts: Sequence[Attempt],
     delivered: set[str],
-    every: float,
     max_not_accepted_s: float,
 ) -> DrillResult:
     accepted = [a.token for a in attempts if a.accepted]
     lost = tuple(sorted(set(accepted) - delivered))
-    gap = not_accepted_seconds(attempts, every)
+    gap = not_accepted_seconds(attempts)
     problems = [f"{kind} did not complete" for kind, (done, _) in moves.items() if not done]
     if lost:
         problems.append(f"{len(lost)} accepted messages lost")

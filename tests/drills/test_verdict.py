@@ -19,18 +19,36 @@ AT = "2026-11-30T12:00:00+00:00"
 DONE = {"switchover": (True, 40.0), "switchback": (True, 35.0)}
 
 
-def attempts(*accepted: bool) -> list[Attempt]:
-    return [Attempt(f"t{i}", float(i), ok, "mx1.example.test") for i, ok in enumerate(accepted)]
+def attempts(*accepted: bool, every: float = 0.5, takes: float = 0.1) -> list[Attempt]:
+    """One attempt starting every `every` s, each taking `takes` s."""
+    return [Attempt(f"t{i}", i * every, i * every + takes, ok, "mx1.example.test")
+            for i, ok in enumerate(accepted)]  # fmt: skip
+
+
+def silent(accepted_before: int, failed: int, takes: float) -> list[Attempt]:
+    """Accepted attempts, then `failed` ones that each wait out a `takes` s timeout (a
+    silent host: the next starts when the last gave up), then one accepted."""
+    tries = attempts(*[True] * accepted_before)
+    t = tries[-1].ended + 0.4
+    for i in range(failed):
+        tries.append(Attempt(f"f{i}", t, t + takes, False, "mx1.example.test", "TimeoutError"))
+        t += takes
+    tries.append(Attempt("back", t, t + 0.1, True, "mx2.example.test"))
+    return tries
 
 
 @pytest.mark.parametrize(
     ("moves", "tries", "delivered", "result", "why"),
     [
         (DONE, attempts(True, True, True), {"t0", "t1", "t2"}, "passed", "mail not accepted for 0"),
-        (DONE, attempts(True, False, True), {"t0", "t2"}, "passed", "not accepted for 0.5 s"),
+        (DONE, attempts(True, False, True), {"t0", "t2"}, "passed", "not accepted for 0.9 s"),
         (DONE, attempts(True, True), {"t0"}, "failed", "1 accepted messages lost"),
         (DONE, attempts(True, *[False] * 12, True), {"t0", "t13"}, "failed",
-         "not accepted for 6.0 s (> 5.0 s)"),
+         "not accepted for 6.4 s (> 5.0 s)"),
+        # A 60 s silent outage: 10 attempts of 6 s each. Counting attempts x interval said
+        # 5 s, and passed.
+        (DONE, silent(1, 10, 6.0), {"t0", "back"}, "failed",
+         "not accepted for 60.4 s (> 5.0 s)"),
         ({"switchover": (False, 3.0)}, attempts(True), {"t0"}, "failed",
          "switchover did not complete"),
         (DONE, attempts(False, False), set(), "failed", "no message was accepted"),
@@ -43,7 +61,7 @@ def test_verdict(
     result: str,
     why: str,
 ) -> None:
-    r = verdict(AT, moves, 1.5, tries, delivered, 0.5, 5.0)
+    r = verdict(AT, moves, 1.5, tries, delivered, 5.0)
     assert r.result == result and why in r.why, r.why
     assert r.messages_lost == len({a.token for a in tries if a.accepted} - delivered)
 
@@ -65,7 +83,7 @@ def test_a_failed_drill_is_recorded_alerted_and_exported(tmp_path: Path) -> None
                              notify=SimpleNamespace(webhooks=(), timeout=1.0))  # fmt: skip
     clock = FakeClock(datetime(2026, 11, 30, 12, 10, tzinfo=UTC))
     journal = Journal(tmp_path / "journal.db")
-    result = verdict(AT, DONE, 2.0, attempts(True, True), {"t0"}, 0.5, 5.0)
+    result = verdict(AT, DONE, 2.0, attempts(True, True), {"t0"}, 5.0)
     record.record(config, journal, result, clock)  # type: ignore[arg-type]
     kinds = [(e.kind, e.status) for e in journal.events()]
     assert ("drill", "failed") in kinds and ("alert", "failed") in kinds
