@@ -396,3 +396,34 @@ def test_a_lease_gone_between_renewal_and_campaign_ends_the_term_not_the_cycle(
     finally:
         elector.resign()
         client.close()
+
+
+def test_a_planned_run_refused_by_a_follower_leaves_no_run_mark(
+    etcd1: EtcdCluster, cluster_name: str, tmp_path: Path
+) -> None:
+    """A controller that does not lead (another member holds the key) is refused its
+    planned run at the first step: the intent stays pending in the cluster's store, and its
+    own run mark is cleared, or it would never reconcile DNS again once it leads."""
+    from orchestrator.config import parse_config
+    from orchestrator.controller.model import ControllerState
+    from orchestrator.controller.planned import PlannedMove
+    from tests.controller.test_config import DNS
+
+    a, b = (
+        member(etcd1, cluster_name, "ctl1", tmp_path),
+        member(etcd1, cluster_name, "ctl2", tmp_path),
+    )
+    assert a.check().may_act and not b.check().may_act
+    config = parse_config(DNS, environ={"TSIG": "c2VjcmV0"}, required=("dns",))
+    store = ClusterRequests(b.client, ClusterKeys(cluster_name), b.journal)
+    state, planned = ControllerState("mx1", "mx2"), PlannedMove("switchover", "mx2")
+    now = datetime.now(UTC)
+    intent_id = switching.request(store, planned, now, "op", now, state, 3600)
+    result, after = switching.execute(config, b.journal, SYSTEM_CLOCK, planned, state,
+                                      lambda s: None, intent_id, b, store)  # fmt: skip
+    assert result.refused and result.failed_step == "check-new-primary" and after == state
+    assert b.journal.get(switching.RUN_KEY) == ""
+    found = switching.pending(store)
+    assert found is not None and found[0] == intent_id
+    a.close()
+    b.close()
