@@ -248,9 +248,9 @@ def undo_stopped(
       new primary is dead, the loop's next cycles fail over back to the old one (no
       anti-flap block: this is the move's undo, not a flap)."""
     journal, run_id = steps.journal, steps.run_id
-    evidence = steps.journal.events(limit=1000, run_id=run_id)
+    events = journal.events(limit=1000, run_id=run_id)
     for_failover = any(
-        e.subject == result.failed_step and e.evidence.get("for_failover") for e in evidence
+        e.subject == result.failed_step and e.evidence.get("for_failover") for e in events
     )
     now = steps.clock.now()
     if journal.step_status(run_id, DNS_MOVED_STEP) != "done":
