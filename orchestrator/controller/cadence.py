@@ -13,9 +13,16 @@ import math
 from orchestrator.config.cycle import READS_SHARE
 
 
-def reads_due(cycle_start: float, interval: float) -> float:
-    """The monotonic time by which a cycle's reads must be in."""
-    return cycle_start + READS_SHARE * interval
+def reads_due(cycle_start: float, interval: float, now: float | None = None) -> float:
+    """The monotonic time by which a cycle's reads must be in. A probe still unanswered
+    then has failed, so the reads always get at least half their window from `now` (when
+    they begin): a cycle whose own work before them was slow (an etcd check waiting out a
+    lost quorum) overruns its slot rather than take the controller's slowness for the
+    hosts' and vote them failed."""
+    due = cycle_start + READS_SHARE * interval
+    if now is None:
+        return due
+    return max(due, now + READS_SHARE * interval / 2)
 
 
 def next_start(started: float, interval: float, now: float) -> tuple[float, int]:

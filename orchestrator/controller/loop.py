@@ -268,7 +268,7 @@ class Controller(StatusView):
             return replace(found, report=replace(found.report, replication_lag_s=lag))
 
         max_age = self._max_age()
-        due = reads_due(self.cycle_started, self.config.policy.interval)
+        due = reads_due(self.cycle_started, self.config.policy.interval, self.clock.monotonic())
         round_, world = self.world_reader.read(local, state.primary, state.standby, now, max_age,
                                                self.clock.monotonic, due)  # fmt: skip
         self.last_round, self.last_world = round_, world

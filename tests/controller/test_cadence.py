@@ -43,6 +43,21 @@ def test_reads_are_due_before_the_next_start() -> None:
     assert 100.0 < reads_due(100.0, 5.0) < 105.0
 
 
+@pytest.mark.parametrize(
+    ("now", "due", "why"),
+    [
+        (10.0, 10.9, "reads begin with the cycle: the grid's deadline"),
+        (10.4, 10.9, "a little work first: the grid's deadline still leaves 0.5 s"),
+        (10.6, 11.05, "more than half the window gone: half a window from now"),
+        (12.5, 12.95, "an etcd check that waited 2.5 s: the probes still get 0.45 s"),
+    ],
+)
+def test_reads_always_get_half_their_window(now: float, due: float, why: str) -> None:
+    # A probe unanswered at the deadline fails: a deadline already past would vote every
+    # host failed because this controller was slow.
+    assert reads_due(10.0, 1.0, now) == pytest.approx(due), why
+
+
 class FakeStop(threading.Event):
     """Waiting advances the fake clock instead of sleeping; stops after `cycles` waits."""
 
