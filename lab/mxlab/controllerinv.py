@@ -49,7 +49,7 @@ def controller_data(lab: LabState | None = None, api_listen: str = "127.0.0.1") 
     rendered = state_dir() / "controller-host.toml"
     rendered.write_text(config)
     rendered.chmod(0o600)
-    wheels = build_wheels(state_dir().parent / "mxctl-wheels")
+    wheels = build_wheels(state_dir().parent / "mxctl-lab-wheels")
     return {
         "controller_config": str(rendered),
         "controller_files": files,
