@@ -1,9 +1,10 @@
-"""The loop's fixed clock: cycles start at start + k x interval, whatever a cycle costs.
+"""The loop's clock: cycles start at start + k x interval while they fit in it.
 
-A cycle's reads are due a little before the next start, so deciding, journaling and the
-sentence fit in the same interval. A cycle that runs past one or more starts (a failover,
-a slow journal) skips them rather than queueing them: the next cycle starts at the next
-start still ahead, and the metrics count the overrun. Pure.
+A cycle's slow reads (the standby's view, witnesses, fences, DNS) are due a little before
+the next start, so deciding, journaling and the sentence fit in the same interval. A
+cycle that runs past one or more starts (a silent host's probe timeout, a failover) is
+followed at once by the next, which starts the grid anew; the metrics count the starts
+it ran past. Pure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ def reads_due(cycle_start: float, interval: float, now: float | None = None) -> 
 
 
 def next_start(started: float, interval: float, now: float) -> tuple[float, int]:
-    """The start that follows a cycle begun at `started` (on the grid, not before `now`),
-    and how many starts went by while it ran (0: it ended in time)."""
+    """The start that follows a cycle begun at `started`, and how many starts went by
+    while it ran (0: it ended in time). In time: the next start on the grid. Overrun (a
+    cycle that waited out a silent host's probe timeout, a failover): the next cycle
+    begins at once and the grid goes on from there; waiting for the next slot would
+    stretch each cycle of a silent host to two intervals, and detection with it."""
     k = max(1, math.ceil((now - started) / interval))
-    return started + k * interval, k - 1
+    if k == 1:
+        return started + interval, 0
+    return now, k - 1

@@ -426,7 +426,7 @@ class Controller(StatusView):
         self.canary.start()
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Cycles on a fixed grid (cadence.py): a slow cycle never shifts the next ones."""
+        """Cycles on a grid (cadence.py); after an overrun the next begins at once."""
         interval = self.config.policy.interval
         self.start_canary()
         try:

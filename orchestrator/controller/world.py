@@ -143,7 +143,12 @@ class WorldReader:
         start = monotonic()
         due = start + self.budget if deadline is None else deadline
         ssh_timeout = min(c.ssh.timeout, self.budget)
-        local_f = self.pool.submit(local, max(0.0, due - start))
+        # The local probes end at their own per-step timeouts (a silent or frozen host fails
+        # the first step after one timeout), and no later than two of them: cut at the
+        # cycle's share of the interval instead, a healthy host answering slowly under load
+        # (each step within the timeout) would be voted failed by this controller.
+        probe_due = max(due, start + 2 * c.probes.timeout)
+        local_f = self.pool.submit(local, max(0.0, probe_due - start))
         for w in c.witnesses:
             self.witnesses[w.name].ask(w.name, start, partial(fetch_witness, w, now, max_age))
         observer = standby_observer_name(standby)
@@ -161,7 +166,7 @@ class WorldReader:
 
         round_: LocalRound | None = None
         # The round stops its probes at the deadline itself; a moment more for its thread.
-        done, _ = cf.wait([local_f], timeout=max(0.0, due - monotonic()) + 0.2)
+        done, _ = cf.wait([local_f], timeout=max(0.0, probe_due - monotonic()) + 0.2)
         if local_f in done and local_f.exception() is None:
             round_ = local_f.result()
         elif local_f in done:

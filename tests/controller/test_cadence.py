@@ -1,5 +1,6 @@
-"""The loop's fixed clock: cycle starts on start + k x interval, overruns counted (tables,
-and `run_forever` itself on the injected clock)."""
+"""The loop's clock: cycle starts on start + k x interval while cycles fit, the next at once
+after an overrun, overruns counted (tables, and `run_forever` itself on the injected
+clock)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ NEXT_START = [
     # (id, started, interval, now, next start, starts gone by)
     ("quick cycle: the next slot", 10.0, 1.0, 10.3, 11.0, 0),
     ("ended exactly on the next slot", 10.0, 1.0, 11.0, 11.0, 0),
-    ("ran past one slot: it is skipped", 10.0, 1.0, 11.5, 12.0, 1),
-    ("a failover of 7.2 s: seven slots skipped", 10.0, 1.0, 17.2, 18.0, 7),
+    ("ran past one slot: the next begins at once", 10.0, 1.0, 11.5, 11.5, 1),
+    ("a failover of 7.2 s: seven slots gone, the next at once", 10.0, 1.0, 17.2, 17.2, 7),
+    ("a silent host's 1.05 s: not a 2 s cycle", 10.0, 1.0, 11.05, 11.05, 1),
     ("clock did not move", 10.0, 5.0, 10.0, 15.0, 0),
     ("long interval, a slow SSH read", 0.0, 5.0, 4.9, 5.0, 0),
 ]
@@ -75,7 +77,7 @@ class FakeStop(threading.Event):
         return self.is_set()
 
 
-def test_run_forever_keeps_cycle_starts_on_the_grid_and_counts_overruns(
+def test_run_forever_keeps_the_grid_follows_an_overrun_at_once_and_counts_it(
     tmp_path: Path,
 ) -> None:
     clock = FakeClock()
@@ -92,6 +94,6 @@ def test_run_forever_keeps_cycle_starts_on_the_grid_and_counts_overruns(
 
     controller.cycle = cycle  # type: ignore[method-assign]
     controller.run_forever(FakeStop(clock, 4))
-    assert starts == pytest.approx([0.0, 1.0, 4.0, 5.0])
+    assert starts == pytest.approx([0.0, 1.0, 3.5, 4.5])
     overruns = controller.metrics.registry.get_sample_value("mxctl_cycle_overruns_total")
     assert overruns == 2
