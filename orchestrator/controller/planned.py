@@ -43,7 +43,8 @@ from orchestrator.remote import run_remote
 __all__ = ["PlannedMove", "PlannedSteps", "move_for", "state_after", "ttl_to_restore"]
 # The steps after which DNS names the new primary, and the old primary is fenced.
 DNS_MOVED_STEP, FENCE_STEP = "rewrite-dns", "fence-old-primary"
-RECHECK_TRIES = 3
+RECHECK_TRIES = 2
+RECHECK_STEP_S = 5.0  # s each step of the re-check's probes may take
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ class PlannedSteps(PlannedDns):
         settings = probe_settings(
             self.config.probes, self.config.dns, self.config.ssh, move.new_primary, move.old_primary
         )
+        # Patient steps: the question is "dead or hung?", which a silent host answers by
+        # not answering at all; a busy one (Dovecot's auth under a burst of mail, seen
+        # taking over a second to log the probe user in) is slow, not gone.
+        patient = max(RECHECK_STEP_S, settings.timeouts.imap)
+        timeouts = replace(settings.timeouts, smtp=patient, submission=patient, imap=patient)
+        settings = replace(settings, timeouts=timeouts)
         host = settings.hosts[0]
 
         async def served(name: str) -> ProbeResult:
