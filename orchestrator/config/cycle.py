@@ -1,13 +1,11 @@
 """How long one controller cycle may take, and whether the config leaves room for it.
 
 A cycle reads the world before it decides: the local probe round, the witnesses, the
-standby's view, DNS and the hosts' fences. The loop runs on a fixed clock: every read ends
-at the cycle's deadline, a share of the interval (`READS_SHARE`; controller/cadence.py
-reads it here), and a probe unanswered by then has failed. So a cycle's reads never
-outlast its interval, and a cluster leader, which renews its lease when a cycle starts,
-fits in a lease of two intervals plus the safety margin. What the config must still
-refuse is a probe timeout longer than the interval: every slow probe would then be cut
-at the deadline, failed for a reason of the config's making.
+standby's view, DNS and the hosts' fences, each bounded by the world reader's budget
+(controller/world.py uses these figures). A probe timeout longer than the interval makes
+every cycle of a silent host longer than the interval, so failures are counted per probe
+timeout rather than per interval: refused. A cluster leader renews its lease when a cycle
+starts; the lease must outlast two intervals plus the safety margin.
 
 Pure: numbers in, problems (field, text) out; tested from a table.
 """
@@ -16,12 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Share of the interval a cycle's reads may take; the rest is for deciding and acting.
-READS_SHARE = 0.9
+READ_GRACE_S = 1.0  # the witnesses' and standby's extra second once the budget is spent
 
 
 def world_read_budget(probe_timeout: float) -> float:
-    """What each read may take when its caller gives no deadline (a one-off read)."""
+    """What each of a cycle's reads may take: two probe steps and a little slack."""
     return max(2.0, 2 * probe_timeout + 0.5)
 
 

@@ -31,7 +31,6 @@ from orchestrator.controller.alerts import (
     current_alerts,
     held_by_pause,
 )
-from orchestrator.controller.cadence import next_start, reads_due
 from orchestrator.controller.carry_out import carry_out
 from orchestrator.controller.decision import Action, Decision, Outcome, decide
 from orchestrator.controller.intents import IntentVerdict, judge
@@ -109,7 +108,6 @@ class Controller(StatusView):
         self.last_sentence = "not started"
         self.started = clock.monotonic()
         self.last_completed: float | None = None
-        self.cycle_started = self.started
         self.recent_errors: deque[str | None] = deque(maxlen=100)
         self.busy: Busy | None = None
         self.canary: CanaryThread | None = None
@@ -140,7 +138,7 @@ class Controller(StatusView):
 
     # -- one cycle ---------------------------------------------------------------------
     def cycle(self) -> str:
-        started = self.cycle_started = self.clock.monotonic()
+        started = self.clock.monotonic()
         with self._lock:
             try:
                 sentence = self._cycle()
@@ -240,7 +238,6 @@ class Controller(StatusView):
         publish as any cycle does, act on nothing (the move owns DNS and the fences; what
         the decision means for the move is `planned_watch.wait_verdict`'s to say)."""
         started, now = self.clock.monotonic(), self.clock.now()
-        self.cycle_started = started  # its reads' deadline is this tick's, on the same grid
         world = self._observe(state, now)
         if self.cluster is not None:
             votes = self.cluster.votes(self._own_view(), now, self._max_age())
@@ -263,14 +260,13 @@ class Controller(StatusView):
         )
         lag = self.lag_s()
 
-        def local(within: float) -> LocalRound:
-            found = local_round(self.observer, settings, self.clock, within)
+        def local() -> LocalRound:
+            found = local_round(self.observer, settings, self.clock)
             return replace(found, report=replace(found.report, replication_lag_s=lag))
 
         max_age = self._max_age()
-        due = reads_due(self.cycle_started, self.config.policy.interval, self.clock.monotonic())
         round_, world = self.world_reader.read(local, state.primary, state.standby, now, max_age,
-                                               self.clock.monotonic, due)  # fmt: skip
+                                               self.clock.monotonic)  # fmt: skip
         self.last_round, self.last_world = round_, world
         return world
 
@@ -426,19 +422,13 @@ class Controller(StatusView):
         self.canary.start()
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Cycles on a grid (cadence.py); after an overrun the next begins at once."""
         interval = self.config.policy.interval
         self.start_canary()
         try:
-            start = self.clock.monotonic()
             while not stop.is_set():
+                started = self.clock.monotonic()
                 self.cycle()
-                start, overran = next_start(start, interval, self.clock.monotonic())
-                if overran:
-                    self.metrics.overruns.inc(overran)
-                    log.warning("the cycle ran past %d start(s) of its %g s grid", overran,
-                                interval)  # fmt: skip
-                stop.wait(max(0.0, start - self.clock.monotonic()))
+                stop.wait(max(0.0, interval - (self.clock.monotonic() - started)))
         finally:
             if self.canary is not None:
                 self.canary.stop.set()

@@ -31,11 +31,6 @@ class ControllerMetrics:
             registry=r,
         )
         self.cycle_seconds = Gauge("mxctl_cycle_seconds", "duration of the last cycle", registry=r)
-        self.overruns = Counter(
-            "mxctl_cycle_overruns",
-            "cycle starts of the fixed grid skipped because a cycle ran past them",
-            registry=r,
-        )
         self.last_completed = Gauge(
             "mxctl_last_cycle_completed_timestamp_seconds",
             "wall-clock time the last cycle completed without raising",

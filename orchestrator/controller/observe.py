@@ -84,32 +84,17 @@ def host_health(results: Sequence[ProbeResult]) -> Health:
     return Health.UP if results else Health.UNKNOWN
 
 
-def unanswered(probe: str, host: MailHostTarget, within: float) -> ProbeResult:
-    """A probe still waiting at the cycle's deadline: failed for this cycle, as a timeout."""
-    message = f"no answer within the cycle's {within:.2f} s (before the probe timeout)"
-    return ProbeResult(probe=probe, target=host.name, ok=False, latency=within,
-                       error=ErrorClass.TIMEOUT, step="deadline", message=message)  # fmt: skip
-
-
-async def probe_pair(
-    settings: ProbeSettings, clock: Clock, within: float | None = None
-) -> dict[str, list[ProbeResult]]:
-    """One round of the health probes against both hosts, all concurrently; a probe
-    unanswered after `within` seconds (the cycle's deadline) failed for this round."""
+async def probe_pair(settings: ProbeSettings, clock: Clock) -> dict[str, list[ProbeResult]]:
+    """One round of the health probes against both hosts, all concurrently."""
     jobs = [
-        (host, name, asyncio.ensure_future(probe_service(name, settings, host, clock)))
+        (host.fqdn, probe_service(name, settings, host, clock))
         for host in settings.hosts
         for name in HEALTH_PROBES
     ]
-    if jobs:
-        await asyncio.wait([task for _, _, task in jobs], timeout=within)
+    results = await asyncio.gather(*(job for _, job in jobs))
     by_host: dict[str, list[ProbeResult]] = {host.fqdn: [] for host in settings.hosts}
-    for host, name, task in jobs:
-        if task.done():
-            by_host[host.fqdn].append(task.result())
-        else:
-            task.cancel()
-            by_host[host.fqdn].append(unanswered(name, host, within or 0.0))
+    for (fqdn, _), result in zip(jobs, results, strict=True):
+        by_host[fqdn].append(result)
     return by_host
 
 
@@ -128,10 +113,8 @@ class LocalRound:
         }
 
 
-def local_round(
-    observer: str, settings: ProbeSettings, clock: Clock, within: float | None = None
-) -> LocalRound:
-    results = asyncio.run(probe_pair(settings, clock, within))
+def local_round(observer: str, settings: ProbeSettings, clock: Clock) -> LocalRound:
+    results = asyncio.run(probe_pair(settings, clock))
     hosts = {fqdn: host_health(rs) for fqdn, rs in results.items()}
     return LocalRound(ObserverReport(observer, hosts), results)
 

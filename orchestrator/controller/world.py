@@ -2,9 +2,8 @@
 
 Level-triggered: the controller does not trust its own memory of what it did; each cycle
 it reads what DNS actually serves for the owned records and each reachable host's fence
-state, and acts on the difference (see reconcile.py). Every read is bounded by the
-cycle's deadline: a hung host or a slow nameserver yields "unknown" (or an observer's
-earlier, still young answer) for this cycle, never a stretched cycle.
+state, and acts on the difference (see reconcile.py). Every read is bounded: a hung host
+or a slow nameserver yields "unknown" for this cycle, never a stalled loop.
 """
 
 from __future__ import annotations
@@ -14,21 +13,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from typing import TypeVar
 
-from orchestrator.config.cycle import world_read_budget
+from orchestrator.config.cycle import READ_GRACE_S, world_read_budget
 from orchestrator.config.loader import MxctlConfig
 from orchestrator.controller import fencing
 from orchestrator.controller.failover import ssh_target
 from orchestrator.controller.model import ObserverReport, Snapshot
 from orchestrator.controller.observe import LocalRound, fetch_witness, short_name
-from orchestrator.controller.polled import Polled
 from orchestrator.controller.standby_view import standby_report
 from orchestrator.dns.plan import desired_rrsets
 from orchestrator.dns.provider import BaseProvider
 from orchestrator.errors import MxctlError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,92 +103,77 @@ def _fenced(config: MxctlConfig, host: str, timeout: float) -> bool | None:
 
 
 class WorldReader:
-    """Reads the world once per cycle, never past the cycle's deadline.
-
-    The controller's own probe round runs each cycle and bounds itself by the deadline
-    (a probe unanswered by then failed, as a timeout does). Witnesses and the standby's
-    view are polled (polled.py): the latest answer counts while younger than `max_age`.
-    DNS and fence states count only when asked this cycle: they drive repairs, and an
-    answer from before the last action could undo it.
-    """
+    """Reads the world with a small thread pool; each read is bounded by `budget` s."""
 
     def __init__(self, config: MxctlConfig, provider: Callable[[], BaseProvider]) -> None:
         self.config = config
         self.provider = provider
         self.pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="world")
-        # How long a cycle waits for its reads when the caller gives no deadline.
+        # The config check (config/cycle.py) fits the lease to these same figures.
         self.budget = world_read_budget(config.probes.timeout)
-        self.witnesses = {w.name: Polled[ObserverReport](self.pool, f"witness {w.name}")
-                          for w in config.witnesses}  # fmt: skip
-        self.standby: Polled[tuple[ObserverReport, bool | None]] = Polled(self.pool, "standby")
-        self.fences: dict[str, Polled[bool | None]] = {}
-        self.dns: Polled[DnsView] = Polled(self.pool, "DNS read")
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def _get(self, future: cf.Future[T], default: T, deadline: float, what: str) -> T:
+        try:
+            return future.result(timeout=max(0.0, deadline))
+        except cf.TimeoutError:
+            log.info("%s: no answer within %.1f s this cycle", what, self.budget)
+        except Exception:  # a read must never take the cycle down
+            log.exception("%s failed", what)
+        return default
+
     def read(
         self,
-        local: Callable[[float], LocalRound],
+        local: Callable[[], LocalRound],
         primary: str,
         standby: str,
         now: datetime,
         max_age: float,
         monotonic: Callable[[], float],
-        deadline: float | None = None,
     ) -> tuple[LocalRound | None, World]:
-        """`local(seconds)` is this controller's probe round, bounded by `seconds`."""
         c = self.config
-        start = monotonic()
-        due = start + self.budget if deadline is None else deadline
         ssh_timeout = min(c.ssh.timeout, self.budget)
-        # The local probes end at their own per-step timeouts (a silent or frozen host fails
-        # the first step after one timeout), and no later than two of them: cut at the
-        # cycle's share of the interval instead, a healthy host answering slowly under load
-        # (each step within the timeout) would be voted failed by this controller.
-        probe_due = max(due, start + 2 * c.probes.timeout)
-        local_f = self.pool.submit(local, max(0.0, probe_due - start))
-        for w in c.witnesses:
-            self.witnesses[w.name].ask(w.name, start, partial(fetch_witness, w, now, max_age))
+        local_f: cf.Future[LocalRound | None] = self.pool.submit(local)
+        witness_f = [self.pool.submit(fetch_witness, w, now, max_age) for w in c.witnesses]
         observer = standby_observer_name(standby)
         found = c.dns.mail_host(primary)
         address = next(iter(found[1]), "") if found else ""
-        view_key = (standby, primary, address)
+        standby_f = None
         if c.policy.standby_observer:
             args = (observer, ssh_target(c, standby), primary, address, c.probes.timeout)
-            self.standby.ask(view_key, start, partial(standby_report, *args))
-        for h in (primary, standby):
-            fence = self.fences.setdefault(h, Polled(self.pool, f"fence state of {h}"))
-            fence.ask(h, start, partial(_fenced, c, h, ssh_timeout))
-        pair = (primary, standby)
-        self.dns.ask(pair, start, partial(read_dns, c, self.provider(), pair))
+            standby_f = self.pool.submit(standby_report, *args)
+        fence_f = {h: self.pool.submit(_fenced, c, h, ssh_timeout) for h in (primary, standby)}
+        dns_f = self.pool.submit(read_dns, c, self.provider(), (primary, standby))
+        start = monotonic()
 
-        round_: LocalRound | None = None
-        # The round stops its probes at the deadline itself; a moment more for its thread.
-        done, _ = cf.wait([local_f], timeout=max(0.0, probe_due - monotonic()) + 0.2)
-        if local_f in done and local_f.exception() is None:
-            round_ = local_f.result()
-        elif local_f in done:
-            log.error("probe round failed: %r", local_f.exception())
-        else:
-            log.info("probe round: no answer by the cycle's deadline")
+        def left() -> float:
+            return self.budget + READ_GRACE_S - (monotonic() - start)
+
+        no_round: LocalRound | None = None
+        round_ = self._get(local_f, no_round, left() + 2 * c.probes.timeout, "probe round")
         reports: list[ObserverReport] = []
         if round_ is not None:
             reports.append(round_.report)
-        fresh = start - max_age
-        for w in c.witnesses:
-            report, why = self.witnesses[w.name].answer(w.name, fresh, due, monotonic)
-            reports.append(report or ObserverReport(w.name, {}, note=f"no report: {why}"))
+        for w, f in zip(c.witnesses, witness_f, strict=True):
+            gone = ObserverReport(w.name, {}, note="no report in time")
+            reports.append(self._get(f, gone, left(), f"witness {w.name}"))
         path: bool | None = None
-        if c.policy.standby_observer:
-            view, why = self.standby.answer(view_key, fresh, due, monotonic)
-            if view is None:
-                view = (ObserverReport(observer, {}, note=f"the standby: {why}"), None)
-            reports.append(view[0])
-            path = view[1]
-        fenced = {h: self.fences[h].answer(h, start, due, monotonic)[0] for h in pair}
-        dns, why = self.dns.answer(pair, start, due, monotonic)
-        dns = dns or DnsView({}, f"not read this cycle: {why}")
+        if standby_f is not None:
+            slow = ObserverReport(observer, {}, note="the standby did not answer in time")
+            report, path = self._get(standby_f, (slow, None), left(), observer)
+            reports.append(report)
+        # DNS and fence reads inform the reconciliation, not the decision: once the
+        # observers are in they get at most a second more, so a hung nameserver or host
+        # costs this cycle "unknown" rather than time.
+        extra = monotonic() + min(READ_GRACE_S, max(0.0, left()))
+
+        def grace() -> float:
+            return extra - monotonic()
+
+        fenced = {h: self._get(f, None, grace(), f"fence state of {h}") for h, f in fence_f.items()}
+        dns = self._get(dns_f, DnsView({}, "no answer in time"), grace(), "DNS read")
         return round_, World(Snapshot(now, tuple(reports)), dns, fenced, path)
 
 

@@ -35,13 +35,12 @@ class FixedWorld:
 
     def read(
         self,
-        local: Callable[[float], LocalRound],
+        local: Callable[[], LocalRound],
         primary: str,
         standby: str,
         now: datetime,
         max_age: float,
         monotonic: Callable[[], float],
-        deadline: float | None = None,
     ) -> tuple[LocalRound | None, World]:
         points = {"example.test MX": self.dns_target}
         backup = MX2 if self.dns_target == MX1 else None  # as the backup rule wants it
