@@ -89,6 +89,16 @@ def member(etcd: EtcdCluster, cluster: str, name: str, folder: Path) -> ClusterM
     return ClusterMember(config, Journal(folder / f"{name}.db"))
 
 
+def _leader_dies(etcd: EtcdCluster, leader: ClusterMember, other: ClusterMember) -> None:
+    """The leader's process dies, and its lease with it: `other` leads within seconds."""
+    assert leader.elector.lease is not None
+    EtcdClient(etcd.endpoints).revoke(leader.elector.lease)
+    deadline = time.monotonic() + 10
+    while not other.check().may_act and time.monotonic() < deadline:
+        time.sleep(INTERVAL)
+    assert other.verdict is not None and other.verdict.may_act
+
+
 class Crash(BaseException):
     """Stands for the leader's process dying (SIGKILL) in the middle of a step."""
 
@@ -173,12 +183,7 @@ def test_a_planned_move_cut_by_its_leaders_death_is_not_adopted_as_a_failover(
     done = Runner(a.journal, SYSTEM_CLOCK, a).execute("switchback-1", "switchback", "mx2",
                                                       "mx1", steps)  # fmt: skip
     assert done.status == "done"
-    assert a.elector.lease is not None
-    EtcdClient(etcd1.endpoints).revoke(a.elector.lease)  # its lease dies with it
-    deadline = time.monotonic() + 10
-    while not b.check().may_act and time.monotonic() < deadline:
-        time.sleep(INTERVAL)
-    assert b.verdict is not None and b.verdict.may_act
+    _leader_dies(etcd1, a, b)
     assert b.adopt_run(b.journal, "mx1") is None
     seen_by_b = ClusterRequests(b.client, ClusterKeys(cluster_name), b.journal)
     assert switching.under_way(b.journal, seen_by_b)  # reconcile leaves DNS to the move
@@ -206,12 +211,7 @@ def test_leader_killed_between_fence_and_dns_the_next_leader_finishes_once(
     with pytest.raises(Crash):
         Runner(a.journal, SYSTEM_CLOCK, a).execute("run-9", "failover", "mx1", "mx2", steps)
     assert calls == ["fence-old-primary"]
-    assert a.elector.lease is not None
-    EtcdClient(etcd1.endpoints).revoke(a.elector.lease)  # its lease dies with it
-    deadline = time.monotonic() + 10
-    while not b.check().may_act and time.monotonic() < deadline:
-        time.sleep(INTERVAL)
-    assert b.verdict is not None and b.verdict.may_act
+    _leader_dies(etcd1, a, b)
     # The new leader takes the run over from the cluster's record and goes on at the
     # next step: the fence is not done again, the DNS change is made once.
     assert b.adopt_run(b.journal, "mx2") == "run-9"
