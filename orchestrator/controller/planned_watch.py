@@ -124,7 +124,10 @@ class RunWatch:
         interval: float,
         threshold: int,
     ) -> None:
-        self.cycle, self._state, self.target = cycle, state, target
+        # The target is counted from the run's start: a switchback's target failed every
+        # cycle while it was fenced, and the run's first step unfences it.
+        counts = {**state.failed_cycles, target: 0}
+        self.cycle, self._state, self.target = cycle, replace(state, failed_cycles=counts), target
         self.dns_moved, self.clock = dns_moved, clock
         self.interval, self.threshold = interval, threshold
         self.next_at = clock.monotonic() + interval

@@ -204,3 +204,20 @@ def test_no_tick_before_the_first_interval_and_none_twice_on_the_grid() -> None:
     watch.tick()
     watch.tick()
     assert script.calls == 2
+
+
+def test_a_fenced_targets_old_failures_do_not_count_against_the_move() -> None:
+    """A switchback's target failed every cycle while fenced; the move unfences it first,
+    so one more failed cycle right after is one, not a streak past the threshold."""
+    clock = FakeClock()
+    fenced = ControllerState(MX1, MX2, {MX2: 40}, fenced=frozenset({MX2}))
+    seen: list[int] = []
+
+    def cycle(state: ControllerState) -> Decision:
+        seen.append(state.failures(MX2))
+        return _decision(Outcome.STANDBY_DEAD, 0, state.failures(MX2) + 1)
+
+    watch = RunWatch(cycle, fenced, MX2, lambda: False, clock, 1.0, 3)
+    clock.advance(1.0)
+    watch.tick()
+    assert seen == [0] and watch.stop() is None and watch.failures(MX2) == 1
